@@ -1,0 +1,43 @@
+"""Run parameters shared by every stage, the session, the notebooks and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+RULE_DEFAULT = "window"
+
+
+@dataclass
+class Params:
+    """Everything a run depends on besides its input data; JSON-serialisable."""
+
+    data: str | None = None  # input folder, .xlsx workbook or JSON payload file
+    slot_minutes: int = 30  # length of one time slot in minutes
+    base_date: str | None = None  # None = first day of the month of the earliest due; "today"; or ISO date
+    window_days: int = 5  # ± days around the head operation's due date for the `window` rule
+    rule: str = RULE_DEFAULT  # dispatch rule name (see prodsched.engine.rules.RULES)
+    seed: int = 0  # tie-break seed: same input + params + seed -> same schedule
+    time_limit_s: float | None = None  # stop improving after this many seconds (None = no limit)
+    min_yield: float = 0.9  # yields below this are clamped up to it
+    yield_policy: str = "cumulative"  # "cumulative" or "item_product"
+    width_combinations: list[dict[str, Any]] | None = None  # None = the plant default table
+    out: str | None = None  # folder for result files (stage 6)
+    extra: dict[str, Any] = field(default_factory=dict)  # rule-specific settings
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> "Params":
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    def updated(self, **changes: Any) -> "Params":
+        merged = self.to_dict()
+        merged.update({k: v for k, v in changes.items()})
+        return Params.from_dict(merged)

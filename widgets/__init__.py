@@ -1,0 +1,1 @@
+"""Front-end sources (anywidget ESM + CSS) shipped inside the wheel as ``prodsched.widgets``."""
