@@ -150,6 +150,7 @@ def _parse(text: str, name: str, source: str) -> FjspInstance:
                 f"the header declares {n_jobs} jobs but the file has only {j}", tokens[-1][1], source
             )
         token, line = take("number of operations")
+        job_start_line = line
         n_ops = _int(token, f"number of operations of job {j + 1}", line, source, minimum=1)
         ops: list[dict[int, int]] = []
         for o in range(n_ops):
@@ -174,9 +175,11 @@ def _parse(text: str, name: str, source: str) -> FjspInstance:
                 op[machine - 1] = _int(token, f"{what}: duration on machine {machine}", line, source, minimum=1)
             ops.append(op)
         if pos < len(tokens) and tokens[pos][1] == tokens[pos - 1][1]:
+            first = job_start_line
+            span = f" (read over lines {first}-{line}: is line {first} incomplete?)" if first != line else ""
             raise FjspFormatError(
                 f"job {j + 1} declares {n_ops} operations but the line has more values "
-                f"(starting with {tokens[pos][0]!r})", tokens[pos][1], source,
+                f"(starting with {tokens[pos][0]!r}){span}", tokens[pos][1], source,
             )
         jobs.append(tuple(ops))
     if pos < len(tokens):

@@ -1,0 +1,132 @@
+"""FJSPLIB reader, conversion to input tables, and Brandimarte mk01 through the pipeline."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from prodsched.fjsp import FjspFormatError, fjsp_to_tables, read_fjs, speed_for
+
+ROOT = Path(__file__).resolve().parents[1]
+MK = ROOT / "benchmarks" / "fjsp" / "brandimarte"
+BKS = json.loads((ROOT / "benchmarks" / "fjsp" / "bks.json").read_text())
+
+# 3 jobs, 3 machines: job 1 has 2 operations, job 2 has 3, job 3 has 1
+TINY = """3 3 1.5
+2  2 1 3 2 5   1 3 2
+3  1 2 4   2 1 1 3 6   1 1 7
+1  3 1 2 2 2 3 9
+"""
+TINY_JOBS = [
+    [{0: 3, 1: 5}, {2: 2}],
+    [{1: 4}, {0: 1, 2: 6}, {0: 7}],
+    [{0: 2, 1: 2, 2: 9}],
+]
+
+
+def test_tiny_instance_parses():
+    inst = read_fjs(TINY, name="tiny")
+    assert (inst.n_jobs, inst.n_machines, inst.n_operations) == (3, 3, 6)
+    assert [list(ops) for ops in inst.jobs] == TINY_JOBS
+    assert inst.machine_codes == ["M01", "M02", "M03"]
+
+
+@pytest.mark.parametrize("variant", [
+    TINY.replace(" ", "\t"),
+    TINY.replace("\n", "\r\n"),
+    "\n\n" + TINY.replace("\n", "\n\n") + "   \n",
+    "\ufeff" + TINY.replace("3 1.5", "3"),  # BOM, header without the average
+    # a job wrapped over two lines, comments and trailing blanks
+    "# tiny\n3 3\n2 2 1 3 2 5\n  1 3 2\n3 1 2 4 2 1 1 3 6 1 1 7   # job 2\n1 3 1 2 2 2 3 9",
+    TINY.replace(" 5 ", " 5.0 "),
+])
+def test_whitespace_variants_parse_the_same(variant):
+    assert [list(ops) for ops in read_fjs(variant).jobs] == TINY_JOBS
+
+
+def test_read_from_path_and_name(tmp_path):
+    path = tmp_path / "tiny.fjs"
+    path.write_text(TINY)
+    assert read_fjs(path).name == "tiny"
+    assert read_fjs(str(path)).jobs == read_fjs(TINY).jobs
+
+
+@pytest.mark.parametrize("text, line, words", [
+    ("", 0, "empty"),
+    ("3\n", 1, "header"),
+    ("x 3\n2 1 1 1 1 1 1\n", 1, "number of jobs"),
+    ("1 2 abc\n1 1 1 1\n", 1, "average"),
+    ("2 3\n1 1 1 4\n", 2, "declares 2 jobs but the file has only 1"),
+    ("1 3\n2 1 1 4 1 x 7\n", 2, "machine must be an integer"),
+    ("1 3\n1 1 4 5\n", 2, "machine 4 is out of range 1..3"),
+    ("1 3\n1 2 1 4 1 5\n", 2, "machine 1 is listed twice"),
+    ("1 3\n1 1 2 0\n", 2, "duration on machine 2 must be >= 1"),
+    ("1 3\n1 1 2 3.5\n", 2, "must be an integer, found '3.5'"),
+    ("1 3\n1 0\n", 2, "number of machines must be >= 1"),
+    ("1 3\n1 4 1 1 2 2 3 3 1 1\n", 2, "4 alternative machines but the instance has 3"),
+    ("1 3\n1 1 2 3 9 9\n", 2, "declares 1 operations but the line has more values"),
+    ("1 3\n1 1 2 3\n1 1 1 1\n", 3, "unexpected values after the 1 declared jobs"),
+    ("2 3\n2 1 1 4\n1 1 2 2\n", 3, "read over lines 2-3: is line 2 incomplete?"),
+    ("1 3\n3 1 1 4 1 2\n", 2, "ends early: job 1 is missing"),
+])
+def test_malformed_files_name_the_line(text, line, words):
+    with pytest.raises(FjspFormatError) as err:
+        read_fjs(text)
+    assert err.value.line == line
+    assert words in str(err.value)
+    if line:
+        assert f"line {line}:" in str(err.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FjspFormatError, match="file not found"):
+        read_fjs(tmp_path / "nope.fjs")
+
+
+def test_brandimarte_sizes():
+    mk01 = read_fjs(MK / "mk01.fjs")
+    assert (mk01.n_jobs, mk01.n_operations, mk01.n_machines) == (10, 55, 6)
+    expected_ops = {"mk02": 58, "mk03": 150, "mk08": 225, "mk15": 284}
+    for name, ops in expected_ops.items():
+        assert read_fjs(MK / f"{name}.fjs").n_operations == ops
+    for name, (low, best) in BKS.items():
+        inst = read_fjs(MK / f"{name}.fjs")
+        assert inst.lower_bound() <= low <= best
+
+
+@pytest.mark.parametrize("slot", [1, 15, 30, 60])
+def test_speed_gives_exact_duration(slot):
+    for duration in range(1, 200):
+        for length in (12000.0, 1000.0, 777.7, 1e-3):
+            speed = speed_for(length, duration, slot)
+            assert math.ceil(length / speed / slot) == duration
+            assert math.ceil(length / (speed * slot)) == duration
+
+
+def test_tables_shape_and_speeds():
+    inst = read_fjs(TINY, name="tiny")
+    t = fjsp_to_tables(inst, slot_minutes=30)
+    assert len(t["order_data"]) == 3 and t["order_data"]["item"].is_unique
+    assert t["order_data"]["po_no"].is_unique
+    seq = t["operation_sequence"]
+    assert len(seq) == 6 and seq.groupby("item")["seq"].apply(list).tolist() == [[1, 2], [1, 2, 3], [1]]
+    assert seq["operation"].is_unique  # routing is per job
+    assert set(t["operation_types"]["op_class"]) == {"FJSP"}
+    assert (t["width_change"][["long_to_short", "short_to_long"]] == 0).all().all()
+    assert t["machine_rest"].empty and t["operation_delay"]["setup_slots"].eq(0).all()
+    assert t["machine_master_info"]["machine"].tolist() == ["M01", "M02", "M03"]
+    speeds = t["linespeed"].merge(t["order_data"][["item", "length_m"]], on="item")
+    got = {}
+    for row in speeds.itertuples():
+        got[row.item, row.operation, row.machine] = math.ceil(row.length_m / row.speed_m_min / 30)
+    want = {}
+    for j, ops in enumerate(TINY_JOBS):
+        for o, op in enumerate(ops):
+            for m, d in op.items():
+                want[f"tiny-J{j + 1:02d}", f"J{j + 1:02d}-O{o + 1:02d}", f"M{m + 1:02d}"] = d
+    assert got == want
+    assert t["yield_data"]["yield"].eq(1.0).all()
+    assert (t["order_data"]["due"] > "2030-01-01").all()
