@@ -9,6 +9,7 @@ due dates ISO dates, multi-values ';'-joined, text UTF-8.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import json
 import logging
 import math
@@ -149,20 +150,28 @@ def write_gantt(artifacts: Mapping[str, Any], out: Path) -> list[Path]:
     except ImportError as exc:
         log.warning("gantt.png and gantt.html not written: prodsched.gantt is not available (%s)", exc)
         return []
-    tables = {k: v for k, v in artifacts.items() if isinstance(v, pd.DataFrame)}
+    from prodsched.stages.results import TABLES
+
+    cal = artifacts.get("calendar") or {}
+    options = {"tables": {k: artifacts[k] for k in TABLES if k in artifacts}, "dag": artifacts.get("dag"),
+               "base_date": cal.get("base_date"), "slot_minutes": cal.get("slot_minutes")}
     written = []
-    if hasattr(gantt, "write_gantt_png"):
-        gantt.write_gantt_png(artifacts["schedule"], out / "gantt.png", dag=artifacts.get("dag"),
-                              tables=tables)
-        written.append(out / "gantt.png")
-    else:
-        log.warning("gantt.png not written: prodsched.gantt has no write_gantt_png")
-    if hasattr(gantt, "write_gantt_html"):
-        gantt.write_gantt_html(artifacts["schedule"], out / "gantt.html")
-        written.append(out / "gantt.html")
-    else:
-        log.warning("gantt.html not written: prodsched.gantt has no write_gantt_html")
+    for name, func in (("gantt.png", "write_gantt_png"), ("gantt.html", "write_gantt_html")):
+        writer = getattr(gantt, func, None)
+        if writer is None:
+            log.warning("%s not written: prodsched.gantt has no %s", name, func)
+            continue
+        writer(artifacts["schedule"], out / name, **_accepted(writer, options))
+        written.append(out / name)
     return written
+
+
+def _accepted(func, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options func takes (by name or through **kwargs), leaving out unset calendar values."""
+    params = inspect.signature(func).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return {k: v for k, v in options.items()
+            if (k in params or takes_any) and not (v is None and k in ("base_date", "slot_minutes"))}
 
 
 def write_xlsx(artifacts: Mapping[str, Any], path: str | Path) -> Path:
