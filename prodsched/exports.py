@@ -64,6 +64,8 @@ KPI_MEANING = {
     "rule": "dispatch rule",
     "window_days": "window of the window rule, days",
     "seed": "tie-break seed",
+    "min_yield": "yields below this were clamped up to it",
+    "yield_policy": "how yields turn into production lengths",
 }
 
 

@@ -430,4 +430,6 @@ def compute_kpis(schedule: pd.DataFrame, orders: pd.DataFrame, machines: pd.Data
         "rule": p.get("rule"),
         "window_days": p.get("window_days"),
         "seed": p.get("seed"),
+        "min_yield": p.get("min_yield"),
+        "yield_policy": p.get("yield_policy"),
     }

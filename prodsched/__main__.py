@@ -1,0 +1,7 @@
+"""``python -m prodsched`` = the ``prodsched`` command."""
+
+import sys
+
+from prodsched.cli import main
+
+sys.exit(main())

@@ -1,0 +1,411 @@
+"""The ``prodsched`` command line: run | stages | status | sessions | sample | verify.
+
+Exit codes: 0 done; 2 the input has errors (the validation report goes to stderr as a table);
+1 any other failure (one line naming the stage and the cause). Warnings never change the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from prodsched.errors import InputError
+from prodsched.params import Params
+from prodsched.stages import STAGES, stage_name, stage_number
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+
+STAGE_HELP = {
+    "load": "read and validate the 12 input tables",
+    "preprocess": "orders -> jobs (merging, fabric widths) -> operations, machine eligibility",
+    "yield": "production length per operation from the yields",
+    "dag": "operation graph with durations per machine; lower bounds",
+    "schedule": "assign and sequence operations on machines (setups, downtime, aging)",
+    "results": "KPIs, lateness, machine use, gaps, verification; result files",
+}
+
+
+class CliFailure(Exception):
+    """A failure reported as one line; ``stage`` names where it happened."""
+
+    def __init__(self, message: str, stage: str | None = None, code: int = EXIT_FAILED):
+        self.stage = stage
+        self.code = code
+        super().__init__(message)
+
+    def line(self) -> str:
+        where = f"stage {stage_number(self.stage)} ({self.stage}) failed: " if self.stage else ""
+        return f"prodsched: {where}{self}"
+
+
+# --------------------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="prodsched", description="Production scheduler for coating/laminating plants.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run the six stages and write the result files")
+    r.add_argument("data", nargs="?", help="input folder, .xlsx workbook or JSON payload")
+    r.add_argument("--out", required=True, help="folder for schedule.csv, kpis.json, results.xlsx, ...")
+    _store_arg(r)
+    r.add_argument("--window-days", type=int, help="± days of the window rule (default 5)")
+    r.add_argument("--rule", help="dispatch rule: window (default), edd, spt, atcs")
+    r.add_argument("--base-date", help="slot 0: an ISO date, 'today' or 'auto' (default: first of the earliest due month)")
+    r.add_argument("--slot-minutes", type=int, help="minutes per slot (default 30)")
+    r.add_argument("--seed", type=int, help="tie-break seed (default 0)")
+    r.add_argument("--time-limit", type=float, dest="time_limit_s", help="seconds for the schedule stage to improve")
+    r.add_argument("--min-yield", type=float, help="yields below this are clamped up (default 0.9)")
+    r.add_argument("--yield-policy", choices=["cumulative", "item_product"])
+    r.add_argument("--stages", help="a range such as 1-4, 5-6 or load-dag (default: all six)")
+    r.add_argument("--session", help="continue this session (e.g. --stages 5-6 with another --window-days)")
+    r.add_argument("--notebooks", action="store_true", help="run the stage notebooks with papermill into OUT/<run_id>/")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    sub.add_parser("stages", help="list the stages")
+    s = sub.add_parser("status", help="stage status of a session")
+    s.add_argument("session")
+    _store_arg(s)
+    s.add_argument("--json", action="store_true", help="print the status as JSON")
+    ss = sub.add_parser("sessions", help="list the sessions in the store")
+    _store_arg(ss)
+    ss.add_argument("--json", action="store_true")
+
+    g = sub.add_parser("sample", help="write a synthetic factory's input tables")
+    g.add_argument("--orders", type=int, default=150, help="number of purchase orders (default 150)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out", required=True, help="folder to write")
+    g.add_argument("--form", choices=["csv", "plant_export"], default="csv",
+                   help="csv = <table>.csv files; plant_export = the plant's JSON export names and Korean headers")
+
+    v = sub.add_parser("verify", help="check a written schedule.csv against the input data")
+    v.add_argument("--data", required=True, help="the input the schedule was made from")
+    v.add_argument("--schedule", required=True, help="schedule.csv (its kpis.json, if beside it, gives the calendar)")
+    v.add_argument("--base-date")
+    v.add_argument("--slot-minutes", type=int)
+    return p
+
+
+def _store_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", help="redis://host:port/db or a SQLite file (default: PRODSCHED_STORE or ~/.prodsched/sessions.db)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="prodsched: %(message)s", stream=sys.stderr)
+    handler = {"run": cmd_run, "stages": cmd_stages, "status": cmd_status, "sessions": cmd_sessions,
+               "sample": cmd_sample, "verify": cmd_verify}[args.command]
+    try:
+        return handler(args)
+    except InputError as exc:
+        print_input_errors(exc.report)
+        return EXIT_INPUT
+    except CliFailure as exc:
+        print(exc.line(), file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("prodsched: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        print(f"prodsched: {args.command} failed: {_cause(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _cause(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text}"
+
+
+def print_input_errors(report) -> None:
+    print("prodsched: the input has errors; nothing was scheduled.", file=sys.stderr)
+    print(str(report), file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- run
+
+def _params_from(args) -> dict[str, Any]:
+    names = ("window_days", "rule", "base_date", "slot_minutes", "seed", "time_limit_s", "min_yield", "yield_policy")
+    values = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    if args.data:
+        values["data"] = str(Path(args.data).resolve())
+    values["out"] = str(Path(args.out).resolve())
+    return values
+
+
+def stage_range(text: str | None) -> list[str]:
+    if not text:
+        return list(STAGES)
+    first, _, last = text.partition("-")
+    try:
+        lo, hi = stage_number(first.strip()), stage_number((last or first).strip())
+    except ValueError as exc:
+        raise CliFailure(f"--stages {text!r}: {exc}") from None
+    if lo > hi:
+        raise CliFailure(f"--stages {text!r} runs backwards")
+    return list(STAGES[lo - 1:hi])
+
+
+def cmd_run(args) -> int:
+    names = stage_range(args.stages)
+    values = _params_from(args)
+    if not args.session and names[0] != "load":
+        raise CliFailure("a new run starts at stage 1 (load); pass --session ID to run later stages")
+    if not args.session and not args.data:
+        raise CliFailure("no input data: prodsched run DATA --out DIR")
+    if args.data and not Path(args.data).exists():
+        raise CliFailure(f"input {args.data} does not exist", stage="load")
+    if args.notebooks:
+        return _run_notebooks(args, names, values)
+    started = time.monotonic()
+    outcome = run_stages(names, values, store=args.store, session_id=args.session, quiet=args.quiet)
+    print(f"session {outcome.session_id}  ({', '.join(names)} in {time.monotonic() - started:.1f} s)")
+    if outcome.kpis is not None:
+        print(format_kpis(outcome.kpis))
+        print(f"files written to {values['out']}")
+    if outcome.warnings:
+        print(f"prodsched: the input has {outcome.warnings} warning(s); see validation.csv", file=sys.stderr)
+    return EXIT_OK
+
+
+def _run_notebooks(args, names: list[str], values: dict[str, Any]) -> int:
+    try:
+        from prodsched.notebooks import NotebookChainError, run_chain
+    except ImportError as exc:
+        raise CliFailure(f"--notebooks needs prodsched.notebooks and papermill ({exc})") from None
+    params = {k: v for k, v in values.items() if k not in ("data", "out")}
+    try:
+        result = run_chain(data=args.data, out=values["out"], params=params, store=args.store,
+                           session_id=args.session, stages=f"{names[0]}-{names[-1]}",
+                           on_stage=lambda name, path: print(f"stage {stage_number(name)} ({name}) done: {path}"))
+    except NotebookChainError as exc:
+        if exc.is_input_error and args.data:
+            from prodsched.tables import load_tables
+
+            print_input_errors(load_tables(values["data"])[1])
+            return EXIT_INPUT
+        raise CliFailure(f"{exc.ename}: {' '.join((exc.evalue or '').split())[:300]} (see {exc.notebook})",
+                         stage=exc.stage) from None
+    print(f"session {result.session_id}  notebooks in {result.run_dir}")
+    kpis_path = Path(values["out"]) / "kpis.json"
+    if names[-1] == "results" and kpis_path.exists():
+        print(format_kpis(json.loads(kpis_path.read_text(encoding="utf-8"))))
+    return EXIT_OK
+
+
+def format_kpis(k: dict[str, Any]) -> str:
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.1f} %"  # noqa: E731
+    gap = k.get("gap_to_lower_bound")
+    lines = [
+        f"makespan    {k['makespan_slots']} slots = {k.get('makespan_hours', 0):g} h = "
+        f"{k.get('makespan_days', 0):g} days (ends {k.get('makespan_end', '?')})",
+        f"orders      {k['orders']} (scheduled {k.get('scheduled_orders', '?')}, unable {k.get('unable_orders', '?')}), "
+        f"{k.get('jobs', '?')} jobs, {k['operations']} operations",
+        f"late        {k['late_orders']} orders, tardiness total {k['total_tardiness_days']:g} days, "
+        f"mean {k.get('mean_tardiness_days', 0):g} days; on-time rate {pct(k['on_time_rate'])}",
+        f"machines    utilisation {pct(k.get('utilisation'))}, setup {k['setup_slots']} slots, "
+        f"idle {k['idle_slots']} slots",
+        f"lower bound {k.get('lower_bound', '?')} slots (gap {pct(gap)})",
+        f"violations  {k['violations']}",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- sessions
+
+def cmd_stages(args) -> int:
+    for i, name in enumerate(STAGES, start=1):
+        print(f"{i}  {name:<11} {STAGE_HELP[name]}")
+    return EXIT_OK
+
+
+def cmd_status(args) -> int:
+    from prodsched import session as S
+
+    status = S.Session.attach(args.session, store=args.store).status()
+    if args.json:
+        print(json.dumps(status, indent=2, default=str))
+    elif hasattr(S, "format_status"):
+        print(S.format_status(status))
+    else:
+        print(json.dumps(status, indent=2, default=str))
+    return EXIT_OK
+
+
+def cmd_sessions(args) -> int:
+    from prodsched.session import Session
+
+    rows = Session.list(store=args.store)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return EXIT_OK
+    if not rows:
+        print("no sessions")
+        return EXIT_OK
+    print(_table(rows))
+    return EXIT_OK
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    cols = [c for c in rows[0] if not isinstance(rows[0][c], (dict, list))]
+    cells = [[str(r.get(c, "")) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- sample and verify
+
+def cmd_sample(args) -> int:
+    try:
+        from prodsched.sample import write_sample
+    except ImportError as exc:
+        raise CliFailure(f"the sample generator is not available ({exc})") from None
+    written = write_sample(args.out, orders=args.orders, seed=args.seed, form=args.form)
+    print(f"sample factory with {args.orders} orders (seed {args.seed}, {args.form}) written to {args.out}")
+    if isinstance(written, (list, tuple)):
+        for path in written:
+            print(f"  {path}")
+    return EXIT_OK
+
+
+def cmd_verify(args) -> int:
+    violations, kpis_used = verify_written_schedule(args.data, args.schedule, base_date=args.base_date,
+                                                    slot_minutes=args.slot_minutes)
+    print(f"calendar: base_date {kpis_used['base_date']}, slot_minutes {kpis_used['slot_minutes']}")
+    if violations.empty:
+        print(f"{args.schedule}: feasible (0 violations)")
+        return EXIT_OK
+    print(violations.to_string(index=False))
+    print(f"prodsched: {len(violations)} violation(s) in {args.schedule}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+# --------------------------------------------------------------------------- running stages
+
+@dataclass
+class RunOutcome:
+    session_id: str
+    kpis: dict[str, Any] | None
+    warnings: int
+
+
+def run_stages(names: list[str], values: dict[str, Any], store: str | None = None,
+               session_id: str | None = None, quiet: bool = False) -> RunOutcome:
+    """Run the stages ``names`` in a session (new, or ``session_id``) and record them in the store."""
+    try:
+        from prodsched.session import Session
+    except ImportError:
+        if session_id:
+            raise CliFailure("--session needs prodsched.session") from None
+        return _run_in_process(names, values, quiet)
+    raise NotImplementedError
+
+
+def _run_in_process(names: list[str], values: dict[str, Any], quiet: bool) -> RunOutcome:
+    from prodsched.stages import run_stage
+
+    params = Params.from_dict(values)
+    artifacts: dict[str, Any] = {}
+    for name in names:
+        with _bar(name, quiet) as progress:
+            artifacts.update(_guarded(name, lambda: run_stage(name, artifacts, params, progress=progress)).artifacts)
+    return RunOutcome("(not recorded)", artifacts.get("kpis"), _warnings(artifacts.get("validation")))
+
+
+def _guarded(name: str, call):
+    try:
+        return call()
+    except (InputError, CliFailure):
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise CliFailure(_cause(exc), stage=name) from None
+
+
+class _bar:
+    """A tqdm bar for the schedule stage (other stages are quick); a progress callback either way."""
+
+    def __init__(self, name: str, quiet: bool):
+        self.tqdm = None
+        if name == "schedule" and not quiet:
+            from tqdm import tqdm
+
+            self.tqdm = tqdm(total=1000, desc="schedule", unit="‰", file=sys.stderr,
+                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
+
+    def __enter__(self):
+        return self.update
+
+    def update(self, fraction: float, message: str = "") -> None:
+        if self.tqdm is not None:
+            target = int(max(0.0, min(1.0, float(fraction))) * 1000)
+            if target > self.tqdm.n:
+                self.tqdm.update(target - self.tqdm.n)
+            if message:
+                self.tqdm.set_postfix_str(message[:40], refresh=False)
+
+    def __exit__(self, *exc):
+        if self.tqdm is not None:
+            self.tqdm.close()
+        return False
+
+
+def _warnings(validation) -> int:
+    if validation is None or len(validation) == 0 or "severity" not in validation:
+        return 0
+    return int((validation["severity"] == "warning").sum())
+
+
+def verify_written_schedule(data: str, schedule_csv: str, base_date: str | None = None,
+                            slot_minutes: int | None = None):
+    """Rebuild stages 1-4 from ``data`` with the run's calendar and verify ``schedule_csv``.
+
+    The calendar and yield settings come from kpis.json beside the schedule when present;
+    ``base_date``/``slot_minutes`` override them. Returns (violations DataFrame, settings used).
+    """
+    from prodsched.exports import read_schedule_csv
+    from prodsched.stages import run_stage
+    from prodsched.stages.results import verify_schedule
+
+    path = Path(schedule_csv)
+    if not path.exists():
+        raise CliFailure(f"{schedule_csv} does not exist")
+    if not Path(data).exists():
+        raise CliFailure(f"input {data} does not exist", stage="load")
+    settings: dict[str, Any] = {}
+    kpis_path = path.with_name("kpis.json")
+    if kpis_path.exists():
+        saved = json.loads(kpis_path.read_text(encoding="utf-8"))
+        settings = {k: saved[k] for k in ("base_date", "slot_minutes", "min_yield", "yield_policy")
+                    if saved.get(k) is not None}
+    if base_date:
+        settings["base_date"] = base_date
+    if slot_minutes:
+        settings["slot_minutes"] = slot_minutes
+    params = Params.from_dict({**settings, "data": str(Path(data).resolve())})
+    artifacts: dict[str, Any] = {}
+    for name in STAGES[:4]:
+        artifacts.update(_guarded(name, lambda: run_stage(name, artifacts, params)).artifacts)
+    try:
+        schedule = read_schedule_csv(path)
+    except (ValueError, KeyError) as exc:
+        raise CliFailure(f"{schedule_csv}: {exc}") from None
+    tables = {k: v for k, v in artifacts.items() if k in _table_names()}
+    violations = verify_schedule(schedule, artifacts["dag"], tables)
+    cal = artifacts.get("calendar") or {}
+    return violations, {"base_date": cal.get("base_date"), "slot_minutes": cal.get("slot_minutes")}
+
+
+def _table_names() -> tuple[str, ...]:
+    from prodsched.stages.results import TABLES
+
+    return TABLES
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

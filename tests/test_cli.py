@@ -1,0 +1,214 @@
+"""The command line, run as a subprocess with a throw-away session store."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from prodsched import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data"
+STAGE_MODULES = ("load", "preprocess", "yields", "dag", "schedule", "results")
+
+
+def _need_stages():
+    missing = [m for m in STAGE_MODULES if importlib.util.find_spec(f"prodsched.stages.{m}") is None]
+    if missing:
+        pytest.skip(f"stage module(s) not there yet: {', '.join(missing)}")
+    if not (SAMPLE / "order_data.csv").exists():
+        pytest.skip("sample_data/ is not there yet")
+
+
+def _need_session():
+    if importlib.util.find_spec("prodsched.session") is None:
+        pytest.skip("prodsched.session is not there yet")
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = dict(os.environ)
+    e["PRODSCHED_STORE"] = str(tmp_path / "store" / "sessions.db")
+    e["MPLBACKEND"] = "Agg"
+    e.pop("PRODSCHED_REDIS_URL", None)
+    return e
+
+
+def prodsched(env, *args, timeout=240):
+    return subprocess.run([sys.executable, "-m", "prodsched", *map(str, args)], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    """One full run on sample_data shared by the tests that read its outputs."""
+    _need_stages()
+    tmp = tmp_path_factory.mktemp("cli")
+    env = {**os.environ, "PRODSCHED_STORE": str(tmp / "sessions.db"), "MPLBACKEND": "Agg"}
+    env.pop("PRODSCHED_REDIS_URL", None)
+    out = tmp / "out"
+    proc = prodsched(env, "run", SAMPLE, "--out", out)
+    return proc, out, env
+
+
+# --------------------------------------------------------------------------- no stages needed
+
+def test_parser_and_stage_ranges():
+    args = cli.build_parser().parse_args(["run", "d", "--out", "o", "--window-days", "3", "--rule", "edd",
+                                          "--base-date", "2024-01-01", "--slot-minutes", "15", "--seed", "7"])
+    values = cli._params_from(args)
+    assert values["window_days"] == 3 and values["rule"] == "edd" and values["slot_minutes"] == 15
+    assert values["seed"] == 7 and values["base_date"] == "2024-01-01"
+    assert Path(values["data"]).is_absolute() and Path(values["out"]).is_absolute()
+    assert "min_yield" not in values  # unset flags keep the Params defaults
+    assert cli.stage_range(None) == list(cli.STAGES)
+    assert cli.stage_range("1-4") == ["load", "preprocess", "yield", "dag"]
+    assert cli.stage_range("schedule-results") == ["schedule", "results"]
+    assert cli.stage_range("6") == ["results"]
+    with pytest.raises(cli.CliFailure):
+        cli.stage_range("5-2")
+
+
+def test_stages_command(env):
+    proc = prodsched(env, "stages")
+    assert proc.returncode == 0
+    assert [line.split()[1] for line in proc.stdout.splitlines()] == list(cli.STAGES)
+
+
+def test_missing_input_is_one_line_exit_1(env, tmp_path):
+    proc = prodsched(env, "run", tmp_path / "nope", "--out", tmp_path / "out")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [f"prodsched: stage 1 (load) failed: input {tmp_path / 'nope'} does not exist"]
+
+
+def test_kpi_summary_text():
+    k = {"makespan_slots": 96, "makespan_hours": 48.0, "makespan_days": 2.0, "makespan_end": "2024-03-03T00:00:00",
+         "orders": 10, "scheduled_orders": 9, "unable_orders": 1, "jobs": 8, "operations": 20, "late_orders": 2,
+         "total_tardiness_days": 1.5, "mean_tardiness_days": 0.1667, "on_time_rate": 0.7, "utilisation": 0.5,
+         "setup_slots": 12, "idle_slots": 30, "lower_bound": 80, "gap_to_lower_bound": 0.2, "violations": 0}
+    text = cli.format_kpis(k)
+    assert "96 slots = 48 h = 2 days" in text and "on-time rate 70.0 %" in text
+    assert "unable 1" in text and "gap 20.0 %" in text and "violations  0" in text
+
+
+# --------------------------------------------------------------------------- full runs
+
+def test_run_sample_data(sample_run):
+    proc, out, _ = sample_run
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    kpis = json.loads((out / "kpis.json").read_text(encoding="utf-8"))
+    assert kpis["violations"] == 0
+    assert kpis["operations"] > 0 and kpis["orders"] > 0
+    assert "makespan" in proc.stdout and "violations  0" in proc.stdout
+    for name in ("schedule.csv", "kpis.json", "orders.csv", "unable.csv", "validation.csv", "results.xlsx"):
+        assert (out / name).exists(), name
+    schedule = pd.read_csv(out / "schedule.csv")
+    assert len(schedule) == kpis["operations"]
+    orders = pd.read_csv(out / "orders.csv", dtype=str, keep_default_na=False)
+    assert len(orders) == kpis["orders"]
+    unable = pd.read_csv(out / "unable.csv", dtype=str, keep_default_na=False)
+    assert set(orders.loc[orders["status"] == "unable", "po_no"]) == set(unable["po_no"])
+
+
+def test_run_writes_gantt_files_when_the_writers_exist(sample_run):
+    gantt = importlib.util.find_spec("prodsched.gantt")
+    if gantt is None:
+        pytest.skip("prodsched.gantt is not there yet")
+    proc, out, _ = sample_run
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "gantt.png").stat().st_size > 0 and (out / "gantt.html").stat().st_size > 0
+
+
+def test_verify_command_accepts_the_written_schedule_and_rejects_a_broken_one(sample_run, tmp_path):
+    proc, out, env = sample_run
+    assert proc.returncode == 0, proc.stderr
+    ok = prodsched(env, "verify", "--data", SAMPLE, "--schedule", out / "schedule.csv")
+    assert ok.returncode == 0, ok.stderr
+    assert "0 violations" in ok.stdout
+    broken_dir = tmp_path / "broken"
+    broken_dir.mkdir()
+    shutil.copy(out / "kpis.json", broken_dir / "kpis.json")
+    schedule = pd.read_csv(out / "schedule.csv", dtype=str, keep_default_na=False)
+    schedule.loc[0, "end"] = str(int(schedule.loc[0, "end"]) - 1 if int(schedule.loc[0, "end"]) - int(schedule.loc[0, "start"]) > 1
+                                 else int(schedule.loc[0, "end"]) + 5)
+    schedule.to_csv(broken_dir / "schedule.csv", index=False)
+    bad = prodsched(env, "verify", "--data", SAMPLE, "--schedule", broken_dir / "schedule.csv")
+    assert bad.returncode == 1
+    assert schedule.loc[0, "op_id"] in bad.stdout
+    assert "Traceback" not in bad.stderr
+
+
+def test_run_plant_export(env, tmp_path):
+    _need_stages()
+    data = SAMPLE / "plant_export"
+    if not data.exists():
+        pytest.skip("sample_data/plant_export is not there yet")
+    proc = prodsched(env, "run", data, "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "out" / "kpis.json").read_text())["violations"] == 0
+
+
+def test_broken_input_exits_2_with_a_readable_table(env, tmp_path):
+    _need_stages()
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE, data, ignore=shutil.ignore_patterns("plant_export", "*.md"))
+    orders = pd.read_csv(data / "order_data.csv", dtype=str, keep_default_na=False)
+    orders.loc[1, "due"] = "not a date"
+    orders.to_csv(data / "order_data.csv", index=False)
+    proc = prodsched(env, "run", data, "--out", tmp_path / "out")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "severity" in proc.stderr and "order_data" in proc.stderr and "not a date" in proc.stderr
+    line = next(ln for ln in proc.stderr.splitlines() if "not a date" in ln)
+    assert " 3 " in f" {line} "  # the row as the user counts it: header is row 1, orders.loc[1] is row 3
+    assert not (tmp_path / "out" / "schedule.csv").exists()
+
+
+def test_unknown_rule_fails_in_the_schedule_stage_with_one_line(env, tmp_path):
+    _need_stages()
+    proc = prodsched(env, "run", SAMPLE, "--out", tmp_path / "out", "--rule", "no_such_rule", "--quiet")
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("prodsched: stage 5 (schedule) failed:"), proc.stderr
+    assert "no_such_rule" in lines[0]
+
+
+def test_sessions_continue_with_other_parameters(env, tmp_path):
+    _need_stages()
+    _need_session()
+    first = prodsched(env, "run", SAMPLE, "--out", tmp_path / "a", "--stages", "1-4")
+    assert first.returncode == 0, first.stderr
+    sid = first.stdout.split()[1]
+    second = prodsched(env, "run", "--session", sid, "--out", tmp_path / "b", "--stages", "5-6", "--window-days", "2")
+    assert second.returncode == 0, second.stderr
+    assert json.loads((tmp_path / "b" / "kpis.json").read_text())["violations"] == 0
+    assert json.loads((tmp_path / "b" / "kpis.json").read_text())["window_days"] == 2
+    status = prodsched(env, "status", sid, "--json")
+    assert status.returncode == 0, status.stderr
+    stages = json.loads(status.stdout)["stages"]
+    assert [s["status"] for s in stages] == ["done"] * 6
+    listed = prodsched(env, "sessions", "--json")
+    assert sid in {row.get("session_id", row.get("id")) for row in json.loads(listed.stdout)}
+    text = prodsched(env, "status", sid)
+    assert text.returncode == 0 and "schedule" in text.stdout
+
+
+def test_sample_command_writes_a_runnable_factory(env, tmp_path):
+    _need_stages()
+    if importlib.util.find_spec("prodsched.sample") is None:
+        pytest.skip("prodsched.sample is not there yet")
+    proc = prodsched(env, "sample", "--orders", 40, "--seed", 3, "--out", tmp_path / "data")
+    assert proc.returncode == 0, proc.stderr
+    run = prodsched(env, "run", tmp_path / "data", "--out", tmp_path / "out", "--quiet")
+    assert run.returncode == 0, run.stderr
+    kpis = json.loads((tmp_path / "out" / "kpis.json").read_text())
+    assert kpis["orders"] == 40 and kpis["violations"] == 0
