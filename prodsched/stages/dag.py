@@ -1,0 +1,145 @@
+"""Stage 4 — the operations as a networkx DiGraph with durations, due slots and lower bounds.
+
+Node id = op_id; edges follow each job's routing (seq order). Node attributes per the interface
+contract: job, seq, item, operation, operation_code, op_class, mixture, width, length, due,
+due_slot, po_nos, aging_slots, durations {machine: slots}, speeds {machine: m/min}.
+
+Lower bounds on the makespan (slots): ``lb_chain`` = the longest chain of minimum durations plus
+aging waits; ``lb_load`` = ceil(total minimum work / machines that can run anything).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from prodsched.errors import ProdschedError
+from prodsched.params import Params
+from prodsched.stages import StageResult
+from prodsched.stages.preprocess import checkpoint, table
+
+_EPS = 1e-9
+
+
+def ceil_slots(values, slot_minutes: int) -> np.ndarray:
+    """ceil(values / slot_minutes) as int, ignoring float noise (210.0000000001 -> 210)."""
+    x = np.asarray(values, dtype=float) / float(slot_minutes)
+    return np.ceil(x - _EPS * np.maximum(1.0, np.abs(x))).astype(np.int64)
+
+
+def durations(length_m, speed_m_min, slot_minutes: int) -> np.ndarray:
+    """Slots to run length_m at speed_m_min: ceil(length / speed / slot), at least 1."""
+    minutes = np.asarray(length_m, dtype=float) / np.asarray(speed_m_min, dtype=float)
+    return np.maximum(ceil_slots(minutes, slot_minutes), 1)
+
+
+def aging_slots(aging_hours, slot_minutes: int) -> np.ndarray:
+    hours = np.nan_to_num(np.asarray(aging_hours, dtype=float), nan=0.0)
+    return np.maximum(ceil_slots(hours * 60.0, slot_minutes), 0)
+
+
+def due_slots(due: pd.Series, base_date: pd.Timestamp, slot_minutes: int) -> np.ndarray:
+    """Slot at the end of the due day: floor((due + 1 day - base_date) / slot)."""
+    minutes = (pd.to_datetime(due).dt.normalize() + pd.Timedelta(days=1) - base_date) / pd.Timedelta(minutes=1)
+    return np.floor(minutes.to_numpy(dtype=float) / slot_minutes + _EPS).astype(np.int64)
+
+
+def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -> StageResult:
+    checkpoint(progress, cancel, 0.0, "collecting operations", "dag")
+    calendar = inputs.get("calendar")
+    if not calendar:
+        raise ProdschedError("dag needs the calendar of the preprocess stage")
+    if "op_lengths" not in inputs:
+        raise ProdschedError("dag needs op_lengths of the yield stage")
+    slot = int(calendar["slot_minutes"])
+    base = pd.Timestamp(calendar["base_date"])
+    ops = table(inputs, "operations", ["op_id", "job_id", "seq", "item", "operation_code", "operation",
+                                       "op_class", "mixture", "width_mm", "due", "aging_hours"])
+    lengths = table(inputs, "op_lengths", ["op_id", "length_m"])
+    elig = table(inputs, "eligibility", ["op_id", "machine", "speed_m_min"])
+    jobs = table(inputs, "jobs", ["job_id", "po_nos"])
+    master = table(inputs, "machine_master_info", ["machine", "machine_index"])
+
+    dup = ops["op_id"][ops["op_id"].duplicated()]
+    if len(dup):
+        raise ProdschedError(f"operations: op_id {dup.iloc[0]} appears more than once")
+    ops = ops.merge(lengths[["op_id", "length_m"]], on="op_id", how="left", suffixes=("_fabric", ""))
+    if ops["length_m"].isna().any():
+        raise ProdschedError(f"op_lengths has no length for operation {ops.loc[ops['length_m'].isna(), 'op_id'].iloc[0]}")
+    ops = ops.sort_values(["job_id", "seq"], kind="stable").reset_index(drop=True)
+
+    machines = list(dict.fromkeys(master.sort_values("machine_index", kind="stable")["machine"].astype(str)))
+    order = {m: i for i, m in enumerate(machines)}
+    e = elig.merge(ops[["op_id", "length_m"]], on="op_id")
+    e = e.assign(_m=e["machine"].map(order).fillna(len(order)), d=durations(e["length_m"], e["speed_m_min"], slot))
+    e = e.sort_values(["op_id", "_m", "machine"], kind="stable")
+    dur: dict[str, dict[str, int]] = {}
+    spd: dict[str, dict[str, float]] = {}
+    for op_id, machine, d, s in zip(e["op_id"], e["machine"].astype(str), e["d"].tolist(), e["speed_m_min"].tolist()):
+        dur.setdefault(op_id, {})[machine] = d
+        spd.setdefault(op_id, {})[machine] = float(s)
+    empty = [o for o in ops["op_id"] if o not in dur]
+    if empty:
+        raise ProdschedError(f"{len(empty)} operation(s) have no eligible machine, e.g. {', '.join(empty[:5])}; "
+                             "check linespeed, machine_limit and machine_allocate")
+
+    checkpoint(progress, cancel, 0.4, "building the graph", "dag")
+    po_map = dict(zip(jobs["job_id"], jobs["po_nos"].astype(str)))
+    aging = aging_slots(ops["aging_hours"], slot)
+    due_slot = due_slots(ops["due"], base, slot)
+    due_iso = pd.to_datetime(ops["due"]).dt.strftime("%Y-%m-%d")
+    cols = {c: ops[c].tolist() for c in ("op_id", "job_id", "seq", "item", "operation", "operation_code",
+                                         "op_class", "mixture", "width_mm", "length_m")}
+    nodes = [
+        (op_id, {"job": job, "seq": int(seq), "item": item, "operation": operation, "operation_code": code,
+                 "op_class": op_class, "mixture": mixture, "width": int(width), "length": float(length),
+                 "due": due, "due_slot": int(ds), "po_nos": [p for p in po_map.get(job, "").split(";") if p],
+                 "aging_slots": int(ag), "durations": dur[op_id], "speeds": spd[op_id]})
+        for op_id, job, seq, item, operation, code, op_class, mixture, width, length, due, ds, ag in zip(
+            cols["op_id"], cols["job_id"], cols["seq"], cols["item"], cols["operation"], cols["operation_code"],
+            cols["op_class"], cols["mixture"], cols["width_mm"], cols["length_m"], due_iso.tolist(),
+            due_slot.tolist(), aging.tolist())
+    ]
+    same_job = (ops["job_id"].to_numpy()[1:] == ops["job_id"].to_numpy()[:-1])
+    ids = ops["op_id"].to_numpy()
+    edges = list(zip(ids[:-1][same_job], ids[1:][same_job]))
+    g = nx.DiGraph(base_date=base.date().isoformat(), slot_minutes=slot, machines=machines)
+    g.add_nodes_from(nodes)
+    g.add_edges_from(edges)
+    if not nx.is_directed_acyclic_graph(g):
+        cycle = nx.find_cycle(g)
+        raise ProdschedError(f"the operation graph has a cycle: {' -> '.join(u for u, _ in cycle)}")
+
+    checkpoint(progress, cancel, 0.8, "lower bounds", "dag")
+    summary = {"nodes": g.number_of_nodes(), "edges": g.number_of_edges(),
+               "jobs": int(ops["job_id"].nunique()), **bounds(g)}
+    checkpoint(progress, cancel, 1.0, "done", "dag")
+    return StageResult(artifacts={"dag": g}, summary=summary)
+
+
+def bounds(g: nx.DiGraph) -> dict[str, int]:
+    """depth (nodes on the longest path), machines, lb_chain, lb_load, lower_bound."""
+    min_dur = {n: min(a["durations"].values()) for n, a in g.nodes(data=True)}
+    used = {m for _, a in g.nodes(data=True) for m in a["durations"]}
+    # chain bound: longest path in an auxiliary graph whose edge u->v weighs aging(u) + min duration(v),
+    # entered from a virtual source through an edge weighing min duration(v)
+    source = ("__source__",)
+    chain = nx.DiGraph()
+    chain.add_weighted_edges_from((source, n, d) for n, d in min_dur.items())
+    chain.add_weighted_edges_from((u, v, g.nodes[u]["aging_slots"] + min_dur[v]) for u, v in g.edges)
+    lb_chain = int(nx.dag_longest_path_length(chain)) if min_dur else 0
+    work = sum(min_dur.values())
+    lb_load = math.ceil(work / len(used)) if used else 0
+    return {
+        "depth": len(nx.dag_longest_path(g)) if g.number_of_nodes() else 0,
+        "machines": len(g.graph["machines"]),
+        "machines_used": len(used),
+        "min_work_slots": int(work),
+        "lb_chain": lb_chain,
+        "lb_load": int(lb_load),
+        "lower_bound": int(max(lb_chain, lb_load)),
+    }

@@ -1,0 +1,194 @@
+"""Width-combination table: which order widths share one fabric, or run several-up on it.
+
+A table is a list of rows, tried in order. Each row is a dict:
+
+    {"lanes": [508, 1016], "fabric_width_mm": 1500}    a 508 job and a 1016 job share one fabric
+    {"lanes": [508], "up": 2, "fabric_width_mm": 1000} a 508 job runs two-up: fabric length halved
+    {"lanes": "*", "fabric_width_mm": 1300}             fallback: any job not matched so far, alone
+
+Keys:
+  lanes            list of order widths in mm, one *different* job per entry (a repeated width,
+                   e.g. [508, 508], combines two different jobs of that width); or "*" = any one job.
+  fabric_width_mm  width of the fabric the routing processes (int > 0). It is the plant's nominal
+                   fabric and is not checked against the sum of the lanes (1016 runs on 1000).
+  up               optional int >= 1 (default 1): every job of the row is laid side by side `up`
+                   times, so its fabric length is its length / up.
+  name             optional label used in the stage summary (default e.g. "508+1016 on 1500").
+
+Matching: jobs (already merged by item, width, roll length and due month) are combined only with
+jobs of the same item and due month. For each row in turn, within each (item, month) the
+still-unmatched jobs of each lane width are taken in order (earliest due, then input order) and
+as many complete combinations as possible are formed; a row with a single lane therefore takes
+every remaining job of that width. The "*" row, if present, must be the last row. A job that no
+row matches is reported as unable (reason ``no_width_combination``), never dropped.
+
+Fabric length of a combination = the longest lane (max of job length / up).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from prodsched.errors import ProdschedError
+
+ANY = "*"
+
+DEFAULT_WIDTH_COMBINATIONS: list[dict[str, Any]] = [
+    {"lanes": [1524], "fabric_width_mm": 1500},
+    {"lanes": [508, 1016], "fabric_width_mm": 1500},
+    {"lanes": [1016], "fabric_width_mm": 1000},
+    {"lanes": [508], "up": 2, "fabric_width_mm": 1000},
+    {"lanes": [609, 914], "fabric_width_mm": 1500},
+    {"lanes": [609], "fabric_width_mm": 1500},
+    {"lanes": [914], "fabric_width_mm": 1500},
+    {"lanes": [762], "up": 2, "fabric_width_mm": 1500},
+    {"lanes": ANY, "fabric_width_mm": 1300},
+]
+
+_KEYS = {"lanes", "fabric_width_mm", "up", "name"}
+
+
+class WidthTableError(ProdschedError, ValueError):
+    """The width-combination table is malformed; the message names the row and the key."""
+
+
+@dataclass(frozen=True)
+class WidthRule:
+    lanes: tuple[int, ...] | None  # None = "*" (any single job)
+    fabric_width_mm: int
+    up: int = 1
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        lanes = "any" if self.lanes is None else "+".join(str(w) for w in self.lanes)
+        if self.up > 1:
+            lanes = f"({lanes})x{self.up}" if self.lanes is not None and len(self.lanes) > 1 else f"{lanes}x{self.up}"
+        return f"{lanes} on {self.fabric_width_mm}"
+
+
+def _positive_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value) if value > 0 else None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer() and value > 0:
+        return int(value)
+    return None
+
+
+def resolve_table(table: Sequence[dict[str, Any]] | None) -> list[WidthRule]:
+    """Validate a user table (None = plant default) and return its rules; WidthTableError if bad."""
+    if table is None:
+        table = DEFAULT_WIDTH_COMBINATIONS
+    if isinstance(table, (str, bytes, dict)) or not isinstance(table, Sequence):
+        raise WidthTableError(
+            f"width_combinations must be a list of rows like "
+            f'{{"lanes": [508, 1016], "fabric_width_mm": 1500}}, got {type(table).__name__}'
+        )
+    if len(table) == 0:
+        raise WidthTableError("width_combinations is empty; give at least one row, e.g. "
+                              '{"lanes": "*", "fabric_width_mm": 1300}')
+    rules: list[WidthRule] = []
+    for number, row in enumerate(table, start=1):
+        where = f"width_combinations row {number}"
+        if not isinstance(row, dict):
+            raise WidthTableError(f"{where}: must be a dict, got {row!r}")
+        unknown = sorted(set(row) - _KEYS)
+        if unknown:
+            raise WidthTableError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(_KEYS)}")
+        for key in ("lanes", "fabric_width_mm"):
+            if key not in row:
+                raise WidthTableError(f"{where}: missing key {key!r} (row is {row!r})")
+        lanes_raw = row["lanes"]
+        if isinstance(lanes_raw, str) and lanes_raw.strip() == ANY:
+            lanes = None
+        elif isinstance(lanes_raw, (list, tuple)) and len(lanes_raw) > 0:
+            widths = [_positive_int(w) for w in lanes_raw]
+            if any(w is None for w in widths):
+                raise WidthTableError(
+                    f"{where}: 'lanes' must hold positive whole widths in mm, got {list(lanes_raw)!r}")
+            lanes = tuple(widths)  # type: ignore[arg-type]
+        else:
+            raise WidthTableError(
+                f"{where}: 'lanes' must be a non-empty list of widths in mm or \"*\", got {lanes_raw!r}")
+        fabric = _positive_int(row["fabric_width_mm"])
+        if fabric is None:
+            raise WidthTableError(
+                f"{where}: 'fabric_width_mm' must be a positive whole number, got {row['fabric_width_mm']!r}")
+        up = _positive_int(row.get("up", 1))
+        if up is None:
+            raise WidthTableError(f"{where}: 'up' must be a whole number >= 1, got {row.get('up')!r}")
+        name = row.get("name", "")
+        if not isinstance(name, str):
+            raise WidthTableError(f"{where}: 'name' must be a string, got {name!r}")
+        if rules and rules[-1].lanes is None:
+            raise WidthTableError(
+                f"{where}: comes after the \"*\" fallback row {number - 1}, so it could never match; "
+                "the fallback must be the last row")
+        rules.append(WidthRule(lanes, fabric, up, name))
+    return rules
+
+
+def combine(groups: pd.DataFrame, rules: Sequence[WidthRule]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Assign merged jobs to fabric combinations.
+
+    ``groups`` has one row per merged job with columns ``key`` (unique), ``item``, ``month``,
+    ``width_mm`` and ``order`` (the pairing order: earliest due, then input order).
+    Returns (assigned, unmatched): assigned has columns key, combo (int), lane (int),
+    rule (int, 0-based row), fabric_width_mm, up; unmatched is the rows of ``groups`` no rule took.
+    """
+    pool = groups.sort_values("order", kind="stable")
+    parts: list[pd.DataFrame] = []
+    next_combo = 0
+    for index, rule in enumerate(rules):
+        if pool.empty:
+            break
+        if rule.lanes is None:
+            take = pool
+            combo = np.arange(len(take)) + next_combo
+            lane = np.zeros(len(take), dtype=int)
+        else:
+            mult = Counter(rule.lanes)
+            cand = pool[pool["width_mm"].isin(list(mult))]
+            if cand.empty:
+                continue
+            rank = cand.groupby(["item", "month", "width_mm"], sort=False).cumcount().to_numpy()
+            m = cand["width_mm"].map(mult).to_numpy()
+            position = rank // m
+            slot = rank % m
+            counts = cand.groupby(["item", "month", "width_mm"]).size().unstack("width_mm")
+            counts = counts.reindex(columns=list(mult)).fillna(0)
+            complete = (counts // pd.Series(mult)).min(axis=1).rename("_complete")
+            have = cand[["item", "month"]].merge(complete, left_on=["item", "month"],
+                                                 right_index=True, how="left")["_complete"].to_numpy()
+            keep = position < have
+            if not keep.any():
+                continue
+            take = cand[keep]
+            combo = (pd.DataFrame({"item": take["item"].to_numpy(), "month": take["month"].to_numpy(),
+                                   "p": position[keep]})
+                     .groupby(["item", "month", "p"], sort=True).ngroup().to_numpy() + next_combo)
+            lanes_of = {w: [i for i, x in enumerate(rule.lanes) if x == w] for w in mult}
+            lane = np.array([lanes_of[w][s] for w, s in zip(take["width_mm"].to_numpy(), slot[keep])],
+                            dtype=int)
+        parts.append(pd.DataFrame({
+            "key": take["key"].to_numpy(),
+            "combo": combo,
+            "lane": lane,
+            "rule": index,
+            "fabric_width_mm": rule.fabric_width_mm,
+            "up": rule.up,
+        }))
+        next_combo = int(combo.max()) + 1
+        pool = pool.drop(index=take.index)
+    columns = ["key", "combo", "lane", "rule", "fabric_width_mm", "up"]
+    assigned = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    return assigned, pool
