@@ -1,0 +1,163 @@
+"""Static PNG Gantt chart drawn with matplotlib's object API (Agg; never touches pyplot state)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from prodsched.gantt import LATE_COLOR
+
+# Plant vocabulary shown in English when no Hangul-capable font is installed.
+GLOSSARY = {
+    "후처리": "post-treatment", "염료": "dye", "안료": "pigment", "투명": "clear", "인쇄": "printing",
+    "코팅": "coating", "접착": "adhesive", "라미네이팅": "laminating", "라미": "laminating",
+    "배합": "mix", "기계": "machine", "코터": "coater", "건조": "drying",
+}
+_INITIALS = ["g", "kk", "n", "d", "tt", "r", "m", "b", "pp", "s", "ss", "", "j", "jj", "ch", "k", "t", "p", "h"]
+_MEDIALS = ["a", "ae", "ya", "yae", "eo", "e", "yeo", "ye", "o", "wa", "wae", "oe", "yo", "u", "wo", "we",
+            "wi", "yu", "eu", "ui", "i"]
+_FINALS = ["", "k", "k", "k", "n", "n", "n", "t", "l", "k", "m", "p", "l", "l", "p", "l", "m", "p", "p", "t",
+           "t", "ng", "t", "t", "k", "t", "p", "t"]
+_HANGUL = re.compile(r"[\uac00-\ud7a3]+")
+
+
+def romanize(text: str) -> str:
+    """Hangul syllables -> Latin letters (simplified Revised Romanization), other text unchanged."""
+    out = []
+    for ch in text:
+        code = ord(ch) - 0xAC00
+        if 0 <= code < 11172:
+            out.append(_INITIALS[code // 588] + _MEDIALS[(code % 588) // 28] + _FINALS[code % 28])
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=1)
+def hangul_font() -> str | None:
+    """Name of an installed font that has Hangul glyphs, or None."""
+    from matplotlib import font_manager, ft2font
+
+    pattern = re.compile(r"cjk|nanum|gothic|malgun|batang|gulim|dotum|kr|unifont|source han|sans cjk", re.I)
+    for entry in font_manager.fontManager.ttflist:
+        if not pattern.search(entry.name) and not pattern.search(Path(entry.fname).name):
+            continue
+        try:
+            if 0xAC00 in ft2font.FT2Font(entry.fname).get_charmap():
+                return entry.name
+        except Exception:  # unreadable font file: try the next one
+            continue
+    return None
+
+
+def label(text: str) -> str:
+    """``text`` as the PNG can draw it: unchanged with a Hangul font, else glossed/romanized."""
+    text = str(text)
+    if not _HANGUL.search(text) or hangul_font():
+        return text
+    for word in sorted(GLOSSARY, key=len, reverse=True):
+        text = text.replace(word, GLOSSARY[word])
+    return _HANGUL.sub(lambda m: romanize(m.group(0)), text)
+
+
+def _darker(color: str, factor: float = 0.6) -> tuple[float, float, float]:
+    from matplotlib.colors import to_rgb
+
+    r, g, b = to_rgb(color)
+    return (r * factor, g * factor, b * factor)
+
+
+def render_png(data: Mapping[str, Any], path, dpi: int = 110) -> Path:
+    """Draw ``gantt_data`` output into a PNG file sized for up to ~40 machines and thousands of ops."""
+    from matplotlib import dates as mdates
+    from matplotlib.collections import PolyCollection
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    machines, bars = data["machines"], data["bars"]
+    n_rows = max(1, len(machines))
+    slot_days = data["slot_minutes"] / 1440.0
+    base = mdates.date2num(dt.datetime.fromisoformat(data["base_date"]))
+    x0, x1 = data["horizon"]
+
+    def x(slot: float) -> float:
+        return base + slot * slot_days
+
+    width_in = 18.0 if len(bars) > 300 or (x1 - x0) * slot_days > 20 else 14.0
+    fig = Figure(figsize=(width_in, 2.0 + 0.36 * n_rows), dpi=dpi)
+    font = hangul_font()
+    families = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
+    text_kw = {"fontfamily": families}
+    ax = fig.add_axes((0.11, 0.09, 0.87, 0.78 if n_rows > 6 else 0.66))
+
+    for r in range(0, n_rows, 2):  # zebra rows
+        ax.axhspan(r - 0.5, r + 0.5, color="#f3f4f6", zorder=0, linewidth=0)
+
+    def rects(items, height):
+        return [[(x(i["start"]), i["row"] - height / 2), (x(i["start"]), i["row"] + height / 2),
+                 (x(i["end"]), i["row"] + height / 2), (x(i["end"]), i["row"] - height / 2)] for i in items]
+
+    if data["downtime"]:
+        ax.add_collection(PolyCollection(rects(data["downtime"], 0.92), facecolor="#9aa0a6", alpha=0.55,
+                                         edgecolor="#6b7075", hatch="xx", linewidth=0.0, zorder=1))
+    colors = data["colors"]
+    for cls in data["classes"]:
+        group = [b for b in bars if b["op_class"] == cls]
+        ax.add_collection(PolyCollection(rects(group, 0.7), facecolor=colors[cls], edgecolor="white",
+                                         linewidth=0.3, zorder=3))
+    if data["setups"]:
+        row_color = {b["op_id"]: colors.get(b["op_class"], "#888888") for b in bars}
+        ax.add_collection(PolyCollection(rects(data["setups"], 0.7),
+                                         facecolor=[_darker(row_color[s["op_id"]]) for s in data["setups"]],
+                                         edgecolor="white", hatch="////", linewidth=0.0, zorder=3))
+    late = [b for b in bars if b["late"]]
+    if late:
+        ax.add_collection(PolyCollection(rects(late, 0.7), facecolor="none", edgecolor=LATE_COLOR,
+                                         linewidth=1.1 if len(bars) < 400 else 0.6, zorder=4))
+
+    ax.set_xlim(x(x0) - 0.2, x(x1) + 0.2)
+    ax.set_ylim(n_rows - 0.5, -0.5)
+    ax.set_yticks(range(len(machines)))
+    ax.set_yticklabels([label(f"{m['machine']}  {m['name']}".strip()) for m in machines],
+                       fontsize=8 if n_rows > 20 else 9, **text_kw)
+    locator = mdates.AutoDateLocator(minticks=6, maxticks=16)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.tick_params(axis="x", labelsize=8, labeltop=n_rows > 12, top=n_rows > 12)
+    ax.grid(axis="x", color="#d0d4d9", linewidth=0.6, zorder=0)
+    ax.set_axisbelow(True)
+    for side in ("right", "top", "left"):
+        ax.spines[side].set_visible(False)
+
+    # op ids inside bars wide enough to hold them
+    px_per_day = ax.get_position().width * fig.get_figwidth() * dpi / max(1e-9, (x1 - x0) * slot_days + 0.4)
+    wide = [b for b in bars if (b["end"] - b["start"]) * slot_days * px_per_day > 7 * len(b["op_id"]) + 8]
+    if len(wide) <= 300:
+        for b in wide:
+            ax.text(x((b["start"] + b["end"]) / 2), b["row"], b["op_id"], ha="center", va="center",
+                    fontsize=6.5, color="black", zorder=5, clip_on=True)
+
+    handles = [Patch(facecolor=colors[c], label=label(c)) for c in data["classes"]]
+    handles.append(Patch(facecolor="#555555", hatch="////", edgecolor="white", label="setup"))
+    if data["downtime"]:
+        handles.append(Patch(facecolor="#9aa0a6", alpha=0.55, hatch="xx", edgecolor="#6b7075", label="downtime"))
+    if late:
+        handles.append(Patch(facecolor="white", edgecolor=LATE_COLOR, linewidth=1.4, label="late"))
+    top = ax.get_position().y1
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 12), frameon=False,
+               bbox_to_anchor=(0.5, top + (0.035 if n_rows > 12 else 0.06)), prop={"family": families, "size": 9})
+    stats = data["stats"]
+    days = stats["makespan_slots"] * slot_days
+    title = data.get("title") or "Schedule"
+    subtitle = (f"{stats['operations']} operations on {stats['machines']} machines · makespan {days:.1f} days · "
+                f"{stats['late_operations']} late operations · setup {stats['setup_slots']} slots · "
+                f"slot {data['slot_minutes']} min from {data['base_date']}")
+    fig.text(0.11, 0.985, label(title), fontsize=14, fontweight="bold", va="top", **text_kw)
+    fig.text(0.11, 0.985 - 0.3 / fig.get_figheight(), subtitle, fontsize=9, color="#555555", va="top")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, facecolor="white")
+    return path
