@@ -111,7 +111,7 @@ SPECS: dict[str, TableSpec] = {
                 _c("item", "str", True, "GITEM"),
                 _c("operation", "str", True, "공정명"),
                 _c("machine", "str", True, "기계코드"),
-                _c("speed_m_min", "float", True, "속도", "라인스피드", "speed", min_value=0, strict=True),
+                _c("speed_m_min", "float", True, "속도", "라인스피드", "speed", min_value=0),
             ),
             "md_step2_linespeed.json",
             keys=(("item", "operation", "machine"),),

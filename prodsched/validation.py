@@ -8,6 +8,7 @@ the offending value and a message. Only errors stop a run (stage 1 raises ``Inpu
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Iterator
 
@@ -43,6 +44,15 @@ def _value_text(value: Any) -> str:
         return str(int(value))
     text = str(value)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _width(text: str) -> int:
+    """Display width in a terminal: East Asian wide characters take two columns."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
 
 
 class ValidationReport:
@@ -148,11 +158,11 @@ class ValidationReport:
              i.value if len(i.value) <= 24 else i.value[:21] + "...", i.message)
             for i in self.errors + self.warnings
         ]
-        widths = [max(len(head[k]), *(len(r[k]) for r in rows)) for k in range(5)]
-        lines = ["  ".join(h.ljust(w) for h, w in zip(head[:5], widths)) + "  " + head[5]]
+        widths = [max(_width(head[k]), *(_width(r[k]) for r in rows)) for k in range(5)]
+        lines = ["  ".join(_pad(h, w) for h, w in zip(head[:5], widths)) + "  " + head[5]]
         lines.append("  ".join("-" * w for w in widths) + "  " + "-" * len(head[5]))
         for r in rows:
-            lines.append("  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5])
+            lines.append("  ".join(_pad(c, w) for c, w in zip(r[:5], widths)) + "  " + r[5])
         lines.append(f"({self.summary_line()})")
         return "\n".join(lines)
 

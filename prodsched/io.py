@@ -1,0 +1,412 @@
+"""Reading and writing the input tables.
+
+Sources: a folder of ``<table>.csv|.json|.parquet`` files (plant export names such as
+``md_step2_linespeed.json`` or ``md_step5 operation_delay.json`` are recognised), one ``.xlsx``
+workbook with a sheet per table, a JSON payload file ``{table: [records]}``, or such a dict.
+``read_raw`` returns the tables as read (object cells, original headers, a ``_row`` column);
+``prodsched.tables.load_tables`` turns them into canonical, validated tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _stdio
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from prodsched.tables import ROW, SPECS, TABLE_NAMES, load_tables, table_key
+from prodsched.validation import ValidationReport
+
+__all__ = ["read_raw", "load_tables", "write_tables", "tables_to_payload", "FORMS"]
+
+DATA_SUFFIXES = (".csv", ".json", ".parquet")
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+FORMS = ("csv", "json", "parquet", "plant_export", "xlsx", "payload")
+SOURCE = "source"  # DataFrame.attrs key: the file (and sheet) a raw table came from
+
+
+# ----------------------------------------------------------------------------- reading
+
+def _frame(records: list[dict[str, Any]], rows: list[int], origin: str) -> pd.DataFrame:
+    columns: dict[str, None] = {}
+    for rec in records:
+        for key in rec:
+            columns.setdefault(key, None)
+    frame = pd.DataFrame(
+        {c: pd.Series([rec.get(c) for rec in records], dtype=object) for c in columns}
+    )
+    frame[ROW] = pd.Series(rows, dtype="int64")
+    frame.attrs[SOURCE] = origin
+    return frame
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or (
+        isinstance(value, float) and math.isnan(value))
+
+
+def _read_csv(path: Path, table: str, report: ValidationReport) -> pd.DataFrame | None:
+    data = path.read_bytes()
+    text = None
+    for encoding in ("utf-8-sig", "cp949"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is None or "\x00" in text:
+        report.error(table, None, "", path.name, f"file {path.name} is not a readable CSV text file")
+        return None
+    first = text.split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=first.count) if first else ","
+    try:
+        reader = csv.reader(_stdio.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        header = next(reader, None)
+        records, rows = [], []
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) > len(header or []):
+                report.error(table, reader.line_num, "", "", f"file {path.name}: row "
+                             f"{reader.line_num} has {len(cells)} fields but the header has "
+                             f"{len(header or [])}; row ignored")
+                continue
+            records.append(dict(zip(header, cells)))
+            rows.append(reader.line_num)
+    except csv.Error as exc:
+        report.error(table, None, "", path.name, f"file {path.name} is not valid CSV: {exc}")
+        return None
+    if not header or not any(h.strip() for h in header):
+        report.error(table, None, "", path.name, f"file {path.name} has no header row")
+        return None
+    frame = _frame(records, rows, path.name)
+    for h in header:  # keep header-only columns of an empty table
+        if h not in frame:
+            frame.insert(len(frame.columns) - 1, h, pd.Series([None] * len(frame), dtype=object))
+    return frame
+
+
+def _records_frame(obj: Any, table: str, origin: str, report: ValidationReport) -> pd.DataFrame | None:
+    """A list of JSON records (dicts) -> raw frame; anything else is an error naming ``origin``."""
+    if isinstance(obj, pd.DataFrame):
+        frame = obj.reset_index(drop=True).astype(object)
+        frame = frame.where(frame.notna(), None)
+        frame[ROW] = np.arange(1, len(frame) + 1, dtype="int64")
+        frame.attrs[SOURCE] = origin
+        return frame
+    if not isinstance(obj, list):
+        report.error(table, None, "", origin, f"{origin} is not a list of records (found "
+                     f"{type(obj).__name__}); expected [{{\"column\": value, ...}}, ...]")
+        return None
+    bad = [k for k, rec in enumerate(obj, start=1) if not isinstance(rec, dict)]
+    if bad:
+        report.error(table, bad[0], "", origin, f"{origin} is not a list of records: record "
+                     f"{bad[0]} is a {type(obj[bad[0] - 1]).__name__}, not an object")
+        return None
+    keep = [(k, rec) for k, rec in enumerate(obj, start=1) if not all(_blank(v) for v in rec.values())]
+    return _frame([rec for _, rec in keep], [k for k, _ in keep], origin)
+
+
+def _read_json(path: Path, table: str, report: ValidationReport) -> Any:
+    try:
+        return json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        report.error(table, None, "", path.name, f"file {path.name} is not valid JSON: {exc}")
+        return None
+
+
+def _read_parquet(path: Path, table: str, report: ValidationReport) -> pd.DataFrame | None:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a broken file
+        report.error(table, None, "", path.name, f"file {path.name} is not valid Parquet: {exc}")
+        return None
+    return _records_frame(frame, table, path.name, report)
+
+
+def _read_xlsx(path: Path, report: ValidationReport) -> dict[str, pd.DataFrame]:
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # zipfile.BadZipFile, InvalidFileException, KeyError ...
+        report.error("", None, "", path.name, f"file {path.name} is not a valid .xlsx workbook: {exc}")
+        return {}
+    out: dict[str, pd.DataFrame] = {}
+    try:
+        for sheet in book.worksheets:
+            table = table_key(sheet.title)
+            if table is None:
+                report.warning("", None, "", sheet.title, f"{path.name}: sheet {sheet.title!r} is not "
+                               "one of the input tables; ignored")
+                continue
+            if table in out:
+                report.warning(table, None, "", sheet.title, f"{path.name}: a second sheet for "
+                               f"{table} ({sheet.title!r}) is ignored; the first one is used")
+                continue
+            rows = sheet.iter_rows(values_only=True)
+            header = next(rows, None) or ()
+            names = [("" if h is None else str(h)) for h in header]
+            records, numbers = [], []
+            for number, values in enumerate(rows, start=2):
+                if values is None or all(_blank(v) for v in values):
+                    continue
+                records.append({n: v for n, v in zip(names, values) if n})
+                numbers.append(number)
+            frame = _frame(records, numbers, f"{path.name}[{sheet.title}]")
+            for n in names:
+                if n and n not in frame:
+                    frame.insert(len(frame.columns) - 1, n, pd.Series([None] * len(frame), dtype=object))
+            out[table] = frame
+    finally:
+        book.close()
+    return out
+
+
+def _read_file(path: Path, table: str, report: ValidationReport) -> pd.DataFrame | None:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _read_csv(path, table, report)
+    if suffix == ".parquet":
+        return _read_parquet(path, table, report)
+    obj = _read_json(path, table, report)
+    return None if obj is None else _records_frame(obj, table, path.name, report)
+
+
+def _read_folder(folder: Path, report: ValidationReport) -> dict[str, pd.DataFrame]:
+    found: dict[str, Path] = {}
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    preference = {s: k for k, s in enumerate(DATA_SUFFIXES)}
+    for path in sorted((p for p in files if p.suffix.lower() in DATA_SUFFIXES),
+                       key=lambda p: (preference[p.suffix.lower()], p.name)):
+        table = table_key(path.stem)
+        if table is None:
+            report.warning("", None, "", path.name, f"file {path.name} is not one of the input "
+                           "tables; ignored")
+        elif table in found:
+            report.warning(table, None, "", path.name, f"file {path.name} is ignored: "
+                           f"{found[table].name} already provides {table}")
+        else:
+            found[table] = path
+    raw: dict[str, pd.DataFrame] = {}
+    for table, path in found.items():
+        frame = _read_file(path, table, report)
+        if frame is not None:
+            raw[table] = frame
+    if not found:
+        books = [p for p in files if p.suffix.lower() in WORKBOOK_SUFFIXES]
+        if len(books) == 1:
+            return _read_xlsx(books[0], report)
+        if len(books) > 1:
+            report.error("", None, "", str(folder), f"folder {folder} holds no table files and "
+                         f"several workbooks ({', '.join(p.name for p in books)}); name one of them")
+    return raw
+
+
+def _read_payload(payload: Mapping[str, Any], origin: str, report: ValidationReport) -> dict[str, pd.DataFrame]:
+    raw: dict[str, pd.DataFrame] = {}
+    for key, value in payload.items():
+        table = table_key(str(key))
+        if table is None:
+            report.warning("", None, "", str(key), f"{origin}: {key!r} is not one of the input "
+                           "tables; ignored")
+            continue
+        if table in raw:
+            report.warning(table, None, "", str(key), f"{origin}: a second entry for {table} "
+                           f"({key!r}) is ignored")
+            continue
+        frame = _records_frame(value, table, f"{origin}[{key}]", report)
+        if frame is not None:
+            raw[table] = frame
+    return raw
+
+
+def read_raw(source: Any) -> tuple[dict[str, pd.DataFrame], ValidationReport]:
+    """The tables as read, before any normalisation, plus the report of reading problems."""
+    report = ValidationReport()
+    if isinstance(source, Mapping):
+        return _read_payload(source, "payload", report), report
+    if source is None:
+        report.error("", None, "", "", "no input data given (a folder, an .xlsx workbook, "
+                     "a JSON payload file or a payload dict)")
+        return {}, report
+    path = Path(source).expanduser()
+    if not path.exists():
+        report.error("", None, "", str(path), f"input {path} does not exist")
+        return {}, report
+    if path.is_dir():
+        return _read_folder(path, report), report
+    suffix = path.suffix.lower()
+    if suffix in WORKBOOK_SUFFIXES:
+        return _read_xlsx(path, report), report
+    if suffix == ".json":
+        obj = _read_json(path, "", report)
+        if obj is None:
+            return {}, report
+        if isinstance(obj, dict):
+            return _read_payload(obj, path.name, report), report
+        table = table_key(path.stem)
+        if table is not None:  # a single table file given directly
+            frame = _records_frame(obj, table, path.name, report)
+            return ({table: frame} if frame is not None else {}), report
+        report.error("", None, "", path.name, f"file {path.name} is not a JSON payload: expected "
+                     "an object {table: [records], ...}")
+        return {}, report
+    table = table_key(path.stem)
+    if suffix in DATA_SUFFIXES and table is not None:
+        frame = _read_file(path, table, report)
+        return ({table: frame} if frame is not None else {}), report
+    report.error("", None, "", path.name, f"cannot read {path.name}: give a folder, an .xlsx "
+                 "workbook or a JSON payload file")
+    return {}, report
+
+
+# ----------------------------------------------------------------------------- writing
+
+def _cell(value: Any, kind: str | None) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        ts = pd.Timestamp(value)
+        if pd.isna(ts):
+            return None
+        if kind == "date" or (kind != "datetime" and ts == ts.normalize()):
+            return ts.strftime("%Y-%m-%d")
+        return ts.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def _machine_order(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+    master = tables.get("machine_master_info")
+    if master is None or master.empty or "machine" not in master:
+        return []
+    if "machine_index" in master:
+        master = master.sort_values("machine_index", kind="stable")
+    return [str(m) for m in master["machine"]]
+
+
+def linespeed_wide(linespeed: pd.DataFrame, machines: list[str] | None = None) -> pd.DataFrame:
+    """Long linespeed (item, operation, machine, speed_m_min) -> one column per machine code."""
+    long = linespeed.drop(columns=[ROW], errors="ignore")
+    if {"machine", "speed_m_min"} - set(long.columns):
+        return long  # already wide
+    known = list(machines or [])
+    codes = known + sorted(set(long["machine"].astype(str)) - set(known))
+    pairs = long[["item", "operation"]].drop_duplicates()
+    extras = [c for c in long.columns if c not in ("item", "operation", "machine", "speed_m_min")]
+    wide = long.pivot_table(index=["item", "operation"], columns="machine", values="speed_m_min",
+                            aggfunc="first", sort=False)
+    wide = wide.reindex(columns=codes).reindex(pd.MultiIndex.from_frame(pairs))
+    wide.columns = [str(c) for c in wide.columns]
+    out = pairs.reset_index(drop=True)
+    if extras:
+        firsts = long.groupby(["item", "operation"], sort=False)[extras].first()
+        out = out.join(firsts, on=["item", "operation"])
+    return pd.concat([out, wide.reset_index(drop=True)], axis=1)
+
+
+def _export_frame(name: str, frame: pd.DataFrame, korean: bool, wide: bool,
+                  machines: list[str]) -> tuple[pd.DataFrame, dict[str, str]]:
+    spec = SPECS[name]
+    frame = frame.drop(columns=[ROW], errors="ignore")
+    kinds = {c.name: c.kind for c in spec.columns}
+    if name == "linespeed" and wide:
+        frame = linespeed_wide(frame, machines)
+    if korean and name == "operation_sequence" and "mixture" in frame:
+        frame = frame.assign(mixture=frame["mixture"].where(frame["mixture"].astype(str) != "", "배합X"))
+    if korean:
+        rename = {c.name: c.export_header for c in spec.columns if c.name in frame}
+        frame = frame.rename(columns=rename)
+        kinds = {rename.get(k, k): v for k, v in kinds.items()}
+    return frame, kinds
+
+
+def _records(frame: pd.DataFrame, kinds: dict[str, str]) -> list[dict[str, Any]]:
+    cols = list(frame.columns)
+    return [
+        {c: _cell(v, kinds.get(c)) for c, v in zip(cols, row)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
+
+
+def tables_to_payload(tables: Mapping[str, pd.DataFrame], linespeed: str = "long") -> dict[str, list[dict]]:
+    """The stage-1 JSON payload (table -> list of records; dates as ISO strings)."""
+    machines = _machine_order(tables)
+    payload = {}
+    for name in TABLE_NAMES:
+        if name in tables:
+            frame, kinds = _export_frame(name, tables[name], False, linespeed == "wide", machines)
+            payload[name] = _records(frame, kinds)
+    return payload
+
+
+def _dump_json(obj: Any) -> str:
+    """Deterministic JSON: one record per line (a payload: one table per block)."""
+    def records(recs: list[dict]) -> str:
+        if not recs:
+            return "[]"
+        return "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False, allow_nan=False) for r in recs) + "\n]"
+
+    if isinstance(obj, dict):
+        body = ",\n".join(f"{json.dumps(k, ensure_ascii=False)}: {records(v)}" for k, v in obj.items())
+        return "{\n" + body + "\n}\n"
+    return records(obj) + "\n"
+
+
+def write_tables(tables: Mapping[str, pd.DataFrame], dest: str | Path, form: str = "csv",
+                 linespeed: str = "wide") -> Path:
+    """Write the tables; returns ``dest``.
+
+    ``form``: ``csv`` / ``json`` / ``parquet`` (a folder of ``<table>.<ext>``), ``plant_export``
+    (a folder of JSON files with the plant export names and Korean headers; linespeed wide),
+    ``xlsx`` (one workbook, a sheet per table) or ``payload`` (one JSON file {table: records}).
+    ``linespeed``: ``wide`` (a column per machine) or ``long``. Output is deterministic.
+    """
+    if form not in FORMS:
+        raise ValueError(f"unknown form {form!r}; use one of {', '.join(FORMS)}")
+    dest = Path(dest)
+    machines = _machine_order(tables)
+    wide = linespeed == "wide" or form == "plant_export"
+    if form == "payload":
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(_dump_json(tables_to_payload(tables, "wide" if wide else "long")), encoding="utf-8")
+        return dest
+    if form == "xlsx":
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with pd.ExcelWriter(dest, engine="openpyxl") as writer:
+            for name in TABLE_NAMES:
+                if name in tables:
+                    frame, kinds = _export_frame(name, tables[name], False, wide, machines)
+                    pd.DataFrame(_records(frame, kinds), columns=frame.columns).to_excel(
+                        writer, sheet_name=name, index=False)
+        return dest
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in TABLE_NAMES:
+        if name not in tables:
+            continue
+        korean = form == "plant_export"
+        frame, kinds = _export_frame(name, tables[name], korean, wide, machines)
+        if form == "csv":
+            out = pd.DataFrame(_records(frame, kinds), columns=frame.columns)
+            out.to_csv(dest / f"{name}.csv", index=False, lineterminator="\n")
+        elif form == "parquet":
+            out = frame.copy()
+            for c in out.columns:
+                if out[c].dtype == object:
+                    out[c] = out[c].astype("string")
+            out.to_parquet(dest / f"{name}.parquet", index=False)
+        else:
+            file = SPECS[name].export_file if korean else f"{name}.json"
+            (dest / file).write_text(_dump_json(_records(frame, kinds)), encoding="utf-8")
+    return dest
