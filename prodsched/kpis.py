@@ -329,37 +329,28 @@ def _union_len(spans: list[tuple[int, int]]) -> int:
 # --------------------------------------------------------------------------- lower bounds
 
 def lower_bounds(dag, makespan: int) -> pd.DataFrame:
-    """Makespan lower bounds from the operation graph and the gap of ``makespan`` to each.
+    """Makespan lower bounds and the gap of ``makespan`` to each.
 
-    chain: the longest routing chain of minimum durations plus aging waits; load: total minimum
-    work spread over all machines; machine: work of operations that only one machine can run.
+    chain and load are the operation graph's bounds (stage 4: longest routing chain of minimum
+    durations plus aging waits; total minimum work over the machines that can run anything);
+    machine adds the work of operations that only one machine can run, on the busiest such machine.
     """
     rows = []
     if dag is not None and dag.number_of_nodes():
-        import networkx as nx
+        from prodsched.stages.dag import bounds
 
-        mins = {n: min(d["durations"].values()) if d.get("durations") else 0
-                for n, d in dag.nodes(data=True)}
-        finish: dict[str, int] = {}
-        for n in nx.topological_sort(dag):
-            start = max((finish[p] + int(dag.nodes[p].get("aging_slots", 0) or 0)
-                         for p in dag.predecessors(n)), default=0)
-            finish[n] = start + mins[n]
-        machines = list(dag.graph.get("machines") or
-                        sorted({m for _, d in dag.nodes(data=True) for m in d.get("durations", {})}))
+        b = bounds(dag)
         single: dict[str, int] = {}
         for _, d in dag.nodes(data=True):
             dur = d.get("durations") or {}
             if len(dur) == 1:
                 (m, v), = dur.items()
                 single[m] = single.get(m, 0) + int(v)
-        rows.append(("chain", max(finish.values(), default=0),
-                     "longest routing chain of minimum durations plus aging waits"))
-        rows.append(("load", math.ceil(sum(mins.values()) / max(len(machines), 1)),
-                     f"total minimum work / {len(machines)} machines"))
+        rows.append(("chain", b["lb_chain"], "longest routing chain of minimum durations plus aging waits"))
+        rows.append(("load", b["lb_load"], f"total minimum work / {b['machines_used']} machines that can run it"))
         if single:
             m, v = max(single.items(), key=lambda kv: (kv[1], kv[0]))
-            rows.append(("machine", v, f"work of operations only {m} can run"))
+            rows.append(("machine", v, f"work of the operations only {m} can run"))
     best = max((r[1] for r in rows), default=0)
     rows.append(("best", best, "the largest of the bounds above"))
     return pd.DataFrame(
