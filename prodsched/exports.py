@@ -9,6 +9,7 @@ due dates ISO dates, multi-values ';'-joined, text UTF-8.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import inspect
 import json
 import logging
@@ -148,7 +149,7 @@ def write_results(artifacts: Mapping[str, Any], out_dir: str | Path) -> list[Pat
 def write_gantt(artifacts: Mapping[str, Any], out: Path) -> list[Path]:
     """gantt.png and gantt.html through prodsched.gantt; skipped with a log line if it is absent."""
     try:
-        from prodsched import gantt
+        gantt = importlib.import_module("prodsched.gantt")
     except ImportError as exc:
         log.warning("gantt.png and gantt.html not written: prodsched.gantt is not available (%s)", exc)
         return []
