@@ -136,7 +136,7 @@ def bounds(g: nx.DiGraph) -> dict[str, int]:
     lb_load = math.ceil(work / len(used)) if used else 0
     return {
         "depth": len(nx.dag_longest_path(g)) if g.number_of_nodes() else 0,
-        "machines": len(g.graph["machines"]),
+        "machines": len(g.graph.get("machines", [])),
         "machines_used": len(used),
         "min_work_slots": int(work),
         "lb_chain": lb_chain,
