@@ -1,0 +1,186 @@
+"""Safe serialisation of session values: DataFrames, JSON values and networkx graphs.
+
+Every blob is ``MAGIC + kind + b"\\n" + payload``:
+
+* ``arrow`` - a pandas DataFrame as an Arrow IPC stream (dtypes incl. datetimes round-trip);
+* ``json``  - dicts, lists, strings, numbers, booleans, None (UTF-8 JSON);
+* ``nx``    - a networkx graph as node-link JSON (``edges="edges"``).
+
+Decoding only ever parses Arrow or JSON. Anything else (an unknown kind, a truncated blob, a
+pickle planted in a shared store) raises :class:`StoreError`; nothing stored is ever executed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from pathlib import PurePath
+from typing import Any
+
+from prodsched.errors import StoreError
+
+MAGIC = b"PSD1:"
+KINDS = ("arrow", "json", "nx")
+_MAX_KIND = 16
+
+
+def _json_default(value: Any) -> Any:
+    """Convert the non-JSON scalars stages commonly return (numpy, pandas, dates, paths)."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.isoformat()
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, _dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, pd.DataFrame):
+        return json.loads(value.to_json(orient="records", date_format="iso"))
+    if isinstance(value, pd.Series):
+        return json.loads(value.to_json(orient="index", date_format="iso"))
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value, key=str) if isinstance(value, (set, frozenset)) else list(value)
+    if isinstance(value, PurePath):
+        return str(value)
+    if value is pd.NaT:
+        return None
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _clean_floats(value: Any) -> Any:
+    """NaN/inf are not JSON: store them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean_floats(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_floats(v) for v in value]
+    return value
+
+
+def to_json_bytes(value: Any) -> bytes:
+    """Deterministic UTF-8 JSON (sorted keys) of a JSON-able value."""
+    try:
+        text = json.dumps(
+            _clean_floats(value), default=_json_default, sort_keys=True, ensure_ascii=False,
+            allow_nan=False, separators=(",", ":"),
+        )
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"cannot store value as JSON: {exc}") from None
+    return text.encode("utf-8")
+
+
+def _encode_frame(df) -> bytes:
+    import pyarrow as pa
+
+    try:
+        table = pa.Table.from_pandas(df, preserve_index=None)
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise StoreError(
+            f"cannot store DataFrame as Arrow (columns must hold scalars of one type): {exc}"
+        ) from None
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _decode_frame(payload: bytes):
+    import pyarrow as pa
+
+    try:
+        return pa.ipc.open_stream(pa.py_buffer(payload)).read_all().to_pandas()
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        raise StoreError(f"stored DataFrame is not a valid Arrow IPC stream: {exc}") from None
+
+
+def _encode_graph(graph) -> bytes:
+    import networkx as nx
+
+    return to_json_bytes(nx.node_link_data(graph, edges="edges"))
+
+
+def _decode_graph(payload: bytes):
+    import networkx as nx
+
+    data = _decode_json(payload)
+    if not isinstance(data, dict) or "nodes" not in data or "edges" not in data:
+        raise StoreError("stored graph is not node-link JSON with 'nodes' and 'edges'")
+    try:
+        return nx.node_link_graph(
+            data, directed=bool(data.get("directed", True)),
+            multigraph=bool(data.get("multigraph", False)), edges="edges",
+        )
+    except (KeyError, TypeError, ValueError, nx.NetworkXError) as exc:
+        raise StoreError(f"stored graph is not valid node-link JSON: {exc}") from None
+
+
+def _decode_json(payload: bytes) -> Any:
+    try:
+        return json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise StoreError(f"stored JSON value does not parse: {exc}") from None
+
+
+def kind_of(value: Any) -> str:
+    """The kind tag a value is stored under."""
+    import networkx as nx
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame):
+        return "arrow"
+    if isinstance(value, nx.Graph):
+        return "nx"
+    return "json"
+
+
+def encode(value: Any) -> bytes:
+    """Value -> tagged bytes. Raises StoreError for values that cannot be stored safely."""
+    kind = kind_of(value)
+    if kind == "arrow":
+        payload = _encode_frame(value)
+    elif kind == "nx":
+        payload = _encode_graph(value)
+    else:
+        payload = to_json_bytes(value)
+    return MAGIC + kind.encode("ascii") + b"\n" + payload
+
+
+def split(blob: bytes) -> tuple[str, bytes]:
+    """Tagged bytes -> (kind, payload); StoreError when the blob is not one of ours."""
+    if isinstance(blob, memoryview):
+        blob = blob.tobytes()
+    if not isinstance(blob, (bytes, bytearray)):
+        raise StoreError(f"stored value has type {type(blob).__name__}, expected bytes")
+    blob = bytes(blob)
+    if not blob.startswith(MAGIC):
+        head = blob[:8]
+        raise StoreError(
+            f"stored value is not a prodsched blob (starts with {head!r}); refusing to decode it "
+            "(only Arrow and JSON are read, never pickle)"
+        )
+    end = blob.find(b"\n", len(MAGIC), len(MAGIC) + _MAX_KIND + 1)
+    if end < 0:
+        raise StoreError("stored value has a malformed kind tag; refusing to decode it")
+    kind = blob[len(MAGIC):end].decode("ascii", "replace")
+    if kind not in KINDS:
+        raise StoreError(
+            f"stored value has unknown kind {kind!r} (known: {', '.join(KINDS)}); refusing to decode it"
+        )
+    return kind, blob[end + 1:]
+
+
+def decode(blob: bytes) -> Any:
+    """Tagged bytes -> value. Only Arrow IPC and JSON are ever parsed."""
+    kind, payload = split(blob)
+    if kind == "arrow":
+        return _decode_frame(payload)
+    if kind == "nx":
+        return _decode_graph(payload)
+    return _decode_json(payload)

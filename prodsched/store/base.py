@@ -1,0 +1,134 @@
+"""The SessionStore protocol, shared by the SQLite and Redis stores.
+
+A store keeps, per session, a flat map of *fields* to tagged blobs (see
+:mod:`prodsched.serialize`) plus per-(session, name) *locks* with a lease. Every logical key is
+namespaced as ``{namespace}:{session}:{field}`` (namespace ``prodsched`` by default). Sessions
+expire ``ttl_s`` seconds after their last write. Writes to one session are atomic and can be
+*fenced*: applied only while a given lock is held by a given token, and/or only when given fields
+still hold the bytes the caller read (compare-and-set).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Iterable, Mapping, Protocol, runtime_checkable
+
+from prodsched import serialize
+from prodsched.errors import StoreError
+
+DEFAULT_NAMESPACE = "prodsched"
+DEFAULT_TTL_S = 7 * 24 * 3600.0
+MISSING = object()
+
+
+def default_ttl() -> float:
+    """Session time-to-live in seconds: env PRODSCHED_SESSION_TTL or 7 days."""
+    raw = os.environ.get("PRODSCHED_SESSION_TTL")
+    if not raw:
+        return DEFAULT_TTL_S
+    try:
+        ttl = float(raw)
+    except ValueError:
+        raise StoreError(f"PRODSCHED_SESSION_TTL must be a number of seconds, got {raw!r}") from None
+    if ttl <= 0:
+        raise StoreError(f"PRODSCHED_SESSION_TTL must be positive, got {raw!r}")
+    return ttl
+
+
+def check_session_id(session_id: str) -> str:
+    sid = str(session_id)
+    if not sid or any(c in sid for c in ":*?[]{} \t\n") or len(sid) > 128:
+        raise StoreError(f"invalid session id {session_id!r}")
+    return sid
+
+
+@runtime_checkable
+class SessionStore(Protocol):
+    """What a session store provides (values are raw tagged bytes at this level)."""
+
+    url: str  # how another process reopens the same store (open_store(url))
+    namespace: str
+    ttl_s: float
+
+    def key(self, session_id: str, field: str) -> str: ...
+    def create_session(self, session_id: str) -> None: ...
+    def exists(self, session_id: str) -> bool: ...
+    def list_sessions(self) -> list[str]: ...
+    def delete_session(self, session_id: str) -> bool: ...
+    def expires_at(self, session_id: str) -> float | None: ...
+    def fields(self, session_id: str, prefix: str = "") -> list[str]: ...
+    def get_raw(self, session_id: str, field: str) -> bytes | None: ...
+    def get_many_raw(self, session_id: str, fields: Iterable[str]) -> dict[str, bytes | None]: ...
+    def write(
+        self,
+        session_id: str,
+        items: Mapping[str, bytes],
+        delete: Iterable[str] = (),
+        *,
+        if_lock: tuple[str, str] | None = None,
+        if_unchanged: Mapping[str, bytes | None] | None = None,
+    ) -> bool: ...
+    def acquire_lock(self, session_id: str, name: str, token: str, lease_s: float) -> bool: ...
+    def renew_lock(self, session_id: str, name: str, token: str, lease_s: float) -> bool: ...
+    def release_lock(self, session_id: str, name: str, token: str) -> bool: ...
+    def lock_owner(self, session_id: str, name: str) -> str | None: ...
+    def close(self) -> None: ...
+
+
+class StoreBase:
+    """Typed helpers on top of the raw protocol (mixed into both stores)."""
+
+    url: str
+    namespace: str = DEFAULT_NAMESPACE
+    ttl_s: float = DEFAULT_TTL_S
+
+    def key(self, session_id: str, field: str) -> str:
+        return f"{self.namespace}:{session_id}:{field}"
+
+    def get(self, session_id: str, field: str, default: Any = None) -> Any:
+        """Decoded value of a field (``default`` when absent)."""
+        raw = self.get_raw(session_id, field)  # type: ignore[attr-defined]
+        if raw is None:
+            return default
+        try:
+            return serialize.decode(raw)
+        except StoreError as exc:
+            raise StoreError(f"{self.key(session_id, field)}: {exc}") from None
+
+    def get_many(self, session_id: str, fields: Iterable[str]) -> dict[str, Any]:
+        out = {}
+        for field, raw in self.get_many_raw(session_id, list(fields)).items():  # type: ignore[attr-defined]
+            if raw is None:
+                out[field] = None
+                continue
+            try:
+                out[field] = serialize.decode(raw)
+            except StoreError as exc:
+                raise StoreError(f"{self.key(session_id, field)}: {exc}") from None
+        return out
+
+    def put(self, session_id: str, field: str, value: Any) -> None:
+        self.write(session_id, {field: serialize.encode(value)})  # type: ignore[attr-defined]
+
+    def put_many(self, session_id: str, values: Mapping[str, Any], delete: Iterable[str] = (),
+                 **fences: Any) -> bool:
+        items = {field: serialize.encode(value) for field, value in values.items()}
+        return self.write(session_id, items, delete, **fences)  # type: ignore[attr-defined]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.display_url!r})"
+
+    @property
+    def display_url(self) -> str:
+        return self.url
+
+
+def now() -> float:
+    return time.time()

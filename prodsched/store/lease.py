@@ -1,0 +1,107 @@
+"""A lock with a lease, kept alive by a heartbeat thread that also polls for cancel requests.
+
+The holder of ``Lease(store, session, name)`` owns the (session, name) lock while its heartbeat
+renews it every ``lease_s / 3`` seconds. If the holder's process dies, nobody renews the lease and
+it expires: readers then see the lock free while the stage status still says "running", and
+report the run as failed. Every ``poll_s`` seconds the heartbeat also calls ``poll()`` (the
+session uses it to look for a cancel request in the store, so cancel works across processes).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from typing import Callable
+
+from prodsched.errors import StoreError
+
+DEFAULT_LEASE_S = 30.0
+
+
+def default_lease() -> float:
+    """Lease length in seconds: env PRODSCHED_LEASE_S or 30."""
+    raw = os.environ.get("PRODSCHED_LEASE_S")
+    try:
+        lease = float(raw) if raw else DEFAULT_LEASE_S
+    except ValueError:
+        raise StoreError(f"PRODSCHED_LEASE_S must be a number of seconds, got {raw!r}") from None
+    if lease <= 0:
+        raise StoreError(f"PRODSCHED_LEASE_S must be positive, got {raw!r}")
+    return lease
+
+
+class Lease:
+    """An owned, expiring lock on (session, name); ``token`` identifies the owner."""
+
+    def __init__(self, store, session_id: str, name: str, lease_s: float | None = None,
+                 token: str | None = None):
+        self.store = store
+        self.session_id = session_id
+        self.name = name
+        self.lease_s = float(lease_s) if lease_s else default_lease()
+        self.token = token or uuid.uuid4().hex
+        self.until = 0.0  # wall-clock time the lease runs out unless renewed
+        self.lost = threading.Event()  # set when a renewal found the lock gone or taken
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def acquire(self) -> bool:
+        started = time.time()
+        if self.store.acquire_lock(self.session_id, self.name, self.token, self.lease_s):
+            self.until = started + self.lease_s
+            return True
+        return False
+
+    def renew(self) -> bool:
+        started = time.time()
+        if self.store.renew_lock(self.session_id, self.name, self.token, self.lease_s):
+            self.until = started + self.lease_s
+            return True
+        return False
+
+    def release(self) -> None:
+        self.stop()
+        try:
+            self.store.release_lock(self.session_id, self.name, self.token)
+        except StoreError:
+            pass  # the lease runs out on its own
+
+    def held(self) -> bool:
+        return self.store.lock_owner(self.session_id, self.name) == self.token
+
+    def start_heartbeat(self, poll: Callable[[], None] | None = None,
+                        on_renew: Callable[["Lease"], None] | None = None,
+                        poll_s: float | None = None) -> None:
+        """Renew the lease in a daemon thread; call ``poll()`` every ``poll_s`` seconds."""
+        poll_s = poll_s or min(0.25, self.lease_s / 4)
+        renew_every = self.lease_s / 3
+
+        def beat() -> None:
+            next_renew = time.monotonic() + renew_every
+            while not self._stop.wait(poll_s):
+                try:
+                    if poll is not None:
+                        poll()
+                    if time.monotonic() >= next_renew:
+                        if not self.renew():
+                            self.lost.set()
+                            return
+                        next_renew = time.monotonic() + renew_every
+                        if on_renew is not None:
+                            on_renew(self)
+                except StoreError:
+                    # store unreachable for now: keep trying; if the lease runs out meanwhile,
+                    # the next renewal fails and the run is reported as lost
+                    if time.time() > self.until:
+                        self.lost.set()
+                        return
+
+        self._thread = threading.Thread(target=beat, name=f"prodsched-lease-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
