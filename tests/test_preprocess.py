@@ -234,14 +234,16 @@ def test_bad_width_tables_are_rejected_with_row_and_key(table, message):
 # --- routing, classes, eligibility ----------------------------------------------------------------
 
 def test_operations_follow_routing_with_class_by_code_then_name():
-    routing = {"I": [("C1", "coat", "MX1", 0.0), ("XX", "print", "", 12.0), ("Q9", "mystery", "", 0.0)]}
-    t = make_tables([("A", "I", 700, 100, 1, "2025-01-10")], routing=routing)
+    routing = {"I": [("C1", "coat", "MX1", 0.0), ("XX", "print", "", 12.0), ("Q9", "mystery", "", 0.0),
+                     ("E1", "emboss", "", 0.0)]}
+    types = [("C1", "coat", "SR"), ("P1", "print", "인쇄"), ("E1", "emboss", ""), ("E2", "emboss", "후처리")]
+    t = make_tables([("A", "I", 700, 100, 1, "2025-01-10")], routing=routing, types=types)
     r = run(t)
     ops = r.artifacts["operations"]
-    assert list(ops["op_id"]) == ["J0001-01", "J0001-02", "J0001-03"]
-    assert list(ops["op_class"]) == ["SR", "인쇄", ""]   # by code, by name, unknown
-    assert list(ops["mixture"]) == ["MX1", "", ""]
-    assert list(ops["aging_hours"]) == [0.0, 12.0, 0.0]
+    assert list(ops["op_id"]) == ["J0001-01", "J0001-02", "J0001-03", "J0001-04"]
+    assert list(ops["op_class"]) == ["SR", "인쇄", "", "후처리"]   # by code, by name, unknown, blank code class
+    assert list(ops["mixture"]) == ["MX1", "", "", ""]
+    assert list(ops["aging_hours"]) == [0.0, 12.0, 0.0, 0.0]
     assert list(ops.columns) == preprocess.OPERATION_COLUMNS
     assert any("mystery" in w for w in r.summary["warnings"])
 

@@ -107,9 +107,9 @@ def _routing(inputs: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str]]:
         "aging_hours": (pd.to_numeric(seq["aging_hours"], errors="coerce").fillna(0.0).astype(float)
                         if "aging_hours" in seq.columns else 0.0),
     }).sort_values(["item", "seq"], kind="stable")
-    codes = types[types["operation_code"].fillna("").astype(str) != ""]
-    by_code = codes.drop_duplicates("operation_code").set_index(codes.drop_duplicates("operation_code")
-                                                                ["operation_code"].astype(str))["op_class"]
+    types = types[types["op_class"].fillna("").astype(str).str.strip() != ""]  # blank class: not a class
+    codes = types[types["operation_code"].fillna("").astype(str) != ""].drop_duplicates("operation_code")
+    by_code = codes.set_index(codes["operation_code"].astype(str))["op_class"]
     names = types.drop_duplicates("operation")
     by_name = names.set_index(names["operation"].astype(str))["op_class"]
     op_class = r["operation_code"].map(by_code)
