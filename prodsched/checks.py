@@ -107,14 +107,21 @@ def _eligibility(tables, ctx) -> None:
                                f"item {item}, operation {op}: no eligible machine after machine_limit and "
                                "machine_allocate; the item cannot be made (no_machine)")
     alloc = tables["machine_allocate"]
-    for r, op, m in zip(alloc[ROW], alloc["operation"], alloc["machine"]):
-        items = routing.loc[routing["operation"] == op, "item"]
-        lacking = [i for i in dict.fromkeys(items) if (i, op) in with_speed
-                   and m not in set(speeds.loc[(speeds["item"] == i) & (speeds["operation"] == op), "machine"])]
+    if alloc.empty:
+        return
+    speed_machines = speeds.groupby(["item", "operation"], sort=False)["machine"].agg(set).to_dict()
+    items_of = routing.groupby("operation", sort=False)["item"].agg(lambda s: list(dict.fromkeys(s))).to_dict()
+    allocated = alloc.groupby("operation", sort=False)["machine"].agg(set).to_dict()
+    first_row = alloc.groupby("operation", sort=False)[ROW].first().to_dict()
+    for op, machines in allocated.items():
+        lacking = [i for i in items_of.get(op, []) if (i, op) in speed_machines
+                   and not machines & speed_machines[(i, op)]]
         if lacking:
-            ctx.report.warning("machine_allocate", r, ctx.label("machine_allocate", "machine"), m,
-                               f"operation {op} is allocated to {m}, which has no speed for item(s) "
-                               f"{_listing(lacking)}; the allocation is not applied to them")
+            ctx.report.warning("machine_allocate", first_row[op], ctx.label("machine_allocate", "machine"),
+                               ", ".join(sorted(machines)),
+                               f"operation {op} is allocated to {', '.join(sorted(machines))}, none of which "
+                               f"has a speed for item(s) {_listing(lacking)}; the allocation is not applied "
+                               "to them")
 
 
 def _classes(tables, ctx) -> None:
