@@ -354,3 +354,19 @@ def test_inputs_are_not_mutated_and_cancel_stops():
     seen = []
     preprocess.run(t, Params(), progress=lambda f, m: seen.append(f))
     assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_stages_2_to_4_accept_no_makeable_order(keep):
+    from prodsched.stages import dag, yields
+
+    t = make_tables([("A", "I", 700, 100, 0, "2025-01-10")])
+    if not keep:
+        t["order_data"] = t["order_data"].iloc[0:0]
+    inputs, p = dict(t), Params(base_date="2025-01-01")
+    for stage in (preprocess, yields, dag):
+        result = stage.run(inputs, p)
+        inputs.update(result.artifacts)
+    assert result.summary["nodes"] == 0 and result.summary["lower_bound"] == 0
+    assert len(inputs["jobs"]) == 0 and list(inputs["jobs"].columns) == preprocess.JOB_COLUMNS
+    assert len(inputs["unable"]) == (1 if keep else 0)

@@ -25,6 +25,9 @@ from prodsched.widths import DEFAULT_WIDTH_COMBINATIONS, combine, resolve_table
 
 JOB_COLUMNS = ["job_id", "item", "item_name", "widths", "fabric_width_mm", "roll_length_m", "length_m",
                "fabric_length_m", "due", "po_nos", "n_orders", "month"]
+JOB_DTYPES = {"job_id": str, "item": str, "item_name": str, "widths": str, "fabric_width_mm": "int64",
+              "roll_length_m": float, "length_m": float, "fabric_length_m": float, "due": "datetime64[us]",
+              "po_nos": str, "n_orders": "int64", "month": str}
 OPERATION_COLUMNS = ["op_id", "job_id", "seq", "item", "operation_code", "operation", "op_class", "mixture",
                      "width_mm", "length_m", "due", "aging_hours"]
 UNABLE_COLUMNS = ["po_no", "job_id", "item", "reason", "detail"]
@@ -224,6 +227,10 @@ def _unable_reasons(orders: pd.DataFrame, routed: set, bad_items: dict[str, str]
 
 def _jobs(ok: pd.DataFrame, rules) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
     """Month merge then width combination; returns jobs, order->job map, unmatched orders, rule usage."""
+    if ok.empty:
+        jobs = pd.DataFrame({c: pd.Series(dtype=t) for c, t in JOB_DTYPES.items()} | {"rule": pd.Series(dtype="int64")})
+        info = {"usage": {}, "merged_orders": 0, "combined_jobs": 0}
+        return jobs, pd.DataFrame({"po_no": pd.Series(dtype=str), "job_id": pd.Series(dtype=str)}), ok, info
     ok = ok.assign(month=ok["due"].dt.strftime("%Y-%m"))
     keys = ["item", "width_mm", "roll_length_m", "month"]
     ok = ok.assign(grp=ok.groupby(keys, sort=False, dropna=False).ngroup())
@@ -286,17 +293,17 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
     ok = orders[reason == ""]
     jobs, order_jobs, unmatched, info = _jobs(ok, rules)
     unable = orders.assign(reason=reason, detail=detail, job_id="")
-    width_miss = unable["po_no"].isin(set(unmatched["po_no"])) & (unable["reason"] == "")
+    width_miss = unable["_pos"].isin(set(unmatched["_pos"])) & (unable["reason"] == "")
     unable.loc[width_miss, "reason"] = "no_width_combination"
     unable.loc[width_miss, "detail"] = ("order_data row " + unable.loc[width_miss, "_row"].astype("Int64")
                                         .astype(str) + ": no width_combinations row takes width "
                                         + unable.loc[width_miss, "width_mm"].astype("int64").astype(str))
-    unable = unable[unable["reason"] != ""].sort_values("_pos")[UNABLE_COLUMNS].reset_index(drop=True)
+    unable = unable[unable["reason"] != ""].sort_values("_pos")[UNABLE_COLUMNS].astype(str).reset_index(drop=True)
 
     checkpoint(progress, cancel, 0.7, "expanding jobs into operations", "preprocess")
     ops = jobs[["job_id", "item", "fabric_width_mm", "fabric_length_m", "due"]].merge(routing, on="item")
     ops = ops.sort_values(["job_id", "seq"], kind="stable").reset_index(drop=True)
-    ops["op_id"] = ops["job_id"] + "-" + ops["seq"].map("{:02d}".format)
+    ops["op_id"] = ops["job_id"] + "-" + ops["seq"].astype(str).str.zfill(2)
     ops = ops.rename(columns={"fabric_width_mm": "width_mm", "fabric_length_m": "length_m"})[OPERATION_COLUMNS]
     eligibility = ops[["op_id", "item", "operation"]].merge(pairs, on=["item", "operation"])
     eligibility = eligibility.sort_values(["op_id", "_morder"], kind="stable")[
