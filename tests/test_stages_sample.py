@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import networkx as nx
 
 import pandas as pd
 import pytest
@@ -78,6 +81,8 @@ def check_invariants(a, s):
     assert all(len(d["durations"]) >= 1 and min(d["durations"].values()) >= 1 for _, d in g.nodes(data=True))
     assert (a["op_lengths"]["length_m"] >= a["op_lengths"]["length_m_input"] - 1e-9).all()
     assert s["dag"]["lower_bound"] >= max(s["dag"]["lb_chain"], s["dag"]["lb_load"]) > 0
+    assert json.loads(json.dumps(s)) == s  # summaries are JSON-able as they are
+    assert json.loads(json.dumps(nx.node_link_data(g)))["graph"]["machines"] == g.graph["machines"]
 
 
 def test_sample_data_stages_2_to_4(sample):
