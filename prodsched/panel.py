@@ -166,12 +166,14 @@ class StagePanel:
             options.append((label, r["session_id"]))
         if self.session.id not in [v for _, v in options]:
             options.insert(0, (f"{self.session.id[:8]} · this panel", self.session.id))
+        chosen = self.picker.value
         self.picker.options = options
-        self.picker.value = self.session.id
+        self.picker.value = chosen if chosen in [v for _, v in options] else self.session.id
 
     def attach(self, session: Session | str) -> None:
         """Show another (possibly shared or papermill-run) session in this panel."""
         new = session if isinstance(session, Session) else Session.attach(str(session), self.store)
+        self.picker.value = None
         with self._lock:
             self.session = new
             self._rendered.clear()
@@ -313,6 +315,7 @@ class StagePanel:
             self.progress_label.value = (f'{self.progress.value:.0%} {sched.get("message") or ""}'
                                          if sched["status"] == "running" else sched["status"])
             self.cancel_btn.disabled = not running
+            self.cancel_btn.button_style = "warning" if running else ""
             messages = [self._action_error] if self._action_error else []
             failed = [s for s in st["stages"] if s["status"] == "failed"]
             messages += [error_html(f"stage {f['number']} ({f['name']})", f["error"] or "failed") for f in failed[:1]]
@@ -335,7 +338,13 @@ class StagePanel:
         key = (s["status"], s.get("started"), s.get("ended"))
         if self._rendered.get(name) == key:
             return
+        first_view = name not in self._rendered
         self._rendered[name] = key
+        if not first_view and s["status"] in ("done", "failed"):
+            try:
+                self.reload_sessions()  # the picker shows the new state
+            except ProdschedError:
+                pass  # the list is a convenience; the stage view below matters
         box = self.summaries[name]
         if s["status"] != "done":
             box.value = {"pending": "<p class='prodsched-empty'>Not run yet.</p>",
