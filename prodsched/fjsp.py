@@ -300,3 +300,26 @@ def fjsp_payload(instance: FjspInstance, **kwargs) -> dict[str, list[dict]]:
                     record[key] = value.date().isoformat() if hasattr(value, "date") else value.isoformat()
         payload[table] = records
     return payload
+
+
+def fjsp_to_instance(instance: FjspInstance, due_slot: int | None = None):
+    """The engine's :class:`prodsched.engine.model.Instance` of an FJSP instance (no pandas).
+
+    Op ids ``J01-01`` (job code, 2-digit sequence), machines ``M01`` ..., one operation class and no
+    setups; ``due_slot`` defaults to one past the sum of all maximum durations (never late).
+    """
+    from prodsched.engine.model import Instance, Machine, Operation
+
+    codes = instance.machine_codes
+    if due_slot is None:
+        due_slot = 1 + sum(max(op.values()) for ops in instance.jobs for op in ops)
+    operations = []
+    for j, ops in enumerate(instance.jobs):
+        job = instance.job_code(j)
+        for o, op in enumerate(ops):
+            operations.append(Operation(
+                id=f"{job}-{o + 1:02d}", job=job, seq=o + 1, op_class=OP_CLASS, width=DEFAULT_WIDTH_MM,
+                due_slot=int(due_slot), durations={codes[m]: int(d) for m, d in op.items()},
+                predecessors=(f"{job}-{o:02d}",) if o else (), operation=f"{job}-O{o + 1:02d}",
+            ))
+    return Instance(operations=tuple(operations), machines=tuple(Machine(code=c) for c in codes))

@@ -130,3 +130,16 @@ def test_tables_shape_and_speeds():
     assert got == want
     assert t["yield_data"]["yield"].eq(1.0).all()
     assert (t["order_data"]["due"] > "2030-01-01").all()
+
+
+def test_engine_instance_matches_the_file():
+    from prodsched.fjsp import fjsp_to_instance
+
+    inst = fjsp_to_instance(read_fjs(TINY, name="tiny"))
+    assert [m.code for m in inst.machines] == ["M01", "M02", "M03"]
+    assert [op.id for op in inst.operations] == ["J01-01", "J01-02", "J02-01", "J02-02", "J02-03", "J03-01"]
+    assert inst.op("J02-03").predecessors == ("J02-02",) and inst.op("J02-01").predecessors == ()
+    assert dict(inst.op("J02-02").durations) == {"M01": 1, "M03": 6}
+    assert {op.op_class for op in inst.operations} == {"FJSP"} and not inst.class_setup
+    horizon = sum(max(op.values()) for ops in TINY_JOBS for op in ops)
+    assert all(op.due_slot > horizon for op in inst.operations)
