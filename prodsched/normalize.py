@@ -170,8 +170,11 @@ def _rename(frame: pd.DataFrame, table: str, ctx: Context) -> pd.DataFrame:
         if canon is None:
             continue
         if canon in originals:
-            ctx.report.warning(table, None, str(col), "", f"columns {originals[canon]!r} and {col!r} "
-                               f"both mean {canon}; the first is used, {col!r} is kept as an extra column")
+            keep = str(col) if str(col) != canon else f"{col}.1"
+            rename[col] = keep
+            ctx.report.warning(table, None, canon, str(col), f"columns {originals[canon]!r} and {col!r} "
+                               f"both mean {canon}; the first is used, the other is kept as extra "
+                               f"column {keep!r}")
             continue
         originals[canon] = str(col)
         rename[col] = canon

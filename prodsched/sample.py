@@ -169,7 +169,7 @@ def _orders(rng: np.random.Generator, items: pd.DataFrame, n: int, span_days: in
     rolls = np.clip(np.round(rng.lognormal(3.9, 0.6, n)), 5, 300)
     days = rng.integers(0, span_days, n)
     due = START + pd.to_timedelta(days, unit="D")
-    due = due + pd.to_timedelta((due.dayofweek == 6).astype(int), unit="D")  # no Sunday dues
+    due = due + pd.to_timedelta((due.day_of_week == 6).astype(int), unit="D")  # no Sunday dues
     return pd.DataFrame({
         "po_no": [f"PO26-{i + 1:05d}" for i in range(n)],
         "item": items["item"].to_numpy()[idx],
