@@ -114,9 +114,13 @@ def render_png(data: Mapping[str, Any], path, dpi: int = 110) -> Path:
                                          facecolor=[_darker(row_color[s["op_id"]]) for s in data["setups"]],
                                          edgecolor="white", hatch="////", linewidth=0.0, zorder=3))
     late = [b for b in bars if b["late"]]
-    if late:
+    if late and len(bars) <= 400:
         ax.add_collection(PolyCollection(rects(late, 0.7), facecolor="none", edgecolor=LATE_COLOR,
-                                         linewidth=1.1 if len(bars) < 400 else 0.6, zorder=4))
+                                         linewidth=1.1, zorder=4))
+    elif late:  # dense charts: a red strip under each late bar keeps the class colour readable
+        strips = [[(x(b["start"]), b["row"] + 0.36), (x(b["start"]), b["row"] + 0.46),
+                   (x(b["end"]), b["row"] + 0.46), (x(b["end"]), b["row"] + 0.36)] for b in late]
+        ax.add_collection(PolyCollection(strips, facecolor=LATE_COLOR, linewidth=0, zorder=4))
 
     ax.set_xlim(x(x0) - 0.2, x(x1) + 0.2)
     ax.set_ylim(n_rows - 0.5, -0.5)

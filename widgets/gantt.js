@@ -292,9 +292,12 @@ function render({ model, el }) {
           g.strokeRect(c[0] + 0.5, y + 0.5, w - 1, bh - 1);
         }
         if (b.late) {
-          g.strokeStyle = LATE;
-          g.lineWidth = 1.6;
-          g.strokeRect(c[0] + 0.8, y + 0.8, Math.max(1, w - 1.6), bh - 1.6);
+          g.fillStyle = LATE;
+          if (w >= 12) {
+            g.strokeStyle = LATE;
+            g.lineWidth = 1.6;
+            g.strokeRect(c[0] + 0.8, y + 0.8, w - 1.6, bh - 1.6);
+          } else g.fillRect(c[0], y + bh, w, Math.max(2, off - 1)); // thin bars: a red underline
         }
         if (w > 46) {
           g.fillStyle = textColor(col);
