@@ -291,15 +291,9 @@ def fjsp_to_tables(
 
 def fjsp_payload(instance: FjspInstance, **kwargs) -> dict[str, list[dict]]:
     """The tables as a stage-1 JSON payload (table -> list of records, dates as ISO strings)."""
-    payload = {}
-    for table, df in fjsp_to_tables(instance, **kwargs).items():
-        records = df.to_dict("records")
-        for record in records:
-            for key, value in record.items():
-                if hasattr(value, "isoformat"):
-                    record[key] = value.date().isoformat() if hasattr(value, "date") else value.isoformat()
-        payload[table] = records
-    return payload
+    from prodsched.io import tables_to_payload
+
+    return tables_to_payload(fjsp_to_tables(instance, **kwargs))
 
 
 def fjsp_to_instance(instance: FjspInstance, due_slot: int | None = None):
@@ -318,8 +312,8 @@ def fjsp_to_instance(instance: FjspInstance, due_slot: int | None = None):
         job = instance.job_code(j)
         for o, op in enumerate(ops):
             operations.append(Operation(
-                id=f"{job}-{o + 1:02d}", job=job, seq=o + 1, op_class=OP_CLASS, width=DEFAULT_WIDTH_MM,
-                due_slot=int(due_slot), durations={codes[m]: int(d) for m, d in op.items()},
+                id=f"{job}-{o + 1:02d}", job=job, seq=o + 1, op_class=OP_CLASS,
+                width=DEFAULT_WIDTH_MM, due_slot=int(due_slot), durations={codes[m]: int(d) for m, d in op.items()},
                 predecessors=(f"{job}-{o:02d}",) if o else (), operation=f"{job}-O{o + 1:02d}",
             ))
     return Instance(operations=tuple(operations), machines=tuple(Machine(code=c) for c in codes))

@@ -143,3 +143,50 @@ def test_engine_instance_matches_the_file():
     assert {op.op_class for op in inst.operations} == {"FJSP"} and not inst.class_setup
     horizon = sum(max(op.values()) for ops in TINY_JOBS for op in ops)
     assert all(op.due_slot > horizon for op in inst.operations)
+
+
+def _stages(instance, upto="dag", **params):
+    """Run the pipeline from the stage-1 payload up to ``upto``; returns the merged artifacts."""
+    from prodsched.fjsp import fjsp_payload
+    from prodsched.params import Params
+    from prodsched.stages import STAGES, run_stage
+
+    p = Params(base_date="2026-01-01", **params)
+    inputs = {"payload": fjsp_payload(instance, slot_minutes=p.slot_minutes, base_date=p.base_date)}
+    for stage in STAGES[: STAGES.index(upto) + 1]:
+        inputs.update(run_stage(stage, inputs, p).artifacts)
+    return inputs
+
+
+def _dag_durations(dag, instance):
+    """{(job index, op index): durations} read back from the DAG through each node's item."""
+    out = {}
+    for _node, a in dag.nodes(data=True):
+        j = int(a["item"].rsplit("-J", 1)[1]) - 1
+        out[j, a["seq"] - 1] = {m: int(d) for m, d in a["durations"].items()}
+    return out
+
+
+@pytest.mark.parametrize("slot", [30, 15])
+def test_tiny_through_stages_2_to_4_keeps_durations_exact(slot):
+    inst = read_fjs(TINY, name="tiny")
+    art = _stages(inst, slot_minutes=slot)
+    assert art["validation"].empty and art["unable"].empty
+    assert len(art["jobs"]) == 3 and art["jobs"]["n_orders"].eq(1).all()  # nothing merged
+    codes = inst.machine_codes
+    want = {(j, o): {codes[m]: d for m, d in op.items()}
+            for j, ops in enumerate(TINY_JOBS) for o, op in enumerate(ops)}
+    dag = art["dag"]
+    assert _dag_durations(dag, inst) == want
+    assert dag.number_of_edges() == 3
+    assert {a["op_class"] for _n, a in dag.nodes(data=True)} == {"FJSP"}
+
+
+def test_brandimarte_durations_exact_through_stages_2_to_4():
+    for name in ("mk01", "mk10"):
+        inst = read_fjs(MK / f"{name}.fjs")
+        art = _stages(inst)
+        codes = inst.machine_codes
+        want = {(j, o): {codes[m]: d for m, d in op.items()}
+                for j, ops in enumerate(inst.jobs) for o, op in enumerate(ops)}
+        assert _dag_durations(art["dag"], inst) == want
