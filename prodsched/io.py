@@ -45,6 +45,23 @@ def _frame(records: list[dict[str, Any]], rows: list[int], origin: str) -> pd.Da
     return frame
 
 
+def _unique_headers(names: list[str], table: str, origin: str, report: ValidationReport) -> list[str]:
+    """Header names made unique: a repeated header ``X`` becomes ``X.1`` (reported)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        if name in seen and name:
+            seen[name] += 1
+            new = f"{name}.{seen[name]}"
+            report.warning(table, None, name, name, f"{origin}: column {name!r} appears more than once; "
+                           f"the repeat is read as {new!r}")
+            name = new
+        else:
+            seen[name] = 0
+        out.append(name)
+    return out
+
+
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip()) or (
         isinstance(value, float) and math.isnan(value))
@@ -67,6 +84,8 @@ def _read_csv(path: Path, table: str, report: ValidationReport) -> pd.DataFrame 
     try:
         reader = csv.reader(_stdio.StringIO(text, newline=""), delimiter=delimiter, strict=True)
         header = next(reader, None)
+        if header:
+            header = _unique_headers([h.strip() for h in header], table, path.name, report)
         records, rows = [], []
         for cells in reader:
             if not any(c.strip() for c in cells):
@@ -94,9 +113,11 @@ def _read_csv(path: Path, table: str, report: ValidationReport) -> pd.DataFrame 
 def _records_frame(obj: Any, table: str, origin: str, report: ValidationReport) -> pd.DataFrame | None:
     """A list of JSON records (dicts) -> raw frame; anything else is an error naming ``origin``."""
     if isinstance(obj, pd.DataFrame):
-        frame = obj.reset_index(drop=True).astype(object)
+        rows = obj[ROW] if ROW in obj else None  # a loaded table keeps the user's row numbers
+        frame = obj.drop(columns=[ROW], errors="ignore").reset_index(drop=True).astype(object)
         frame = frame.where(frame.notna(), None)
-        frame[ROW] = np.arange(1, len(frame) + 1, dtype="int64")
+        ok = rows is not None and pd.api.types.is_integer_dtype(rows) and rows.is_unique
+        frame[ROW] = rows.to_numpy(dtype="int64") if ok else np.arange(1, len(frame) + 1, dtype="int64")
         frame.attrs[SOURCE] = origin
         return frame
     if not isinstance(obj, list):
@@ -151,7 +172,8 @@ def _read_xlsx(path: Path, report: ValidationReport) -> dict[str, pd.DataFrame]:
                 continue
             rows = sheet.iter_rows(values_only=True)
             header = next(rows, None) or ()
-            names = [("" if h is None else str(h)) for h in header]
+            names = _unique_headers([("" if h is None else str(h).strip()) for h in header], table,
+                                    f"{path.name}[{sheet.title}]", report)
             records, numbers = [], []
             for number, values in enumerate(rows, start=2):
                 if values is None or all(_blank(v) for v in values):

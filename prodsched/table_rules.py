@@ -199,6 +199,11 @@ def _machine_join(frame: pd.DataFrame, table: str, bad: pd.Series, ctx, done) ->
         row, code = frame.at[i, ROW], frame.at[i, "machine"]
         if bad[i]:
             continue
+        if not have_code[i] and (not has_index_col or ctx.raw_missing["machine_index"][i]):
+            report.error(table, row, ctx.label(table, "machine"), "", "no machine code and no machine_index; "
+                         "row ignored")
+            bad[i] = True
+            continue
         if has_index_col and not ctx.raw_missing["machine_index"][i]:
             index = int(frame.at[i, "machine_index"])
             if index not in code_of:

@@ -183,3 +183,19 @@ def test_bad_sources_are_reported_not_raised(tmp_path):
     (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
     _, report = load_tables(tmp_path / "notes.txt")
     assert any("notes.txt" in i.message for i in report.errors)
+
+
+def test_repeated_csv_header_is_reported(tmp_path):
+    (tmp_path / "machine_limit.csv").write_text("operation,machine,machine\n코팅,C02,C01\n", encoding="utf-8")
+    raw, report = read_raw(tmp_path / "machine_limit.csv")
+    assert raw["machine_limit"].columns.tolist() == ["operation", "machine", "machine.1", ROW]
+    assert [(i.table, i.column) for i in report.warnings] == [("machine_limit", "machine")]
+
+
+def test_loaded_frames_keep_their_row_numbers():
+    tables = load_tables(BASE_FILE)[0]
+    orders = tables["order_data"].iloc[[0, 2]]
+    again, _ = load_tables({"order_data": orders.assign(width_mm=orders["width_mm"].astype(object)
+                                                        .where(orders["po_no"] != "P3", "?"))})
+    assert again["order_data"][ROW].tolist() == [1]
+    assert [(i.row, i.value) for i in _.for_table("order_data")] == [(3, "?")]

@@ -334,6 +334,13 @@ def test_downtime_end_not_after_start():
     assert tables["machine_rest"]["machine"].tolist() == ["C01", "C02"]  # index 2 -> C02
 
 
+def test_downtime_without_any_machine():
+    rest = BASE["machine_rest"] + [{"시작시간": "2026-01-07", "종료시간": "2026-01-08"}]
+    tables, report = load_tables(payload(machine_rest=rest))
+    find(report, "error", "machine_rest", row=2, column="machine", text="no machine code")
+    assert len(tables["machine_rest"]) == 1
+
+
 def test_yield_outside_unit_interval_and_percent_columns():
     yields = copy.deepcopy(BASE["yield_data"])
     yields[1]["수율"] = 1.7

@@ -21,6 +21,8 @@ def _source(inputs: Mapping[str, Any], params) -> Any:
     payload = inputs.get("payload") if inputs else None
     if payload is not None:
         return payload
+    if isinstance(params, Mapping):
+        return params.get("data")
     return getattr(params, "data", None)
 
 
@@ -55,6 +57,8 @@ def run(inputs: Mapping[str, Any], params, progress=None, cancel=None) -> StageR
     if progress:
         progress(0.0, "reading the input tables")
     tables, report = load_tables(source)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("load cancelled")
     if not report.ok:
         raise InputError(report)
     if progress:
