@@ -6,12 +6,14 @@ env ``CI`` set a missing binary is a failure, never a skip.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -129,3 +131,105 @@ def run_python():
         return proc
 
     return run
+
+
+# -- input data for session tests ---------------------------------------------------------------
+_MINI_PLANT = {
+    "order_data.csv": """po_no,item,item_name,width_mm,roll_length_m,rolls,due
+P001,IT1,fabric one,1524,100,3,2024-03-10
+P002,IT1,fabric one,1524,100,2,2024-03-20
+P003,IT2,fabric two,1016,50,4,2024-03-15
+P004,IT2,fabric two,508,50,4,2024-03-18
+""",
+    "operation_sequence.csv": """item,operation_code,operation,mixture,seq
+IT1,C1,coat,MX1,1
+IT1,P1,print,,2
+IT2,C1,coat,MX2,1
+IT2,T1,treat,,2
+""",
+    "linespeed.csv": """item,operation,M1,M2
+IT1,coat,20,25
+IT1,print,30,
+IT2,coat,20,20
+IT2,treat,,40
+""",
+    "machine_master_info.csv": "machine,machine_index,machine_name\nM1,1,line one\nM2,2,line two\n",
+    "yield_data.csv": "item,operation,machines,yield\nIT1,coat,M1,0.95\nIT2,treat,M2,0.98\n",
+    "operation_types.csv": "operation_code,operation,op_class\nC1,coat,SR\nP1,print,PR\nT1,treat,PT\n",
+    "operation_delay.csv": "from_class,to_class,setup_slots\n" + "".join(
+        f"{a},{b},{0 if a == b else 1}\n" for a in ("SR", "PR", "PT") for b in ("SR", "PR", "PT")),
+    "width_change.csv": "machine_index,machine_name,long_to_short,short_to_long\n1,line one,1,2\n2,line two,1,1\n",
+}
+
+
+@pytest.fixture(scope="session")
+def plant(tmp_path_factory) -> Path:
+    """A folder of input tables for running the real stages."""
+    folder = tmp_path_factory.mktemp("plant")
+    for name, text in _MINI_PLANT.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+class PayloadFifo:
+    """A named pipe posing as a JSON payload file: stage 1 blocks reading it until it is fed."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        os.mkfifo(path)
+        self.fd: int | None = None
+        self.threads: list[threading.Thread] = []
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def wait_for_reader(self, timeout: float = 30) -> None:
+        """Block until a reader has opened the pipe (the stage is then stuck reading it)."""
+        deadline = time.monotonic() + timeout
+        while self.fd is None:
+            try:
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # no reader yet
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"nobody opened {self.path} for reading within {timeout} s") from None
+                time.sleep(0.02)
+        os.set_blocking(self.fd, True)
+
+    def feed(self, data_dir: Path) -> threading.Thread:
+        """Write the payload of ``data_dir`` into the pipe (once a reader has opened it)."""
+        from prodsched.io import tables_to_payload
+        from prodsched.tables import load_tables
+
+        tables, _ = load_tables(data_dir)
+        body = json.dumps(tables_to_payload(tables)).encode()
+
+        def write():
+            self.wait_for_reader()
+            fd, self.fd = self.fd, None
+            try:
+                os.write(fd, body)
+            finally:
+                os.close(fd)
+
+        thread = threading.Thread(target=write, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+        return thread
+
+    def release(self) -> None:
+        """Let any reader still blocked on the pipe go (it reads an empty, invalid payload)."""
+        for thread in self.threads:
+            thread.join(timeout=30)
+        try:
+            self.wait_for_reader(timeout=0.2)
+        except TimeoutError:
+            return
+        os.close(self.fd)
+        self.fd = None
+
+
+@pytest.fixture
+def payload_fifo(tmp_path):
+    fifo = PayloadFifo(tmp_path / "plant.json")
+    yield fifo
+    fifo.release()

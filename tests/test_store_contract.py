@@ -221,7 +221,7 @@ st.list_sessions()  # connect before the start line
 time.sleep(max(0.0, float(sys.argv[3]) - time.time()))
 print(st.acquire_lock(sys.argv[2], "schedule", sys.argv[4], 30))
 """
-    start = f"{time.time() + 2.5:.3f}"
+    start = f"{time.time() + 1.0:.3f}"
     results = {}
 
     def go(token):

@@ -73,30 +73,36 @@ class Lease:
 
     def start_heartbeat(self, poll: Callable[[], None] | None = None,
                         on_renew: Callable[["Lease"], None] | None = None,
-                        poll_s: float | None = None) -> None:
-        """Renew the lease in a daemon thread; call ``poll()`` every ``poll_s`` seconds."""
+                        on_lost: Callable[[], None] | None = None, poll_s: float | None = None) -> None:
+        """Renew the lease in a daemon thread; call ``poll()`` every ``poll_s`` seconds and
+        ``on_lost()`` once if the lease is lost."""
         poll_s = poll_s or min(0.25, self.lease_s / 4)
         renew_every = self.lease_s / 3
 
+        def lose() -> None:
+            self.lost.set()
+            if on_lost is not None:
+                on_lost()
+
         def beat() -> None:
-            next_renew = time.monotonic() + renew_every
-            while not self._stop.wait(poll_s):
+            while True:
+                # renew once a third of the lease has passed, counted from the last renewal
+                due = self.until - self.lease_s + renew_every - time.time()
+                if self._stop.wait(max(0.0, min(poll_s, due))):
+                    return
                 try:
                     if poll is not None:
                         poll()
-                    if time.monotonic() >= next_renew:
+                    if time.time() >= self.until - self.lease_s + renew_every:
                         if not self.renew():
-                            self.lost.set()
-                            return
-                        next_renew = time.monotonic() + renew_every
+                            return lose()
                         if on_renew is not None:
                             on_renew(self)
                 except StoreError:
                     # store unreachable for now: keep trying; if the lease runs out meanwhile,
                     # the next renewal fails and the run is reported as lost
                     if time.time() > self.until:
-                        self.lost.set()
-                        return
+                        return lose()
 
         self._thread = threading.Thread(target=beat, name=f"prodsched-lease-{self.name}", daemon=True)
         self._thread.start()
@@ -105,3 +111,49 @@ class Lease:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+
+
+class ProgressWriter:
+    """progress(fraction, message) of a stage run: stored at most once per ``min_interval_s`` (an
+    update held back is flushed later by the heartbeat) and passed unthrottled to ``local``."""
+
+    def __init__(self, store, session_id: str, field: str, token: str, local=None, min_interval_s: float = 0.1):
+        self.store, self.session_id, self.field, self.token, self.local = store, session_id, field, token, local
+        self.min_interval_s = min_interval_s
+        self.last = 0.0
+        self.latest: dict | None = None
+        self.pending = False
+        self.closed = False
+        self._lock = threading.Lock()
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        value = {"run_id": self.token, "progress": min(1.0, max(0.0, float(fraction))), "message": str(message)}
+        with self._lock:
+            self.latest, self.pending = value, not self.closed
+        if self.local is not None:
+            try:
+                self.local(value["progress"], value["message"])
+            except Exception:  # noqa: BLE001 - a broken progress display must not fail the stage
+                self.local = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Store the latest update if one is pending and the last write is old enough."""
+        with self._lock:
+            t = time.monotonic()
+            if not self.pending or t - self.last < self.min_interval_s:
+                return
+            value, self.pending, self.last = self.latest, False, t
+        try:
+            self.store.put(self.session_id, self.field, value)
+        except StoreError:
+            pass  # progress is best effort; the heartbeat notices a store that stays away
+
+    def close(self) -> None:
+        """No more store writes: the final state is written with the stage's results."""
+        with self._lock:
+            self.closed, self.pending = True, False
+
+    @property
+    def message(self) -> str:
+        return (self.latest or {}).get("message") or "done"

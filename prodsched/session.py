@@ -1,0 +1,458 @@
+"""Session: parameters, the six-stage state machine, artifacts and progress, kept in a store.
+
+Everything lives in the store (see :mod:`prodsched.store`), so any kernel, the panel and the CLI
+attached to the same session id see the same state. Fields of a session:
+
+* ``meta`` {id, created}; ``params`` (Params as a dict)
+* ``stage:{name}:status``    {status, run_id, started, ended, t0, t1, error}
+* ``stage:{name}:progress``  {run_id, progress, message} (written at most 10 times a second)
+* ``stage:{name}:lease``     {run_id, until} (refreshed by the worker's heartbeat)
+* ``stage:{name}:cancel``    {run_id, at} (a cancel request the worker polls)
+* ``stage:{name}:summary``, ``stage:{name}:artifacts`` (names), ``art:{name}:{artifact}`` (blobs)
+
+A stage runs in a worker thread holding the (session, stage) lock; the final write of its results
+is fenced by that lock, so a run whose lease was lost can never overwrite newer state.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from prodsched import serialize
+from prodsched.errors import Cancelled, StageOrderError, StageRunningError, StoreError
+from prodsched.params import Params
+from prodsched.stages import STAGES, run_stage, stage_name, stage_number
+from prodsched.store import open_store
+from prodsched.store.lease import Lease, ProgressWriter
+from prodsched.session_view import format_sessions, format_status, overall_status
+
+PARAM_STAGE = {
+    "data": "load",
+    "slot_minutes": "preprocess", "base_date": "preprocess", "width_combinations": "preprocess",
+    "min_yield": "yield", "yield_policy": "yield",
+    "window_days": "schedule", "rule": "schedule", "seed": "schedule", "time_limit_s": "schedule",
+    "extra": "schedule",
+    "out": "results",
+}
+PROGRESS_MIN_INTERVAL_S = 0.1  # at most 10 progress writes per second
+
+# runs started by this process: (store url, namespace, session, stage) -> _Run
+_LOCAL_RUNS: dict[tuple[str, str, str, str], "_Run"] = {}
+_LOCAL_LOCK = threading.Lock()
+
+
+def _iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _label(name: str) -> str:
+    return f"stage {stage_number(name)} ({name})"
+
+
+class _Run:
+    """One stage execution of this process: worker thread, cancel event, outcome."""
+
+    def __init__(self, lease: Lease):
+        self.lease = lease
+        self.cancel = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.summary: dict | None = None
+        self.on_progress = None
+
+
+class Session:
+    """A scheduling session; create with :meth:`create` or :meth:`attach`."""
+
+    def __init__(self, session_id: str, store, lease_s: float | None = None):
+        self.id = session_id
+        self.store = store
+        self.lease_s = lease_s
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, params: Params | dict | None = None, store=None, *, lease_s: float | None = None) -> "Session":
+        if params is None:
+            params = Params()
+        elif isinstance(params, dict):
+            params = Params.from_dict(params)
+        store = open_store(store)
+        sid = uuid.uuid4().hex
+        store.create_session(sid)
+        store.put_many(sid, {"meta": {"id": sid, "created": _iso(time.time())}, "params": params.to_dict()})
+        return cls(sid, store, lease_s)
+
+    @classmethod
+    def attach(cls, session_id: str, store=None, *, lease_s: float | None = None) -> "Session":
+        """Attach to an existing session by id (a unique prefix of at least 4 characters works)."""
+        store = open_store(store)
+        sid = str(session_id).strip()
+        if not store.exists(sid):
+            matches = [s for s in store.list_sessions() if s.startswith(sid)] if len(sid) >= 4 else []
+            if len(matches) != 1:
+                why = "is ambiguous" if matches else "does not exist (or has expired)"
+                raise StoreError(f"session {session_id!r} {why} in store {store.display_url}")
+            sid = matches[0]
+        return cls(sid, store, lease_s)
+
+    @classmethod
+    def list(cls, store=None) -> list[dict]:
+        """One row per live session: id, created, expires, overall, completed, total, current, data."""
+        store = open_store(store)
+        rows = []
+        for sid in store.list_sessions():
+            try:
+                st = cls(sid, store).status()
+            except StoreError:
+                continue  # expired or deleted while listing
+            rows.append({"session_id": sid, "created": st["created"], "expires": st["expires"],
+                         "overall": st["overall"], "completed": st["completed"], "total": st["total"],
+                         "current": st["current"], "data": st["params"].get("data")})
+        return rows
+
+    def delete(self) -> bool:
+        return self.store.delete_session(self.id)
+
+    def __repr__(self) -> str:
+        return f"Session({self.id!r}, store={self.store.display_url!r})"
+
+    # -- parameters ---------------------------------------------------------------------------
+    @property
+    def params(self) -> Params:
+        values = self.store.get(self.id, "params")
+        if values is None:
+            raise StoreError(f"session {self.id} does not exist (or has expired) in {self.store.display_url}")
+        return Params.from_dict(values)
+
+    def set_params(self, **changes: Any) -> list[str]:
+        """Change parameters; the stages depending on them (and all later ones) become stale."""
+        current = self.params
+        new = current.updated(**changes)
+        old_d, new_d = current.to_dict(), new.to_dict()
+        changed = [k for k in new_d if serialize.to_json_bytes(new_d[k]) != serialize.to_json_bytes(old_d[k])]
+        if not changed:
+            return []
+        first = min(stage_number(PARAM_STAGE[k]) for k in changed)
+        for name in STAGES[first - 1:]:
+            if self.store.lock_owner(self.id, name) is not None:
+                raise StageRunningError(f"cannot change {', '.join(changed)} while {_label(name)} is running "
+                                        f"in session {self.id}; wait for it or cancel it")
+        values = {"params": new_d}
+        values.update(self._stale_updates(first))
+        self.store.put_many(self.id, values)
+        return [n for n in STAGES[first - 1:] if f"stage:{n}:status" in values]
+
+    def _stale_updates(self, first_number: int) -> dict[str, dict]:
+        """Status records that mark stage ``first_number`` and every later stage stale."""
+        names = STAGES[first_number - 1:]
+        records = self.store.get_many(self.id, [f"stage:{n}:status" for n in names])
+        updates = {}
+        for n in names:
+            rec = records[f"stage:{n}:status"]
+            if rec and rec.get("status") in ("done", "failed", "stale"):
+                updates[f"stage:{n}:status"] = {**rec, "status": "stale", "error": None}
+        return updates
+
+    # -- status -------------------------------------------------------------------------------
+    def _records(self) -> dict[str, dict]:
+        """Per-stage status records; a run whose lease expired is marked failed on the way."""
+        fields = [f"stage:{n}:{part}" for n in STAGES for part in ("status", "progress", "lease")]
+        raw = self.store.get_many_raw(self.id, fields)
+        out = {}
+        for n in STAGES:
+            status_raw = raw[f"stage:{n}:status"]
+            rec = serialize.decode(status_raw) if status_raw else {"status": "pending"}
+            if rec.get("status") == "running" and self.store.lock_owner(self.id, n) != rec.get("run_id"):
+                rec = self._reap(n, status_raw, rec, raw[f"stage:{n}:lease"])
+            prog_raw = raw[f"stage:{n}:progress"]
+            prog = serialize.decode(prog_raw) if prog_raw else {}
+            rec["_progress"] = prog if prog.get("run_id") == rec.get("run_id") else {}
+            out[n] = rec
+        return out
+
+    def _reap(self, name: str, status_raw: bytes, rec: dict, lease_raw: bytes | None) -> dict:
+        """Mark a running stage whose worker lost its lock as failed (compare-and-set)."""
+        lease = serialize.decode(lease_raw) if lease_raw else {}
+        until = lease.get("until") if lease.get("run_id") == rec.get("run_id") else None
+        until = until or rec.get("t0")
+        failed = {**rec, "status": "failed", "ended": _iso(until), "t1": until,
+                  "error": f"worker stopped responding: lease expired at {_iso(until)}"}
+        if self.store.write(self.id, {f"stage:{name}:status": serialize.encode(failed)},
+                            if_unchanged={f"stage:{name}:status": status_raw}):
+            return failed
+        fresh = self.store.get(self.id, f"stage:{name}:status")
+        return fresh or {"status": "pending"}
+
+    def status(self) -> dict:
+        records = self._records()
+        meta = self.store.get(self.id, "meta") or {}
+        params = self.store.get(self.id, "params") or {}
+        now = time.time()
+        stages = []
+        for i, n in enumerate(STAGES):
+            rec, prog = records[n], records[n]["_progress"]
+            t0, t1 = rec.get("t0"), rec.get("t1")
+            elapsed = None if t0 is None else round((t1 if t1 is not None and rec["status"] != "running" else now) - t0, 3)
+            stages.append({
+                "name": n, "number": i + 1, "status": rec["status"],
+                "started": rec.get("started"), "ended": rec.get("ended") if rec["status"] != "running" else None,
+                "elapsed_s": elapsed,
+                "progress": float(prog.get("progress", 1.0 if rec["status"] == "done" else 0.0)),
+                "message": prog.get("message", ""),
+                "error": rec.get("error") if rec["status"] == "failed" else None,
+                "can_run": self._can_run(i, records),
+            })
+        completed = sum(s["status"] == "done" for s in stages)
+        running = [s["name"] for s in stages if s["status"] == "running"]
+        return {"session_id": self.id, "store": self.store.display_url, "created": meta.get("created"),
+                "expires": _iso(self.store.expires_at(self.id)), "params": params, "stages": stages,
+                "completed": completed, "total": len(STAGES), "overall": overall_status(stages),
+                "current": running[0] if running else None}
+
+    @staticmethod
+    def _can_run(index: int, records: dict[str, dict]) -> bool:
+        if any(records[n]["status"] == "running" for n in STAGES[index:]):
+            return False
+        return all(records[n]["status"] == "done" for n in STAGES[:index])
+
+    def can_run(self, stage: str | int) -> bool:
+        return self._can_run(stage_number(stage) - 1, self._records())
+
+    def _require_done(self, name: str, what: str) -> None:
+        rec = self._records()[name]
+        if rec["status"] != "done":
+            hint = "re-run it" if rec["status"] in ("stale", "failed") else "run it first"
+            raise StageOrderError(f"{what} of {_label(name)} is not available: the stage is {rec['status']}; {hint}")
+
+    def summary(self, stage: str | int) -> dict:
+        name = stage_name(stage)
+        self._require_done(name, "the summary")
+        return self.store.get(self.id, f"stage:{name}:summary") or {}
+
+    def artifacts(self, stage: str | int) -> dict:
+        name = stage_name(stage)
+        self._require_done(name, "the artifacts")
+        return self._load_artifacts([name])
+
+    def artifact(self, name: str) -> Any:
+        index = self.store.get_many(self.id, [f"stage:{n}:artifacts" for n in STAGES])
+        for n in STAGES:
+            if name in (index[f"stage:{n}:artifacts"] or []):
+                self._require_done(n, f"artifact {name!r}")
+                return self.store.get(self.id, f"art:{n}:{name}")
+        known = sorted(a for names in index.values() for a in (names or []))
+        raise KeyError(f"no artifact named {name!r} in session {self.id}; available: {', '.join(known) or 'none'}")
+
+    def _load_artifacts(self, names: list[str]) -> dict:
+        out: dict[str, Any] = {}
+        index = self.store.get_many(self.id, [f"stage:{n}:artifacts" for n in names])
+        for n in names:
+            fields = [f"art:{n}:{a}" for a in index[f"stage:{n}:artifacts"] or []]
+            for field, value in self.store.get_many(self.id, fields).items():
+                if value is None:
+                    raise StoreError(f"session {self.id}: artifact {field} is missing from the store")
+                out[field.split(":", 2)[2]] = value
+        return out
+
+    # -- running ------------------------------------------------------------------------------
+    def _run_key(self, name: str) -> tuple[str, str, str, str]:
+        return (self.store.url, self.store.namespace, self.id, name)
+
+    def run(self, stage: str | int, background: bool = False, progress=None, **param_changes: Any):
+        """Run one stage in a worker thread (it reports progress to the store).
+
+        Foreground: block and return the stage's summary; a failure is recorded and re-raised.
+        Background: return the stage's status entry at once (see :meth:`wait`, :meth:`cancel`).
+        ``progress(fraction, message)`` is an optional local callback (e.g. a progress bar);
+        ``param_changes`` are applied first with :meth:`set_params`."""
+        name = stage_name(stage)
+        if param_changes:
+            self.set_params(**param_changes)
+        run = self._start(name)
+        run.on_progress = progress
+        run.thread = threading.Thread(target=self._execute, args=(name, run), daemon=True,
+                                      name=f"prodsched-{name}-{self.id[:8]}")
+        with _LOCAL_LOCK:
+            _LOCAL_RUNS[self._run_key(name)] = run
+        run.thread.start()
+        if background:
+            return next(s for s in self.status()["stages"] if s["name"] == name)
+        try:
+            while run.thread.is_alive():
+                run.thread.join(0.2)
+        except KeyboardInterrupt:
+            self.cancel(name)
+            run.thread.join()
+            raise
+        if run.error is not None:
+            raise run.error
+        return run.summary
+
+    def run_all(self, upto: str | int = "results", start: str | int | None = None, progress=None) -> dict[str, dict]:
+        """Run stages in order up to ``upto`` (from ``start``, default the first not done)."""
+        last = stage_number(upto)
+        records = self._records()
+        if start is None:
+            first = next((i + 1 for i, n in enumerate(STAGES[:last]) if records[n]["status"] != "done"), last + 1)
+        else:
+            first = stage_number(start)
+        return {STAGES[i - 1]: self.run(i, progress=progress) for i in range(first, last + 1)}
+
+    def _start(self, name: str) -> _Run:
+        lease = Lease(self.store, self.id, name, self.lease_s)
+        if not lease.acquire():
+            raise StageRunningError(f"{_label(name)} is already running in session {self.id}")
+        try:
+            number = stage_number(name)
+            records = self._records()
+            for n in STAGES[:number - 1]:
+                if records[n]["status"] != "done":
+                    raise StageOrderError(f"{_label(name)} needs {_label(n)} to be done first "
+                                          f"(it is {records[n]['status']}) in session {self.id}")
+            for n in STAGES[number:]:
+                if self.store.lock_owner(self.id, n) is not None:
+                    raise StageRunningError(f"{_label(n)} is running in session {self.id}; wait for it or "
+                                            f"cancel it before re-running {_label(name)}")
+            t0 = time.time()
+            values = self._stale_updates(number + 1) if number < len(STAGES) else {}
+            values.update({
+                f"stage:{name}:status": {"status": "running", "run_id": lease.token, "started": _iso(t0),
+                                         "ended": None, "t0": t0, "t1": None, "error": None},
+                f"stage:{name}:progress": {"run_id": lease.token, "progress": 0.0, "message": "starting"},
+                f"stage:{name}:lease": {"run_id": lease.token, "until": lease.until},
+            })
+            if not self.store.put_many(self.id, values, delete=[f"stage:{name}:cancel"],
+                                       if_lock=(name, lease.token)):
+                raise StoreError(f"lost the lock of {_label(name)} while starting it in session {self.id}")
+        except BaseException:
+            lease.release()
+            raise
+        return _Run(lease)
+
+    def _execute(self, name: str, run: _Run) -> None:
+        lease, token = run.lease, run.lease.token
+        cancel_field = f"stage:{name}:cancel"
+
+        def cancel_requested() -> bool:
+            request = self.store.get(self.id, cancel_field)
+            return bool(request) and request.get("run_id") == token
+
+        def poll() -> None:
+            progress.flush()
+            if cancel_requested():
+                run.cancel.set()
+
+        def renewed(ls: Lease) -> None:
+            self.store.put(self.id, f"stage:{name}:lease", {"run_id": token, "until": ls.until})
+
+        progress = ProgressWriter(self.store, self.id, f"stage:{name}:progress", token, run.on_progress,
+                                  PROGRESS_MIN_INTERVAL_S)
+        lease.start_heartbeat(poll=poll, on_renew=renewed, on_lost=run.cancel.set)
+        try:
+            inputs = self._load_artifacts(list(STAGES[:stage_number(name) - 1]))
+            result = run_stage(name, inputs, self.params, progress=progress, cancel=run.cancel)
+            if not lease.lost.is_set() and (run.cancel.is_set() or cancel_requested()):
+                raise Cancelled()
+            progress.close()
+            if not lease.lost.is_set():
+                self._finish(name, token, result, progress.message)
+                run.summary = dict(result.summary)
+        except BaseException as exc:  # recorded in the store, re-raised in the foreground
+            progress.close()
+            run.error = exc
+            if not lease.lost.is_set():
+                self._fail(name, token, exc)
+        finally:
+            lease.release()
+            if lease.lost.is_set():
+                run.error = StoreError(f"{_label(name)} in session {self.id} lost its lock (lease expired at "
+                                       f"{_iso(lease.until)}); its results were discarded")
+            with _LOCAL_LOCK:
+                if _LOCAL_RUNS.get(self._run_key(name)) is run:
+                    del _LOCAL_RUNS[self._run_key(name)]
+            try:
+                self._records()  # a lost lease is reported as failed right away
+            except StoreError:
+                pass
+
+    def _finish(self, name: str, token: str, result, message: str) -> None:
+        t1 = time.time()
+        items = {}
+        for art, value in result.artifacts.items():
+            try:
+                items[f"art:{name}:{art}"] = serialize.encode(value)
+            except StoreError as exc:
+                raise StoreError(f"{_label(name)} artifact {art!r}: {exc}") from None
+        old = set(self.store.get(self.id, f"stage:{name}:artifacts") or [])
+        status = self.store.get(self.id, f"stage:{name}:status") or {}
+        items[f"stage:{name}:artifacts"] = serialize.encode(sorted(result.artifacts))
+        items[f"stage:{name}:summary"] = serialize.encode(dict(result.summary))
+        items[f"stage:{name}:status"] = serialize.encode(
+            {**status, "status": "done", "ended": _iso(t1), "t1": t1, "error": None})
+        items[f"stage:{name}:progress"] = serialize.encode({"run_id": token, "progress": 1.0, "message": message})
+        stale = [f"art:{name}:{a}" for a in old - set(result.artifacts)]
+        if not self.store.write(self.id, items, stale, if_lock=(name, token)):
+            raise StoreError(f"{_label(name)} lost its lock before its results were saved")
+
+    def _fail(self, name: str, token: str, exc: BaseException) -> None:
+        if isinstance(exc, Cancelled):
+            text = "cancelled"
+        elif isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            text = f"interrupted ({type(exc).__name__})"
+        else:
+            text = str(exc) or type(exc).__name__
+            if not isinstance(exc, (StoreError, Cancelled)) and type(exc).__module__ != "prodsched.errors":
+                text = f"{type(exc).__name__}: {text}"
+        t1 = time.time()
+        try:
+            status = self.store.get(self.id, f"stage:{name}:status") or {}
+            self.store.put_many(self.id, {f"stage:{name}:status": {
+                **status, "status": "failed", "ended": _iso(t1), "t1": t1, "error": text}},
+                if_lock=(name, token))
+        except StoreError:
+            pass  # the store is gone; the lease expiry reports the failure
+
+    def wait(self, stage: str | int | None = None, timeout: float | None = None) -> dict:
+        """Block until the stage (default: every running stage) is no longer running."""
+        names = [stage_name(stage)] if stage is not None else list(STAGES)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            st = self.status()
+            if not any(s["status"] == "running" for s in st["stages"] if s["name"] in names):
+                return st
+            if deadline is not None and time.monotonic() >= deadline:
+                running = [s["name"] for s in st["stages"] if s["status"] == "running"]
+                raise TimeoutError(f"still running after {timeout} s: {', '.join(running)} (session {self.id})")
+            with _LOCAL_LOCK:
+                local = [r for k, r in _LOCAL_RUNS.items() if k[:3] == self._run_key("")[:3] and k[3] in names]
+            if local and local[0].thread is not None:
+                local[0].thread.join(0.1)
+            else:
+                time.sleep(0.1)
+
+    def cancel(self, stage: str | int | None = "schedule") -> bool:
+        """Ask a running stage (None: every running stage) to stop; True if one was running.
+        Works across processes: the request is stored and the worker polls it."""
+        names = [stage_name(stage)] if stage is not None else list(STAGES)
+        records = self._records()
+        hit = False
+        for n in names:
+            rec = records[n]
+            if rec["status"] != "running":
+                continue
+            self.store.put(self.id, f"stage:{n}:cancel", {"run_id": rec["run_id"], "at": _iso(time.time())})
+            with _LOCAL_LOCK:
+                local = _LOCAL_RUNS.get(self._run_key(n))
+            if local is not None and local.lease.token == rec["run_id"]:
+                local.cancel.set()
+            hit = True
+        return hit
+
+
+__all__ = ["Session", "format_status", "format_sessions", "overall_status", "PARAM_STAGE"]
