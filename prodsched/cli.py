@@ -224,15 +224,10 @@ def cmd_stages(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from prodsched import session as S
+    from prodsched.session import Session, format_status
 
-    status = S.Session.attach(args.session, store=args.store).status()
-    if args.json:
-        print(json.dumps(status, indent=2, default=str))
-    elif hasattr(S, "format_status"):
-        print(S.format_status(status))
-    else:
-        print(json.dumps(status, indent=2, default=str))
+    status = Session.attach(args.session, store=args.store).status()
+    print(json.dumps(status, indent=2, default=str) if args.json else format_status(status))
     return EXIT_OK
 
 
@@ -243,20 +238,10 @@ def cmd_sessions(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return EXIT_OK
-    if not rows:
-        print("no sessions")
-        return EXIT_OK
-    print(_table(rows))
+    from prodsched.session import format_sessions
+
+    print(format_sessions(rows))
     return EXIT_OK
-
-
-def _table(rows: list[dict[str, Any]]) -> str:
-    cols = [c for c in rows[0] if not isinstance(rows[0][c], (dict, list))]
-    cells = [[str(r.get(c, "")) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- sample and verify
@@ -304,7 +289,20 @@ def run_stages(names: list[str], values: dict[str, Any], store: str | None = Non
         if session_id:
             raise CliFailure("--session needs prodsched.session") from None
         return _run_in_process(names, values, quiet)
-    raise NotImplementedError
+    if session_id:
+        session = _guarded(names[0], lambda: Session.attach(session_id, store=store))
+        current = session.params.to_dict()
+        changes = {k: v for k, v in values.items() if current.get(k) != v}
+        if changes:
+            session.set_params(**changes)
+    else:
+        session = Session.create(params=Params.from_dict(values), store=store)
+    for name in names:
+        with _bar(name, quiet) as progress:  # the session's worker reports to the store and here
+            _guarded(name, lambda: session.run(name, progress=progress))
+    kpis = session.artifact("kpis") if "results" in names else None
+    validation = session.artifact("validation") if "load" in names else None
+    return RunOutcome(session.id, kpis, _warnings(validation))
 
 
 def _run_in_process(names: list[str], values: dict[str, Any], quiet: bool) -> RunOutcome:
