@@ -48,8 +48,9 @@ class SqliteStore(StoreBase):
         self.ttl_s = float(ttl_s) if ttl_s is not None else default_ttl()
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
+        self._conns: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
         self._conns_lock = threading.Lock()
+        self._pid = os.getpid()
         self._last_purge = 0.0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,7 +79,14 @@ class SqliteStore(StoreBase):
             raise StoreError(f"cannot open session store {self.path}: {exc}") from None
         self._local.conn, self._local.pid = conn, os.getpid()
         with self._conns_lock:
-            self._conns.append(conn)
+            if self._pid != os.getpid():  # forked: the parent's connections are not ours to close
+                self._conns, self._pid = {}, os.getpid()
+            # close the connections of threads that have ended (e.g. finished stage workers)
+            for ident, (thread, old) in list(self._conns.items()):
+                if not thread.is_alive():
+                    del self._conns[ident]
+                    old.close()
+            self._conns[id(conn)] = (threading.current_thread(), conn)
         return conn
 
     def _tx(self, fn, immediate: bool = True):
@@ -98,7 +106,7 @@ class SqliteStore(StoreBase):
 
     def close(self) -> None:
         with self._conns_lock:
-            conns, self._conns = self._conns, []
+            conns, self._conns = [c for _, c in self._conns.values()], {}
         for conn in conns:
             try:
                 conn.close()
