@@ -11,13 +11,14 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from prodsched.errors import InputError
 from prodsched.params import Params
-from prodsched.stages import STAGES, stage_name, stage_number
+from prodsched.stages import STAGES, stage_number
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 
@@ -198,7 +199,7 @@ def _run_notebooks(args, names: list[str], values: dict[str, Any]) -> int:
 
 
 def format_kpis(k: dict[str, Any]) -> str:
-    pct = lambda v: "n/a" if v is None else f"{100 * v:.1f} %"  # noqa: E731
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.1f} %"
     gap = k.get("gap_to_lower_bound")
     lines = [
         f"makespan    {k['makespan_slots']} slots = {k.get('makespan_hours', 0):g} h = "
@@ -283,12 +284,8 @@ class RunOutcome:
 def run_stages(names: list[str], values: dict[str, Any], store: str | None = None,
                session_id: str | None = None, quiet: bool = False) -> RunOutcome:
     """Run the stages ``names`` in a session (new, or ``session_id``) and record them in the store."""
-    try:
-        from prodsched.session import Session
-    except ImportError:
-        if session_id:
-            raise CliFailure("--session needs prodsched.session") from None
-        return _run_in_process(names, values, quiet)
+    from prodsched.session import Session
+
     if session_id:
         session = _guarded(names[0], lambda: Session.attach(session_id, store=store))
         current = session.params.to_dict()
@@ -299,21 +296,10 @@ def run_stages(names: list[str], values: dict[str, Any], store: str | None = Non
         session = Session.create(params=Params.from_dict(values), store=store)
     for name in names:
         with _bar(name, quiet) as progress:  # the session's worker reports to the store and here
-            _guarded(name, lambda: session.run(name, progress=progress))
+            _guarded(name, lambda n=name: session.run(n, progress=progress))
     kpis = session.artifact("kpis") if "results" in names else None
     validation = session.artifact("validation") if "load" in names else None
     return RunOutcome(session.id, kpis, _warnings(validation))
-
-
-def _run_in_process(names: list[str], values: dict[str, Any], quiet: bool) -> RunOutcome:
-    from prodsched.stages import run_stage
-
-    params = Params.from_dict(values)
-    artifacts: dict[str, Any] = {}
-    for name in names:
-        with _bar(name, quiet) as progress:
-            artifacts.update(_guarded(name, lambda: run_stage(name, artifacts, params, progress=progress)).artifacts)
-    return RunOutcome("(not recorded)", artifacts.get("kpis"), _warnings(artifacts.get("validation")))
 
 
 def _guarded(name: str, call):
@@ -388,7 +374,7 @@ def verify_written_schedule(data: str, schedule_csv: str, base_date: str | None 
     params = Params.from_dict({**settings, "data": str(Path(data).resolve())})
     artifacts: dict[str, Any] = {}
     for name in STAGES[:4]:
-        artifacts.update(_guarded(name, lambda: run_stage(name, artifacts, params)).artifacts)
+        artifacts.update(_guarded(name, lambda n=name: run_stage(n, artifacts, params)).artifacts)
     try:
         schedule = read_schedule_csv(path)
     except (ValueError, KeyError) as exc:

@@ -14,8 +14,9 @@ import inspect
 import json
 import logging
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -238,7 +239,7 @@ def _cell_values(s: pd.Series) -> list[Any]:
     if pd.api.types.is_integer_dtype(s) and not isinstance(s.dtype, pd.api.extensions.ExtensionDtype):
         return [int(v) for v in s]
     if pd.api.types.is_float_dtype(s):
-        return [None if v != v else float(v) for v in s]
+        return [None if math.isnan(v) else float(v) for v in s]
     return [None if _isna(v) else _plain(v) for v in s]
 
 

@@ -18,7 +18,8 @@ into setup, downtime and idle slots and classified:
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -393,9 +394,9 @@ def compute_kpis(schedule: pd.DataFrame, orders: pd.DataFrame, machines: pd.Data
         "scheduled_orders": n_sched,
         "unable_orders": n_all - n_sched,
         "jobs": int(schedule["job_id"].nunique()) if len(schedule) else 0,
-        "operations": int(len(schedule)),
-        "late_orders": int(len(late)),
-        "on_time_orders": n_sched - int(len(late)),
+        "operations": len(schedule),
+        "late_orders": len(late),
+        "on_time_orders": n_sched - len(late),
         "total_tardiness_days": round(total_tardiness, 4),
         "mean_tardiness_days": round(total_tardiness / n_sched, 4) if n_sched else 0.0,
         "max_tardiness_days": round(float(sched["late_days"].max()), 4) if n_sched else 0.0,
@@ -407,7 +408,7 @@ def compute_kpis(schedule: pd.DataFrame, orders: pd.DataFrame, machines: pd.Data
         "idle_slots": idle,
         "idle_between_slots": int(machines["idle_between_slots"].sum()) if len(machines) else 0,
         "downtime_slots": down,
-        "machines": int(len(machines)),
+        "machines": len(machines),
         "machines_used": int((machines["operations"] > 0).sum()) if len(machines) else 0,
         "utilisation": round(work / capacity, 6) if capacity else 0.0,
         "setup_loss": round(setup / capacity, 6) if capacity else 0.0,

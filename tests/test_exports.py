@@ -142,7 +142,7 @@ def test_results_xlsx_sheets(written):
     for ws in wb.worksheets:
         assert ws.freeze_panes == "A2"
         assert ws.column_dimensions["A"].width >= 8
-    header = lambda ws: [c.value for c in ws[1]]  # noqa: E731
+    header = lambda ws: [c.value for c in ws[1]]
     assert header(wb["schedule"]) == SCHEDULE_CSV
     assert header(wb["orders"]) == K.ORDER_COLUMNS == header(wb["late_orders"])
     assert header(wb["machines"]) == K.MACHINE_COLUMNS

@@ -37,7 +37,7 @@ OP_NAME = {"SR": "coat", "EPU": "laminate"}
 
 def make_world() -> dict:
     """All inputs of stage 6 for the world above (tables, dag, schedule, jobs, unable, ...)."""
-    t = lambda slots: BASE + pd.Timedelta(minutes=SLOT * slots)  # noqa: E731
+    t = lambda slots: BASE + pd.Timedelta(minutes=SLOT * slots)
     sched = pd.DataFrame([{
         "op_id": o, "job_id": j, "po_nos": JOB_POS[j], "item": it, "operation": OP_NAME[c],
         "op_class": c, "mixture": mx, "seq": s, "width_mm": w, "length_m": float(max(d.values()) * 300),

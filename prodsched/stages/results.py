@@ -9,7 +9,8 @@ Inputs (artifacts of stages 1-5): ``schedule``, ``dag``, ``calendar``, ``jobs``,
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -54,7 +55,7 @@ def run(inputs: Mapping[str, Any], params, progress=None, cancel=None) -> StageR
     kpis = K.compute_kpis(schedule, orders, machines, bounds, len(violations), base, slot, params)
     artifacts = {"kpis": kpis, "orders": orders, "late_orders": late, "machines": machines,
                  "gaps": gaps, "violations": violations, "bounds": bounds}
-    summary = {"kpis": kpis, "late_orders": int(len(late)), "violations": int(len(violations)),
+    summary = {"kpis": kpis, "late_orders": len(late), "violations": len(violations),
                "gaps": gaps["kind"].value_counts().to_dict() if len(gaps) else {}}
     if getattr(params, "out", None):
         step(0.9, f"writing result files to {params.out}")
