@@ -134,41 +134,15 @@ def run_python():
 
 
 # -- input data for session tests ---------------------------------------------------------------
-_MINI_PLANT = {
-    "order_data.csv": """po_no,item,item_name,width_mm,roll_length_m,rolls,due
-P001,IT1,fabric one,1524,100,3,2024-03-10
-P002,IT1,fabric one,1524,100,2,2024-03-20
-P003,IT2,fabric two,1016,50,4,2024-03-15
-P004,IT2,fabric two,508,50,4,2024-03-18
-""",
-    "operation_sequence.csv": """item,operation_code,operation,mixture,seq
-IT1,C1,coat,MX1,1
-IT1,P1,print,,2
-IT2,C1,coat,MX2,1
-IT2,T1,treat,,2
-""",
-    "linespeed.csv": """item,operation,M1,M2
-IT1,coat,20,25
-IT1,print,30,
-IT2,coat,20,20
-IT2,treat,,40
-""",
-    "machine_master_info.csv": "machine,machine_index,machine_name\nM1,1,line one\nM2,2,line two\n",
-    "yield_data.csv": "item,operation,machines,yield\nIT1,coat,M1,0.95\nIT2,treat,M2,0.98\n",
-    "operation_types.csv": "operation_code,operation,op_class\nC1,coat,SR\nP1,print,PR\nT1,treat,PT\n",
-    "operation_delay.csv": "from_class,to_class,setup_slots\n" + "".join(
-        f"{a},{b},{0 if a == b else 1}\n" for a in ("SR", "PR", "PT") for b in ("SR", "PR", "PT")),
-    "width_change.csv": "machine_index,machine_name,long_to_short,short_to_long\n1,line one,1,2\n2,line two,1,1\n",
-}
+SAMPLE_DATA = REPO / "sample_data"
 
 
 @pytest.fixture(scope="session")
-def plant(tmp_path_factory) -> Path:
-    """A folder of input tables for running the real stages."""
-    folder = tmp_path_factory.mktemp("plant")
-    for name, text in _MINI_PLANT.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
+def plant() -> Path:
+    """The sample factory's input tables (the real stages run on them)."""
+    if not (SAMPLE_DATA / "order_data.csv").exists():
+        pytest.fail(f"{SAMPLE_DATA} is missing; regenerate it (see sample_data/README.md)")
+    return SAMPLE_DATA
 
 
 class PayloadFifo:

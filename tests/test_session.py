@@ -67,20 +67,32 @@ def test_rerun_marks_later_stages_stale_and_hides_their_artifacts(store, plant):
     assert _statuses(s)[:4] == ["done"] * 4 and s.artifact("dag").number_of_nodes() > 0
 
 
-@pytest.mark.parametrize("change", [
-    {"data": "elsewhere"}, {"slot_minutes": 60}, {"base_date": "2024-01-01"}, {"min_yield": 0.8},
-    {"yield_policy": "item_product"}, {"window_days": 9}, {"rule": "edd"}, {"out": "x"},
-])
-def test_set_params_marks_the_affected_stage_and_later_ones_stale(tmp_path, plant, change):
-    store = open_store(tmp_path / "s.db")
+def test_each_parameter_belongs_to_the_stage_that_first_uses_it():
+    from prodsched.params import Params
+
+    assert set(PARAM_STAGE) == set(Params().to_dict())
+    assert PARAM_STAGE == {
+        "data": "load", "slot_minutes": "preprocess", "base_date": "preprocess",
+        "width_combinations": "preprocess", "min_yield": "yield", "yield_policy": "yield",
+        "window_days": "schedule", "rule": "schedule", "seed": "schedule", "time_limit_s": "schedule",
+        "extra": "schedule", "out": "results"}
+
+
+def test_set_params_marks_the_affected_stage_and_later_ones_stale(store, plant):
     s = Session.create({"data": str(plant)}, store)
     s.run_all(upto="dag")
-    first = STAGES.index(PARAM_STAGE[next(iter(change))])
-    marked = s.set_params(**change)
-    assert marked == [n for n in STAGES[first:4]]
-    assert _statuses(s) == ["done"] * min(first, 4) + ["stale"] * max(0, 4 - first) + ["pending"] * 2
-    assert Session.attach(s.id, store).params.to_dict()[next(iter(change))] == next(iter(change.values()))
-    assert s.set_params(**change) == []  # no change, nothing stale
+    done4 = ["done"] * 4 + ["pending"] * 2
+    for change in ({"out": "x"}, {"window_days": 9}, {"rule": "edd"}, {"seed": 3}, {"time_limit_s": 5.0}):
+        assert s.set_params(**change) == [] and _statuses(s) == done4  # stages 5-6 have not run
+    assert s.set_params(window_days=9) == []  # unchanged value: nothing happens
+    assert s.set_params(yield_policy="item_product") == ["yield", "dag"]
+    assert _statuses(s) == ["done", "done", "stale", "stale", "pending", "pending"]
+    assert s.set_params(slot_minutes=60) == ["preprocess", "yield", "dag"]
+    assert _statuses(s) == ["done", "stale", "stale", "stale", "pending", "pending"]
+    assert s.set_params(data=str(plant) + "/") == ["load", "preprocess", "yield", "dag"]
+    assert _statuses(s) == ["stale"] * 4 + ["pending"] * 2 and not s.can_run("preprocess")
+    again = Session.attach(s.id, store).params
+    assert (again.slot_minutes, again.window_days, again.yield_policy, again.out) == (60, 9, "item_product", "x")
 
 
 def test_param_changes_through_run_and_unknown_params(store, plant):

@@ -288,3 +288,34 @@ def test_redis_reconnects_after_a_restart(redis_server, redis_url):
     finally:
         restarter.join()
     assert st.exists(sid3) and st.list_sessions() == [sid3]
+
+
+def test_progress_writes_are_throttled_and_the_last_one_is_kept(store):
+    from prodsched.store.lease import ProgressWriter
+
+    sid = _session(store)
+    writes = []
+    original = store.put
+
+    def counting_put(session_id, field, value):
+        writes.append(value)
+        original(session_id, field, value)
+
+    store.put = counting_put
+    local = []
+    progress = ProgressWriter(store, sid, "stage:schedule:progress", "run1", local=lambda f, m: local.append(f))
+    started = time.monotonic()
+    for i in range(1, 301):
+        progress(i / 300, f"step {i}")
+        time.sleep(0.001)
+    elapsed = time.monotonic() - started
+    assert len(local) == 300  # the local callback sees every update
+    assert 1 <= len(writes) <= elapsed * 10 + 1  # the store sees at most 10 a second
+    time.sleep(0.11)
+    progress.flush()  # the heartbeat's flush stores the update held back
+    assert store.get(sid, "stage:schedule:progress") == {"run_id": "run1", "progress": 1.0, "message": "step 300"}
+    progress.close()
+    progress(0.5, "late")
+    time.sleep(0.11)
+    progress.flush()
+    assert store.get(sid, "stage:schedule:progress")["message"] == "step 300"
