@@ -19,16 +19,16 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from prodsched import serialize
 from prodsched.errors import Cancelled, StageOrderError, StageRunningError, StoreError
 from prodsched.params import Params
+from prodsched.session_view import format_sessions, format_status, overall_status
 from prodsched.stages import STAGES, run_stage, stage_name, stage_number
 from prodsched.store import open_store
 from prodsched.store.lease import Lease, ProgressWriter
-from prodsched.session_view import format_sessions, format_status, overall_status
 
 PARAM_STAGE = {
     "data": "load",
@@ -41,14 +41,14 @@ PARAM_STAGE = {
 PROGRESS_MIN_INTERVAL_S = 0.1  # at most 10 progress writes per second
 
 # runs started by this process: (store url, namespace, session, stage) -> _Run
-_LOCAL_RUNS: dict[tuple[str, str, str, str], "_Run"] = {}
+_LOCAL_RUNS: dict[tuple[str, str, str, str], _Run] = {}
 _LOCAL_LOCK = threading.Lock()
 
 
 def _iso(t: float | None) -> str | None:
     if t is None:
         return None
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
 def _label(name: str) -> str:
@@ -77,7 +77,7 @@ class Session:
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def create(cls, params: Params | dict | None = None, store=None, *, lease_s: float | None = None) -> "Session":
+    def create(cls, params: Params | dict | None = None, store=None, *, lease_s: float | None = None) -> Session:
         if params is None:
             params = Params()
         elif isinstance(params, dict):
@@ -89,7 +89,7 @@ class Session:
         return cls(sid, store, lease_s)
 
     @classmethod
-    def attach(cls, session_id: str, store=None, *, lease_s: float | None = None) -> "Session":
+    def attach(cls, session_id: str, store=None, *, lease_s: float | None = None) -> Session:
         """Attach to an existing session by id (a unique prefix of at least 4 characters works)."""
         store = open_store(store)
         sid = str(session_id).strip()
@@ -103,14 +103,19 @@ class Session:
 
     @classmethod
     def list(cls, store=None) -> list[dict]:
-        """One row per live session: id, created, expires, overall, completed, total, current, data."""
+        """One row per live session: id, created, expires, overall, completed, total, current, data
+        (a session whose stored state cannot be read is listed with overall "unreadable")."""
         store = open_store(store)
         rows = []
         for sid in store.list_sessions():
             try:
                 st = cls(sid, store).status()
-            except StoreError:
-                continue  # expired or deleted while listing
+            except StoreError as exc:
+                if not store.exists(sid):
+                    continue  # expired or deleted while listing
+                rows.append({"session_id": sid, "created": None, "expires": None, "overall": "unreadable",
+                             "completed": 0, "total": len(STAGES), "current": None, "data": str(exc)})
+                continue
             rows.append({"session_id": sid, "created": st["created"], "expires": st["expires"],
                          "overall": st["overall"], "completed": st["completed"], "total": st["total"],
                          "current": st["current"], "data": st["params"].get("data")})
@@ -363,7 +368,7 @@ class Session:
             if not lease.lost.is_set():
                 self._finish(name, token, result, progress.message)
                 run.summary = dict(result.summary)
-        except BaseException as exc:  # recorded in the store, re-raised in the foreground
+        except BaseException as exc:  # noqa: BLE001 - recorded in the store, re-raised in the foreground
             progress.close()
             run.error = exc
             if not lease.lost.is_set():
@@ -455,4 +460,4 @@ class Session:
         return hit
 
 
-__all__ = ["Session", "format_status", "format_sessions", "overall_status", "PARAM_STAGE"]
+__all__ = ["PARAM_STAGE", "Session", "format_sessions", "format_status", "overall_status"]

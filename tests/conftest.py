@@ -52,13 +52,12 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> None:
-        log = open(self.workdir / "redis.log", "ab")
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), "--protected-mode", "no"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
-        )
-        log.close()
+        with open(self.workdir / "redis.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(self.workdir), "--protected-mode", "no"],
+                stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
+            )
         deadline = time.monotonic() + timeout
         while not _ping(self.port):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -125,7 +124,7 @@ def run_python():
     def run(code: str, *args: str, timeout: float = 60, env: dict | None = None, check: bool = True):
         full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
         proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                              timeout=timeout, env=full_env, cwd=REPO)
+                              timeout=timeout, env=full_env, cwd=REPO, check=False)
         if check and proc.returncode != 0:
             raise AssertionError(f"subprocess failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
         return proc

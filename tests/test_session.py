@@ -11,7 +11,6 @@ import pytest
 
 from prodsched.errors import InputError, StageOrderError, StageRunningError, StoreError
 from prodsched.session import PARAM_STAGE, Session, format_sessions, format_status
-from prodsched.stages import STAGES
 from prodsched.store import open_store
 
 
@@ -176,7 +175,7 @@ def test_sessions_expire_after_their_ttl(tmp_path, plant):
     with pytest.raises(StoreError, match="does not exist"):
         Session.attach(s.id, store)
     with pytest.raises(StoreError):
-        s.params
+        _ = s.params
 
 
 def test_planted_pickle_in_an_artifact_is_refused(store, plant, tmp_path):
@@ -206,6 +205,6 @@ def test_redis_restart_then_a_new_session_runs(redis_server, redis_url, plant):
     old.run("load")
     redis_server.restart()  # no persistence: everything in the server is gone
     with pytest.raises(StoreError, match="does not exist"):
-        old.params
+        _ = old.params
     s = Session.create({"data": str(plant)}, store)
     assert s.run("load")["orders"] > 0 and _stage(s.status(), "load")["status"] == "done"

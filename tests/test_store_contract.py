@@ -191,7 +191,8 @@ def test_planted_pickle_is_refused_and_never_run(store, tmp_path, wrap):
     from prodsched.session import Session
 
     with pytest.raises(StoreError):
-        Session.attach(sid, store).params
+        _ = Session.attach(sid, store).params
+    assert [r["overall"] for r in Session.list(store) if r["session_id"] == sid] == ["unreadable"]
     assert not marker.exists()
 
 

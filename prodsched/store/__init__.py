@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from prodsched.errors import StoreError
 from prodsched.store.base import DEFAULT_NAMESPACE, SessionStore, StoreBase
@@ -71,5 +72,13 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["DEFAULT_NAMESPACE", "SessionStore", "SqliteStore", "RedisStore", "open_store",
-           "register_store", "store_schemes", "default_location"]
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "RedisStore",
+    "SessionStore",
+    "SqliteStore",
+    "default_location",
+    "open_store",
+    "register_store",
+    "store_schemes",
+]

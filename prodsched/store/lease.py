@@ -5,6 +5,9 @@ renews it every ``lease_s / 3`` seconds. If the holder's process dies, nobody re
 it expires: readers then see the lock free while the stage status still says "running", and
 report the run as failed. Every ``poll_s`` seconds the heartbeat also calls ``poll()`` (the
 session uses it to look for a cancel request in the store, so cancel works across processes).
+
+:class:`ProgressWriter` is the ``progress(fraction, message)`` callback a stage gets: it stores
+at most 10 updates a second and the heartbeat flushes an update held back by that limit.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import os
 import threading
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 from prodsched.errors import StoreError
 
@@ -72,7 +75,7 @@ class Lease:
         return self.store.lock_owner(self.session_id, self.name) == self.token
 
     def start_heartbeat(self, poll: Callable[[], None] | None = None,
-                        on_renew: Callable[["Lease"], None] | None = None,
+                        on_renew: Callable[[Lease], None] | None = None,
                         on_lost: Callable[[], None] | None = None, poll_s: float | None = None) -> None:
         """Renew the lease in a daemon thread; call ``poll()`` every ``poll_s`` seconds and
         ``on_lost()`` once if the lease is lost."""

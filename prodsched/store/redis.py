@@ -16,11 +16,17 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from prodsched.errors import StoreError
-from prodsched.store.base import DEFAULT_NAMESPACE, StoreBase, check_session_id, default_ttl, now
+from prodsched.store.base import (
+    DEFAULT_NAMESPACE,
+    StoreBase,
+    check_session_id,
+    default_ttl,
+    now,
+)
 
 try:
     import redis as _redis

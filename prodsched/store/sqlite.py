@@ -12,11 +12,17 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from prodsched.errors import StoreError
-from prodsched.store.base import DEFAULT_NAMESPACE, StoreBase, check_session_id, default_ttl, now
+from prodsched.store.base import (
+    DEFAULT_NAMESPACE,
+    StoreBase,
+    check_session_id,
+    default_ttl,
+    now,
+)
 
 DEFAULT_PATH = Path("~/.prodsched/sessions.db")
 
@@ -40,8 +46,7 @@ class SqliteStore(StoreBase):
     def __init__(self, path: str | os.PathLike | None = None, *, ttl_s: float | None = None,
                  namespace: str = DEFAULT_NAMESPACE, busy_timeout_s: float = 15.0):
         raw = str(path) if path is not None else str(DEFAULT_PATH)
-        if raw.startswith("sqlite://"):
-            raw = raw[len("sqlite://"):]
+        raw = raw.removeprefix("sqlite://")
         self.path = Path(raw).expanduser().resolve()
         self.url = str(self.path)
         self.namespace = namespace
