@@ -1,0 +1,185 @@
+"""Dispatch rules: a name-keyed registry the scheduler looks rules up in.
+
+Built-in rules:
+
+* ``window`` (default) — the plant's practice, improved: operations in priority order (earliest
+  due, then wider first, then id); the head plus every ready operation due within
+  ±``window_days`` forms a window; the head goes to the machine where it finishes earliest;
+  ready window operations with the same mixture, then the same operation, follow on that
+  machine when that does not finish them later than their own best machine would.
+* ``edd`` — earliest due date first, placed where it finishes earliest.
+* ``spt`` — shortest processing time (minimum over eligible machines) first.
+* ``atcs`` — apparent tardiness cost with setups (Lee, Bhaskaran & Pinedo): re-evaluated at every
+  step over the most urgent ready operations; options ``k1`` (default 2.0) and ``k2`` (0.5).
+
+User-defined rules are a callable ``priority(op, state) -> sortable``; the ready operation with
+the smallest value is placed next, on the machine where it finishes earliest::
+
+    from prodsched.engine import register_rule, schedule
+
+    def least_slack(op, state):
+        # due slot minus (ready time + shortest duration): smallest slack first
+        return op.due_slot - state.ready_time(op) - min(op.durations.values())
+
+    register_rule("least_slack", least_slack)
+    plan = schedule(instance, rule="least_slack")
+    # or without registering: schedule(instance, rule=least_slack)
+
+``state`` is a :class:`RuleState`: ``now`` (earliest time any machine is free), ``ready_time(op)``,
+``available(machine)``, ``last_op(machine)``, ``setup(prev, op, machine)``, ``instance``,
+``placed`` (count) and ``options``. A dynamic rule (the default for callables) is re-evaluated
+at every step over the ``candidates`` most urgent ready operations (by due date; ``None`` = all
+of them); a static rule (``dynamic=False``) is evaluated once, when the operation becomes ready.
+Exact ties are broken by the seed, then by the priority order above.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+Priority = Callable[[Any, "RuleState"], Any]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A registered rule. ``kind`` is "window", "static" or "dynamic".
+
+    ``internal`` rules receive the scheduler's integer op index instead of the Operation (fast
+    built-ins only).
+    """
+
+    name: str
+    kind: str
+    priority: Priority | None = None
+    candidates: int | None = 256
+    description: str = ""
+    internal: bool = False
+
+
+RULES: dict[str, Rule] = {}
+
+
+def register_rule(
+    name: str,
+    priority: Priority,
+    *,
+    dynamic: bool = True,
+    candidates: int | None = 256,
+    description: str = "",
+    replace: bool = False,
+) -> Rule:
+    """Register ``priority(op, state) -> sortable`` under ``name`` (smallest value goes first)."""
+    key = str(name).strip().lower()
+    if not key:
+        raise ValueError("a rule needs a name")
+    if not callable(priority):
+        raise TypeError(f"rule {name!r}: priority must be callable, got {type(priority).__name__}")
+    if key in RULES and not replace:
+        raise ValueError(f"rule {key!r} is already registered (pass replace=True to override)")
+    if candidates is not None and int(candidates) < 1:
+        raise ValueError(f"rule {name!r}: candidates must be >= 1 or None")
+    rule = Rule(key, "dynamic" if dynamic else "static", priority,
+                None if candidates is None else int(candidates), description or (priority.__doc__ or "").strip())
+    RULES[key] = rule
+    return rule
+
+
+def get_rule(rule: str | Rule | Priority) -> Rule:
+    """Look a rule up by name; a Rule passes through; a bare callable becomes a dynamic rule."""
+    if isinstance(rule, Rule):
+        return rule
+    if callable(rule):
+        return Rule(getattr(rule, "__name__", "custom"), "dynamic", rule, 256,
+                    (rule.__doc__ or "").strip())
+    key = str(rule).strip().lower()
+    if key not in RULES:
+        raise ValueError(f"unknown rule {rule!r}; known rules: {', '.join(sorted(RULES))}")
+    return RULES[key]
+
+
+class RuleState:
+    """What a priority function may look at while the schedule is being built."""
+
+    def __init__(self, core: Any, options: Mapping[str, Any]) -> None:
+        self._core = core
+        self.instance = core.instance
+        self.options = dict(options)
+        self._now = 0
+        self._now_count = -1
+
+    @property
+    def now(self) -> int:
+        """Earliest time any machine is free (end of its last operation; 0 if it has none)."""
+        core = self._core
+        if self._now_count != core.count:
+            lines = core.timeline.lines
+            self._now = min(line.available() for line in lines) if lines else 0
+            self._now_count = core.count
+        return self._now
+
+    @property
+    def placed(self) -> int:
+        """How many operations are placed so far."""
+        return self._core.count
+
+    def ready_time(self, op) -> int:
+        """Earliest start allowed by predecessors and their aging (of a ready operation)."""
+        return self._core.ready[self._core.index_of(op)]
+
+    def available(self, machine: str) -> int:
+        """End of the last operation on ``machine`` (0 when it has none yet)."""
+        return self._core.timeline.lines[self._core.mindex[machine]].available()
+
+    def last_op(self, machine: str):
+        """The operation that ends last on ``machine``, or None."""
+        x = self._core.timeline.lines[self._core.mindex[machine]].last_op()
+        return None if x < 0 else self._core.ops[x]
+
+    def setup(self, prev, op, machine: str) -> int:
+        """Setup slots before ``op`` when ``prev`` (None = nothing) ran before it on ``machine``."""
+        if prev is None:
+            return 0
+        core = self._core
+        return core.setups.setup(core.index_of(prev), core.index_of(op), core.mindex[machine])
+
+
+# -- built-in priorities -------------------------------------------------------------------
+def _edd(x: int, state: RuleState) -> int:
+    return state._core.due[x]
+
+
+def _spt(x: int, state: RuleState) -> int:
+    return state._core.pmin[x]
+
+
+def _atcs(x: int, state: RuleState) -> float:
+    """log of the inverse ATCS index (smaller = more urgent), underflow-free."""
+    core = state._core
+    k1 = float(state.options.get("k1", 2.0))
+    k2 = float(state.options.get("k2", 0.5))
+    p = core.pmin[x]
+    start = core.ready[x] if core.ready[x] > state.now else state.now
+    slack = core.due[x] - p - start
+    value = math.log(p)
+    if slack > 0 and core.pbar > 0:
+        value += slack / (k1 * core.pbar)
+    if core.sbar > 0:
+        lines = core.timeline.lines
+        setup = core.setups.setup
+        best = None
+        for m, _d in core.elig[x]:
+            last = lines[m].ops[-1] if lines[m].ops else -1
+            s = setup(last, x, m) if last >= 0 else 0
+            if best is None or s < best:
+                best = s
+        value += (best or 0) / (k2 * core.sbar)
+    return value
+
+
+RULES["window"] = Rule("window", "window", None, None, "due window with mixture/operation grouping")
+RULES["edd"] = Rule("edd", "static", _edd, None, "earliest due date first", internal=True)
+RULES["spt"] = Rule("spt", "static", _spt, None, "shortest processing time first", internal=True)
+RULES["atcs"] = Rule("atcs", "dynamic", _atcs, 32, "apparent tardiness cost with setups",
+                     internal=True)

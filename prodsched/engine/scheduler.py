@@ -1,0 +1,460 @@
+"""The list scheduler: prepares integer arrays once, then runs a rule's dispatch loop.
+
+Operations are renumbered internally in the total priority order (earliest due, then wider
+first, then id), so "more urgent" is "smaller index" and the due dates form a sorted array the
+``window`` rule bisects. An operation becomes ready when all its predecessors are placed; its
+ready time is the latest predecessor end plus that predecessor's aging slots.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from bisect import bisect_left, bisect_right, insort
+from heapq import heapify, heappop, heappush
+from typing import Any, Callable, Mapping
+
+from prodsched.engine.model import Assignment, Instance, Operation, Schedule
+from prodsched.engine.rules import Rule, RuleState, get_rule
+from prodsched.engine.setups import SetupTable
+from prodsched.engine.timeline import Timeline
+from prodsched.errors import Cancelled, ScheduleError
+
+def _whole_slots(op: Operation, machine: str, d: Any) -> int:
+    """``d`` as an int >= 1, or ScheduleError naming the operation."""
+    try:
+        whole = not isinstance(d, bool) and int(d) == d and int(d) >= 1
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole:
+        raise ScheduleError(op.id, f"duration {d!r} on machine {machine} is not a whole number "
+                                   "of slots >= 1")
+    return int(d)
+
+
+class _Core:
+    """Integer arrays of one instance and the timeline being filled."""
+
+    def __init__(self, instance: Instance, seed: int, ticker: Callable[[int], None]) -> None:
+        self.instance = instance
+        machines = instance.machines
+        self.mindex = {mc.code: m for m, mc in enumerate(machines)}
+        ops = sorted(instance.operations, key=lambda o: (o.due_slot, -o.width, o.id))
+        self.ops: list[Operation] = ops
+        self.n = n = len(ops)
+        self.index = {op.id: i for i, op in enumerate(ops)}
+        rng = random.Random(seed) if seed else None
+        morder = list(range(len(machines)))
+        if rng is not None:
+            rng.shuffle(morder)
+        self.mrank = [0] * len(machines)
+        for rank, m in enumerate(morder):
+            self.mrank[m] = rank
+        tie = list(range(n))
+        if rng is not None:
+            rng.shuffle(tie)
+        self.tie = tie
+        self.due = [op.due_slot for op in ops]
+        self.aging = [op.aging_slots for op in ops]
+        self.elig: list[list[tuple[int, int]]] = []
+        self.dur: list[dict[int, int]] = []
+        self.preds: list[list[int]] = [[] for _ in range(n)]
+        self.succ: list[list[int]] = [[] for _ in range(n)]
+        mindex = self.mindex
+        mrank = self.mrank
+        index = self.index
+        mind = [0] * len(machines)
+        for x, op in enumerate(ops):
+            if not op.durations:
+                raise ScheduleError(op.id, "no eligible machine (no machine can run it after "
+                                           "speeds, limits and allocations)")
+            if op.aging_slots < 0:
+                raise ScheduleError(op.id, f"aging_slots {op.aging_slots} is negative")
+            pairs = []
+            for mc, d in op.durations.items():
+                m = mindex.get(mc)
+                if m is None:
+                    raise ScheduleError(op.id, f"machine {mc} in its durations is not a machine "
+                                               "of the plan")
+                if type(d) is not int or d < 1:
+                    d = _whole_slots(op, mc, d)
+                pairs.append((m, d))
+                if mind[m] == 0 or d < mind[m]:
+                    mind[m] = d
+            if len(pairs) > 1:
+                if rng is None:
+                    pairs.sort()
+                else:
+                    pairs.sort(key=lambda pair: mrank[pair[0]])
+            self.elig.append(pairs)
+            self.dur.append(dict(pairs))
+            for pid in op.predecessors:
+                p = index.get(pid)
+                if p is None:
+                    raise ScheduleError(op.id, f"its predecessor {pid} is not an operation of "
+                                               "the plan")
+                if p not in self.preds[x]:
+                    self.preds[x].append(p)
+                    self.succ[p].append(x)
+        self.pmin = [min(d for _, d in pairs) for pairs in self.elig]
+        self.npred = [len(p) for p in self.preds]
+        self.setups = SetupTable(ops, machines, instance.class_setup)
+        mclasses: list[set[int]] = [set() for _ in machines]
+        for x, pairs in enumerate(self.elig):
+            for m, _d in pairs:
+                mclasses[m].add(self.setups.cls[x])
+        self.timeline = Timeline(self.setups, [mc.downtime for mc in machines],
+                                 [sorted(c) for c in mclasses], mind)
+        self.ready = [0] * n
+        self.placed = bytearray(n)
+        self.count = 0
+        self.ticker = ticker
+        self.pbar = sum(self.pmin) / n if n else 0.0
+        self.sbar = self.setups.mean_positive()
+
+    def index_of(self, op: Operation | str) -> int:
+        return self.index[op if isinstance(op, str) else op.id]
+
+    def best(self, x: int) -> tuple[int, int, int, int, int]:
+        """Machine where ``x`` finishes earliest: ``(m, start, setup, gap, duration)``.
+
+        Ties go to the smaller setup, then to the machine ranked first (seeded order). The
+        machine that looks earliest is searched first; the others only when a lower bound on
+        their end does not exceed the best so far, and then only for placements that end no
+        later (``bound``), which keeps their gap searches short.
+        """
+        r = self.ready[x]
+        lines = self.timeline.lines
+        elig = self.elig[x]
+        if len(elig) == 1:
+            m, d = elig[0]
+            t, s, k = lines[m].find(x, d, r)
+            return m, t, s, k, d
+        first = 0
+        guess = -1
+        lows = []
+        for i, (m, d) in enumerate(elig):
+            line = lines[m]
+            ends = line.ends
+            if ends:
+                a = ends[-1]
+                est = (a if a > r else r) + d
+                # a gap can only help when the op could end before the last one starts
+                lows.append(r + d if line.ge and r + d <= line.starts[-1] else est)
+            else:
+                est = r + d
+                lows.append(est)
+            if guess < 0 or est < guess:
+                guess = est
+                first = i
+        bm, bd = elig[first]
+        bt, bs, bk = lines[bm].find(x, bd, r)
+        be = bt + bd
+        mrank = self.mrank
+        for i, (m, d) in enumerate(elig):
+            if i == first or lows[i] > be:
+                continue
+            found = lines[m].find(x, d, r, be)
+            if found is None:
+                continue
+            t, s, k = found
+            e = t + d
+            if e < be or (e == be and (s < bs or (s == bs and mrank[m] < mrank[bm]))):
+                bm, bt, bs, bk, bd, be = m, t, s, k, d, e
+        return bm, bt, bs, bk, bd
+
+    def finishes_earlier_elsewhere(self, x: int, m: int, end: int) -> bool:
+        """Whether ``x`` could end before ``end`` on an eligible machine other than ``m``."""
+        r = self.ready[x]
+        lines = self.timeline.lines
+        for m2, d2 in self.elig[x]:
+            if m2 == m or r + d2 >= end:
+                continue
+            line = lines[m2]
+            ends = line.ends
+            if ends and not (line.ge and r + d2 <= line.starts[-1]):
+                a = ends[-1]
+                if (a if a > r else r) + d2 >= end:
+                    continue
+            if line.find(x, d2, r, end - 1) is not None:
+                return True
+        return False
+
+    def commit(self, x: int, m: int, t: int, s: int, k: int, d: int, on_ready) -> None:
+        self.timeline.lines[m].place(x, d, t, s, k)
+        self.placed[x] = 1
+        done = t + d + self.aging[x]
+        ready = self.ready
+        npred = self.npred
+        for y in self.succ[x]:
+            if done > ready[y]:
+                ready[y] = done
+            npred[y] -= 1
+            if npred[y] == 0:
+                on_ready(y)
+        self.count += 1
+        if not self.count & 127:
+            self.ticker(self.count)
+
+    def unplaced_error(self) -> ScheduleError:
+        """The error for operations that never became ready (a precedence cycle)."""
+        x = next(i for i in range(self.n) if not self.placed[i])
+        seen: list[int] = []
+        while x not in seen:
+            seen.append(x)
+            x = next(p for p in self.preds[x] if not self.placed[p])
+        cycle = seen[seen.index(x):] + [x]
+        names = " -> ".join(self.ops[i].id for i in reversed(cycle))
+        return ScheduleError(self.ops[x].id, f"its predecessors form a cycle: {names}")
+
+
+def _run_window(core: _Core, window: int, options: Mapping[str, Any]) -> None:
+    max_rejects = int(options.get("follow_rejects", 3))
+    due = core.due
+    placed = core.placed
+    ready = core.ready
+    lines = core.timeline.lines
+    mixnames = {op.mixture for op in core.ops}
+    mixid = {mx: i for i, mx in enumerate(sorted(mixnames))}
+    mixkey = [mixid[op.mixture] if op.mixture else -1 for op in core.ops]
+    opid = {nm: i for i, nm in enumerate(sorted({op.name for op in core.ops}))}
+    opkey = [opid[op.name] for op in core.ops]
+    mixlists: list[list[int]] = [[] for _ in mixid]
+    oplists: list[list[int]] = [[] for _ in opid]
+    heap: list[int] = []
+
+    def on_ready(y: int) -> None:
+        heappush(heap, y)
+        if mixkey[y] >= 0:
+            insort(mixlists[mixkey[y]], y)
+        insort(oplists[opkey[y]], y)
+
+    def remove(x: int) -> None:
+        if mixkey[x] >= 0:
+            lst = mixlists[mixkey[x]]
+            del lst[bisect_left(lst, x)]
+        lst = oplists[opkey[x]]
+        del lst[bisect_left(lst, x)]
+
+    for x in range(core.n):
+        if core.npred[x] == 0:
+            on_ready(x)
+    while heap:
+        h = heappop(heap)
+        if placed[h]:
+            continue
+        m, t, s, k, d = core.best(h)
+        remove(h)
+        core.commit(h, m, t, s, k, d, on_ready)
+        lo = bisect_left(due, due[h] - window)
+        hi = bisect_right(due, due[h] + window)
+        groups = [oplists[opkey[h]]]
+        if mixkey[h] >= 0:
+            groups.insert(0, mixlists[mixkey[h]])
+        line = lines[m]
+        for lst in groups:
+            rejects = 0
+            last = lo - 1
+            while True:
+                i = bisect_right(lst, last)
+                if i >= len(lst) or lst[i] >= hi:
+                    break
+                c = last = lst[i]
+                dm = core.dur[c].get(m)
+                if dm is None:
+                    continue
+                t2, s2, k2 = line.find(c, dm, ready[c])
+                if not core.finishes_earlier_elsewhere(c, m, t2 + dm):
+                    remove(c)
+                    core.commit(c, m, t2, s2, k2, dm, on_ready)
+                    continue
+                rejects += 1
+                if rejects >= max_rejects:
+                    break
+
+
+def _run_static(core: _Core, rule: Rule, state: RuleState) -> None:
+    prio = rule.priority
+    internal = rule.internal
+    ops = core.ops
+    tie = core.tie
+    heap: list[tuple[Any, int, int]] = []
+
+    def on_ready(y: int) -> None:
+        key = prio(y, state) if internal else prio(ops[y], state)
+        heappush(heap, (key, tie[y], y))
+
+    for x in range(core.n):
+        if core.npred[x] == 0:
+            on_ready(x)
+    while heap:
+        x = heappop(heap)[2]
+        m, t, s, k, d = core.best(x)
+        core.commit(x, m, t, s, k, d, on_ready)
+
+
+def _run_dynamic(core: _Core, rule: Rule, state: RuleState) -> None:
+    prio = rule.priority
+    internal = rule.internal
+    limit = rule.candidates
+    ops = core.ops
+    tie = core.tie
+    ready_list: list[int] = [x for x in range(core.n) if core.npred[x] == 0]
+
+    def on_ready(y: int) -> None:
+        insort(ready_list, y)
+
+    while ready_list:
+        cands = ready_list if limit is None else ready_list[:limit]
+        best_key = None
+        best = -1
+        for c in cands:
+            key = (prio(c, state) if internal else prio(ops[c], state), tie[c])
+            if best < 0 or key < best_key:
+                best_key, best = key, c
+        del ready_list[bisect_left(ready_list, best)]
+        m, t, s, k, d = core.best(best)
+        core.commit(best, m, t, s, k, d, on_ready)
+
+
+class _Ticker:
+    """Checks cancel and reports progress at most ~10 times a second."""
+
+    def __init__(self, n: int, progress, cancel, offset: float = 0.0, scale: float = 1.0) -> None:
+        self.n = max(n, 1)
+        self.progress = progress
+        self.cancel = cancel
+        self.offset = offset
+        self.scale = scale
+        self.last = time.perf_counter()
+
+    def __call__(self, count: int) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled("scheduling was cancelled")
+        if self.progress is not None:
+            now = time.perf_counter()
+            if now - self.last >= 0.1:
+                self.last = now
+                self.progress(self.offset + self.scale * count / self.n,
+                              f"placed {count} of {self.n} operations")
+
+
+def _one_pass(instance, rule: Rule, window_slots: int, seed: int, options, ticker) -> _Core:
+    core = _Core(instance, seed, ticker)
+    if rule.kind == "window":
+        _run_window(core, window_slots, options)
+    else:
+        state = RuleState(core, options)
+        if rule.kind == "static":
+            _run_static(core, rule, state)
+        else:
+            _run_dynamic(core, rule, state)
+    if core.count < core.n:
+        raise core.unplaced_error()
+    return core
+
+
+def _assignments(core: _Core) -> tuple[Assignment, ...]:
+    """Final assignments; setups come from the timeline (insertions may have changed them)."""
+    codes = [mc.code for mc in core.instance.machines]
+    rows = sorted((t, m, x, e, s) for x, m, t, e, s in core.timeline.placements())
+    return tuple(Assignment(core.ops[x].id, codes[m], t, e, s) for t, m, x, e, s in rows)
+
+
+def _objective(core: _Core) -> tuple[int, int, int]:
+    """(total job tardiness, makespan, setup slots) — smaller is better."""
+    ends: dict[str, int] = {}
+    dues: dict[str, int] = {}
+    ops = core.ops
+    makespan = 0
+    for x, _m, _t, e, _s in core.timeline.placements():
+        job = ops[x].job
+        if e > ends.get(job, -1):
+            ends[job] = e
+        if job not in dues or ops[x].due_slot < dues[job]:
+            dues[job] = ops[x].due_slot
+        if e > makespan:
+            makespan = e
+    tardy = sum(max(0, e - dues[j]) for j, e in ends.items())
+    return tardy, makespan, sum(core.timeline.cur)
+
+
+_VARIANTS = (2.0, 0.5, 3.0, 0.0, 1.5, 4.0, 0.25, 1.0)  # window_days multipliers of later passes
+
+
+def _improve(instance, rule: Rule, first: _Core, window_days: float, seed: int, options,
+             started: float, limit: float, slot_minutes: int, progress, cancel):
+    """Further passes while time is left; keeps the best by :func:`_objective`."""
+    best, best_obj, chosen = first, _objective(first), (window_days, seed)
+    n = first.n
+    last_pass = time.perf_counter() - started
+    passes = 1
+    while passes <= 64 and time.perf_counter() - started + last_pass <= limit:
+        wd = window_days * _VARIANTS[(passes - 1) % len(_VARIANTS)] if rule.kind == "window" \
+            else window_days
+        sd = seed + passes
+        t0 = time.perf_counter()
+        done = 0.5 + 0.5 * min(1.0, (t0 - started) / limit) if limit > 0 else 0.5
+        ticker = _Ticker(n, progress, cancel, done, 0.0)
+        core = _one_pass(instance, rule, int(round(wd * 24 * 60 / slot_minutes)), sd, options,
+                         ticker)
+        passes += 1
+        obj = _objective(core)
+        if obj < best_obj:
+            best, best_obj, chosen = core, obj, (wd, sd)
+        last_pass = time.perf_counter() - t0
+    return best, chosen, passes
+
+
+def schedule(
+    instance: Instance,
+    rule: str | Rule | Callable = "window",
+    window_days: float = 5,
+    seed: int = 0,
+    progress: Callable[[float, str], None] | None = None,
+    cancel=None,
+    time_limit_s: float | None = None,
+    *,
+    slot_minutes: int = 30,
+    options: Mapping[str, Any] | None = None,
+) -> Schedule:
+    """Place every operation of ``instance``; raise ScheduleError naming any that cannot be.
+
+    ``window_days`` is converted to slots with ``slot_minutes``. Same input, rule, options and
+    seed give the identical schedule. With ``time_limit_s`` the first pass always completes;
+    further passes (other window sizes / tie-break seeds, fixed order) run while time is left and
+    the best by (tardiness, makespan, setup) is kept — so the number of passes, and with it the
+    result, can depend on the machine's speed.
+    """
+    started = time.perf_counter()
+    rule_obj = get_rule(rule)
+    options = dict(options or {})
+    window_slots = int(round(float(window_days) * 24 * 60 / int(slot_minutes)))
+    if window_slots < 0:
+        raise ValueError(f"window_days must be >= 0, got {window_days}")
+    n = len(instance.operations)
+    scale = 1.0 if time_limit_s is None else 0.5
+    ticker = _Ticker(n, progress, cancel, 0.0, scale)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("scheduling was cancelled")
+    best = _one_pass(instance, rule_obj, window_slots, seed, options, ticker)
+    passes = 1
+    chosen = (window_days, seed)
+    if time_limit_s is not None:
+        best, chosen, passes = _improve(instance, rule_obj, best, window_days, seed, options,
+                                        started, float(time_limit_s), slot_minutes, progress,
+                                        cancel)
+    if progress is not None:
+        progress(1.0, f"placed {n} of {n} operations")
+    elapsed = time.perf_counter() - started
+    return Schedule(
+        assignments=_assignments(best),
+        rule=rule_obj.name,
+        window_days=window_days,
+        seed=seed,
+        elapsed_s=elapsed,
+        passes=passes,
+        info={"chosen_window_days": chosen[0], "chosen_seed": chosen[1],
+              "ops_per_s": n / elapsed if elapsed > 0 else math.inf},
+    )

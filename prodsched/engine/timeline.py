@@ -1,0 +1,361 @@
+"""Per-machine calendar: placed operations, downtime, and the earliest-feasible-start search.
+
+A :class:`MachineLine` keeps the operations on one machine as parallel sorted lists
+(``starts``, ``ends``, ``ops``), the setup charged to each op in the timeline-wide list ``cur``,
+and its downtime as sorted, merged lists. An operation ``x`` with setup ``s`` occupies
+``[start - s, start + duration)``: the setup slots lie immediately before it and, like the
+operation, never overlap downtime or other work.
+
+Idle stretches between consecutive operations are indexed as *gaps* ``[prev.end, next.start)``
+(from 0 before the first operation). A gap has capacities: upper bounds on the duration of an
+operation that could fit, from its length, the downtime inside and lower bounds on the setups
+into and out of it (:meth:`SetupTable.gap_bounds`) — one per operation class of the machine
+(for operations of another type than the gap's neighbours) and one for operations of the same
+type (class and mixture) as a neighbour. Gaps no operation fits are not kept. Capacities are
+mirrored, clamped to 255, in ``bytearray``s, so finding the next gap that may hold ``d`` slots
+is a C-level regular-expression scan; each candidate is then checked exactly. Inserting ``x``
+between ``p`` and ``n`` requires room for the setup ``p -> x`` before it and for the recomputed
+setup ``x -> n`` before ``n``, which does not move; that setup is then charged to ``n``. When
+no gap fits, ``x`` goes after the last operation.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from typing import Sequence
+
+from prodsched.engine.setups import SetupTable
+
+_CLAMP = 255
+# _AT_LEAST[d] finds the first byte >= d (1 <= d <= 255)
+_AT_LEAST = [None] + [re.compile(b"[\\x%02x-\\xff]" % d) for d in range(1, _CLAMP + 1)]
+_NEVER = 1 << 62
+
+
+def _byte(v: int) -> int:
+    return 0 if v < 0 else (v if v < _CLAMP else _CLAMP)
+
+
+class MachineLine:
+    """One machine. ``cur`` is the timeline-wide list of the setup charged to each placed op."""
+
+    __slots__ = ("m", "table", "setup", "cls", "typ", "local", "classes", "cur", "starts",
+                 "ends", "ops", "ge", "gx", "gbuf", "tge", "tbuf", "dts", "dte", "mind")
+
+    def __init__(self, m: int, downtime: Sequence[tuple[int, int]], table: SetupTable,
+                 classes: Sequence[int], min_duration: int = 1,
+                 cur: list[int] | None = None) -> None:
+        self.m = m
+        self.table = table
+        self.setup = table.setup
+        self.cls = table.cls
+        self.typ = table.typ
+        self.classes = list(classes)  # global class ids of the operations this machine may run
+        self.local = {c: i for i, c in enumerate(self.classes)}
+        self.cur = cur if cur is not None else [0] * len(table.cls)
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.ops: list[int] = []
+        self.ge: list[int] = []  # gap ends (= start of the operation after the gap), sorted
+        self.gx: list[tuple[int, int, int]] = []  # (gap start, op before or -1, op after)
+        self.gbuf = [bytearray() for _ in self.classes]  # per class: capacity for other types
+        self.tge: dict[int, list[int]] = {}  # per type: ends of the gaps next to that type
+        self.tbuf: dict[int, bytearray] = {}  # per type: capacity for an op of that type
+        self.dts = [int(s) for s, _ in downtime]
+        self.dte = [int(e) for _, e in downtime]
+        self.mind = max(1, int(min_duration))
+
+    # -- queries ---------------------------------------------------------------------------
+    def available(self) -> int:
+        """End of the last operation (0 when the machine is empty)."""
+        return self.ends[-1] if self.ends else 0
+
+    def last_op(self) -> int:
+        """Index of the operation that ends last, -1 when the machine is empty."""
+        return self.ops[-1] if self.ops else -1
+
+    def clear(self, t: int, sin: int, d: int) -> int:
+        """Earliest ``t' >= t`` with ``[t' - sin, t' + d)`` free of downtime."""
+        dts = self.dts
+        if not dts:
+            return t
+        dte = self.dte
+        q = bisect_right(dte, t - sin)
+        nd = len(dts)
+        while q < nd and dts[q] < t + d:
+            t = dte[q] + sin
+            q += 1
+        return t
+
+    def hits_downtime(self, a: int, b: int) -> bool:
+        """Whether ``[a, b)`` overlaps downtime."""
+        if a >= b or not self.dts:
+            return False
+        q = bisect_right(self.dte, a)
+        return q < len(self.dts) and self.dts[q] < b
+
+    def find(self, x: int, d: int, r: int, bound: int = _NEVER) -> tuple[int, int, int] | None:
+        """Earliest feasible ``(start, setup, gap)`` for op ``x`` of ``d`` slots ready at ``r``.
+
+        ``gap`` is the index of the gap used, or -1 when appended after the last operation.
+        With ``bound``, None is returned when the earliest placement would end after it.
+        Candidates come from two indexes: gaps whose capacity for ``x``'s class (as an op of
+        another type than its neighbours) reaches ``d``, and gaps next to an op of ``x``'s
+        own type whose capacity for that type reaches ``d``; the earliest that fits wins.
+        """
+        starts = self.starts
+        if not starts:
+            t = self.clear(r, 0, d) if self.dts else r
+            return (t, 0, -1) if t + d <= bound else None
+        lo = r + d
+        ge = self.ge
+        if ge and lo <= starts[-1] and lo <= bound:
+            search = _AT_LEAST[d if d < _CLAMP else _CLAMP].search
+            # a gap starts at or after the end of the gap before it: those starting after
+            # ``bound - d`` cannot meet the bound
+            stop = len(ge)
+            if bound < _NEVER:
+                stop = bisect_right(ge, bound - d) + 1
+                if stop > len(ge):
+                    stop = len(ge)
+            best = None
+            buf = self.gbuf[self.local[self.cls[x]]]
+            k = bisect_left(ge, lo)
+            while True:
+                hit = search(buf, k, stop)
+                if hit is None:
+                    break
+                k = hit.start()
+                best = self._try_gap(k, x, d, r)
+                if best is not None:
+                    stop = k
+                    break
+                k += 1
+            ends = self.tge.get(self.typ[x])
+            if ends and stop:
+                last = ge[stop - 1]  # only gaps before ``stop``
+                i = bisect_left(ends, lo)
+                tbuf = self.tbuf[self.typ[x]]
+                while True:
+                    hit = search(tbuf, i)
+                    if hit is None:
+                        break
+                    i = hit.start()
+                    if ends[i] > last:
+                        break
+                    found = self._try_gap(bisect_left(ge, ends[i]), x, d, r)
+                    if found is not None:
+                        best = found
+                        break
+                    i += 1
+            if best is not None:
+                return best if best[0] + d <= bound else None
+        sin = self.setup(self.ops[-1], x, self.m)
+        t = self.ends[-1] + sin
+        if r > t:
+            t = r
+        if t + d > bound:
+            return None
+        if self.dts:
+            t = self.clear(t, sin, d)
+            if t + d > bound:
+                return None
+        return t, sin, -1
+
+    def _try_gap(self, k: int, x: int, d: int, r: int) -> tuple[int, int, int] | None:
+        """Exact check of gap ``k``: earliest ``(start, setup, k)`` there, or None."""
+        a, p, n = self.gx[k]
+        nstart = self.ge[k]
+        setup = self.setup
+        m = self.m
+        sin = setup(p, x, m) if p >= 0 else 0
+        sout = setup(x, n, m)
+        limit = nstart - sout
+        t = a + sin
+        if t < r:
+            t = r
+        if t + d > limit:
+            return None
+        if self.dts:
+            now = self.cur[n]
+            if sout > now and self.hits_downtime(nstart - sout, nstart - now):
+                return None
+            t = self.clear(t, sin, d)
+            if t + d > limit:
+                return None
+        return t, sin, k
+
+    # -- updates ---------------------------------------------------------------------------
+    def _gap(self, a: int, b: int, p: int, n: int) -> tuple | None:
+        """Capacities ``(per class bytes, same type as p, same type as n)`` of the gap
+        ``[a, b)`` between ops ``p`` (-1: none) and ``n``; None when nothing can fit.
+
+        Without downtime inside, a capacity is the length minus the setup bound. With
+        downtime, ``x`` either shares the last downtime-free run with ``n``'s setup, or sits
+        in an earlier run (its own setup inside that run) and ``n``'s new setup must fit in
+        the last run.
+        """
+        mind = self.mind
+        early = 0
+        cur = a
+        dts = self.dts
+        if dts:
+            dte = self.dte
+            q = bisect_right(dte, a)
+            nd = len(dts)
+            while q < nd and dts[q] < b:
+                if dts[q] - cur > early:
+                    early = dts[q] - cur
+                cur = dte[q]
+                q += 1
+        last = b - cur if b > cur else 0
+        if last < mind and early < mind:
+            return None
+        generic, direct, wc = self.table.gap_bounds(p, n, self.m, self.classes)
+        both = direct if direct > wc else wc
+        if early:
+            caps = []
+            for g_both, into, leave in generic:
+                c = last - (g_both if g_both > wc else wc)
+                if leave <= last and early - into > c:
+                    c = early - into
+                caps.append(c)
+            cap_n = last - both
+            if early - direct > cap_n:
+                cap_n = early - direct
+            cap_p = -1
+            if p >= 0:
+                cap_p = last - both
+                if direct <= last and early > cap_p:
+                    cap_p = early
+        else:
+            caps = [last - (g[0] if g[0] > wc else wc) for g in generic]
+            cap_n = last - both
+            cap_p = cap_n if p >= 0 else -1
+        if cap_p < mind and cap_n < mind and max(caps) < mind:
+            return None
+        return bytes([_byte(c) for c in caps]), cap_p, cap_n
+
+    def _index(self, k: int, b: int, a: int, p: int, n: int, caps: tuple) -> None:
+        """Insert gap ``[a, b)`` (between ``p`` and ``n``) at index ``k`` of every index."""
+        cbytes, cap_p, cap_n = caps
+        if k == len(self.ge):
+            self.ge.append(b)
+            self.gx.append((a, p, n))
+            for c, buf in enumerate(self.gbuf):
+                buf.append(cbytes[c])
+        else:
+            self.ge.insert(k, b)
+            self.gx.insert(k, (a, p, n))
+            for c, buf in enumerate(self.gbuf):
+                buf.insert(k, cbytes[c])
+        typ = self.typ
+        tn = typ[n]
+        mind = self.mind
+        if p >= 0:
+            tp = typ[p]
+            if tp == tn:
+                if cap_p > cap_n:
+                    cap_n = cap_p
+            elif cap_p >= mind:
+                self._index_type(tp, b, cap_p)
+        if cap_n >= mind:
+            self._index_type(tn, b, cap_n)
+
+    def _index_type(self, t: int, g: int, cap: int) -> None:
+        ends = self.tge.get(t)
+        if ends is None:
+            ends = self.tge[t] = []
+            self.tbuf[t] = bytearray()
+        if not ends or g > ends[-1]:
+            ends.append(g)
+            self.tbuf[t].append(_byte(cap))
+        else:
+            j = bisect_left(ends, g)
+            ends.insert(j, g)
+            self.tbuf[t].insert(j, _byte(cap))
+
+    def _unindex(self, k: int) -> None:
+        """Remove gap ``k`` from every index."""
+        g = self.ge.pop(k)
+        _a, p, n = self.gx.pop(k)
+        for buf in self.gbuf:
+            del buf[k]
+        typ = self.typ
+        tn = typ[n]
+        for t in (tn, typ[p]) if p >= 0 and typ[p] != tn else (tn,):
+            ends = self.tge.get(t)
+            if ends:
+                j = bisect_left(ends, g)
+                if j < len(ends) and ends[j] == g:
+                    del ends[j]
+                    del self.tbuf[t][j]
+
+    def place(self, x: int, d: int, t: int, sin: int, k: int) -> None:
+        """Put op ``x`` at ``t`` with setup ``sin`` into gap ``k`` (or append when ``k`` < 0)."""
+        e = t + d
+        self.cur[x] = sin
+        mind = self.mind
+        if k < 0:
+            ends = self.ends
+            if ends:
+                a = ends[-1]
+                p = self.ops[-1]
+            else:
+                a = 0
+                p = -1
+            if t - a >= mind:
+                caps = self._gap(a, t, p, x)
+                if caps is not None:
+                    self._index(len(self.ge), t, a, p, x, caps)
+            self.starts.append(t)
+            ends.append(e)
+            self.ops.append(x)
+            return
+        a, p, n = self.gx[k]
+        b = self.ge[k]
+        j = bisect_left(self.starts, b)
+        self.starts.insert(j, t)
+        self.ends.insert(j, e)
+        self.ops.insert(j, x)
+        self.cur[n] = self.setup(x, n, self.m)
+        self._unindex(k)
+        if b - e >= mind:
+            caps = self._gap(e, b, x, n)
+            if caps is not None:
+                self._index(k, b, e, x, n, caps)
+        if t - a >= mind:
+            caps = self._gap(a, t, p, x)
+            if caps is not None:
+                self._index(k, t, a, p, x, caps)
+
+
+class Timeline:
+    """All machines' lines; machine indexes follow the instance's machine order.
+
+    ``machine_classes[m]`` lists the (global) class ids of the operations machine ``m`` may run.
+    """
+
+    __slots__ = ("lines", "cur")
+
+    def __init__(self, table: SetupTable, downtimes: Sequence[Sequence[tuple[int, int]]],
+                 machine_classes: Sequence[Sequence[int]],
+                 min_durations: Sequence[int] | None = None) -> None:
+        mins = list(min_durations) if min_durations is not None else [1] * len(downtimes)
+        self.cur = [0] * len(table.cls)
+        self.lines = [MachineLine(m, dt, table, machine_classes[m], mins[m], self.cur)
+                      for m, dt in enumerate(downtimes)]
+
+    def find(self, m: int, x: int, d: int, r: int,
+             bound: int = _NEVER) -> tuple[int, int, int] | None:
+        return self.lines[m].find(x, d, r, bound)
+
+    def place(self, m: int, x: int, d: int, t: int, sin: int, k: int) -> None:
+        self.lines[m].place(x, d, t, sin, k)
+
+    def placements(self) -> list[tuple[int, int, int, int, int]]:
+        """``(op, machine, start, end, setup)`` for every placed operation."""
+        cur = self.cur
+        return [(x, line.m, s, e, cur[x]) for line in self.lines
+                for x, s, e in zip(line.ops, line.starts, line.ends)]
