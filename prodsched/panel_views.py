@@ -115,8 +115,10 @@ KPI_CARDS = (
     ("late_orders", "Late orders", "{:,}"),
     ("on_time_rate", "On time", "{:.1%}"),
     ("total_tardiness_days", "Tardiness", "{:.1f} days"),
+    ("utilisation", "Utilisation", "{:.1%}"),
     ("setup_slots", "Setup", "{:,} slots"),
     ("idle_slots", "Idle", "{:,} slots"),
+    ("gap_to_lower_bound", "Gap to lower bound", "{:.1%}"),
     ("violations", "Violations", "{:,}"),
 )
 

@@ -212,3 +212,35 @@ def test_panel_displays_as_one_widget(sample_dir, store):
         assert "window" in p.rule.options and "prodsched-session-picker" in p.picker._dom_classes
     finally:
         p.close()
+
+
+def test_tables_escape_cell_text_and_say_when_they_are_cut():
+    import pandas as pd
+
+    from prodsched.panel_views import table_html
+
+    frame = pd.DataFrame({"name": ["<script>x</script>"] * 5, "n": range(5)})
+    out = table_html(frame, max_rows=3)
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert out.count("<tr>") == 4 and "showing 3 of 5 rows" in out
+
+
+def test_validation_report_lists_errors_first_and_counts_them():
+    import pandas as pd
+
+    from prodsched.panel_views import validation_html
+
+    frame = pd.DataFrame({"severity": ["warning", "error"], "table": ["linespeed", "order_data"], "row": [3, 7],
+                          "column": ["speed", "due"], "value": ["", "x"], "message": ["dup", "bad date"]})
+    out = validation_html(frame)
+    assert "1 error(s)" in out and "1 warning(s)" in out
+    assert out.index("order_data") < out.index("linespeed") and "prodsched-sev-error" in out
+
+
+def test_kpi_cards_flag_late_orders_and_violations():
+    from prodsched.panel_views import kpi_html
+
+    good = kpi_html({"makespan_slots": 96, "slot_minutes": 30, "late_orders": 0, "violations": 0, "on_time_rate": 1.0})
+    assert "2.0 days" in good and "prodsched-kpi-bad" not in good
+    bad = kpi_html({"late_orders": 3, "violations": 0, "on_time_rate": 0.5})
+    assert bad.count("prodsched-kpi-bad") == 2
