@@ -1,0 +1,307 @@
+"""Schedule quality on the Brandimarte flexible job-shop instances (mk01-mk15).
+
+    python benchmarks/quality.py                 # all 15 instances, every rule, CP-SAT 10 s each
+    python benchmarks/quality.py --instances mk01,mk02 --no-cpsat --out /tmp/q.md
+
+Every instance goes through the whole pipeline: FJSPLIB file -> the 12 input tables (stage-1 JSON
+payload) -> load -> preprocess -> yield -> dag -> schedule, once per rule. Each schedule must pass
+the verifier with 0 violations and may not beat the proven lower bound, otherwise the benchmark
+stops with an error. Makespans are compared with the best-known values (bks.json) and with an
+OR-Tools CP-SAT model (benchmarks/cpsat.py, 10 s, 2 workers, fixed seed). Writes
+benchmarks/results/quality.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from cpsat import NUM_WORKERS, SEED, TIME_LIMIT_S, check_assignment, solve_fjsp  # noqa: E402
+
+from prodsched.engine import register_rule  # noqa: E402
+from prodsched.fjsp import FjspInstance, fjsp_payload, read_fjs  # noqa: E402
+from prodsched.params import Params  # noqa: E402
+from prodsched.stages import run_stage  # noqa: E402
+from prodsched.tables import TABLE_NAMES  # noqa: E402
+
+INSTANCES = [f"mk{i:02d}" for i in range(1, 16)]
+DATA = HERE / "fjsp" / "brandimarte"
+BKS = json.loads((HERE / "fjsp" / "bks.json").read_text())
+OUT = HERE / "results" / "quality.md"
+IMPROVE_S = 5.0
+BASE_DATE = "2026-01-01"
+
+# --------------------------------------------------------------------------- makespan rule
+_REMAINING: dict[int, tuple[object, dict[str, int]]] = {}
+
+
+def _remaining_work(instance) -> dict[str, int]:
+    """op id -> the job's minimum work from this operation to its end (inclusive)."""
+    cached = _REMAINING.get(id(instance))
+    if cached is not None and cached[0] is instance:
+        return cached[1]
+    by_job: dict[str, list] = {}
+    for op in instance.operations:
+        by_job.setdefault(op.job, []).append(op)
+    table: dict[str, int] = {}
+    for ops in by_job.values():
+        acc = 0
+        for op in sorted(ops, key=lambda o: o.seq, reverse=True):
+            acc += min(op.durations.values())
+            table[op.id] = acc
+    _REMAINING.clear()
+    _REMAINING[id(instance)] = (instance, table)
+    return table
+
+
+def most_work_remaining(op, state):
+    """Most work remaining first (the job with the longest minimum tail goes next)."""
+    return -_remaining_work(state.instance)[op.id]
+
+
+register_rule("mwkr", most_work_remaining, dynamic=False, candidates=None, replace=True,
+              description="most work remaining (makespan-oriented)")
+
+# (column, stage-5 parameters); window_days default 5
+RUNS: list[tuple[str, dict]] = [
+    ("window", {"rule": "window"}),
+    ("edd", {"rule": "edd"}),
+    ("spt", {"rule": "spt"}),
+    ("atcs", {"rule": "atcs"}),
+    ("mwkr", {"rule": "mwkr"}),
+    ("mwkr+improve", {"rule": "mwkr", "time_limit_s": IMPROVE_S}),
+]
+
+
+class BenchmarkFailure(RuntimeError):
+    pass
+
+
+# --------------------------------------------------------------------------- runs
+def prepare(instance: FjspInstance) -> tuple[dict, Params]:
+    """Stages 1-4 on the instance's payload; returns the merged artifacts and the parameters."""
+    params = Params(base_date=BASE_DATE)
+    inputs: dict = {"payload": fjsp_payload(instance, slot_minutes=params.slot_minutes, base_date=BASE_DATE)}
+    for stage in ("load", "preprocess", "yield", "dag"):
+        inputs.update(run_stage(stage, inputs, params).artifacts)
+    if len(inputs["unable"]):
+        raise BenchmarkFailure(f"{instance.name}: jobs could not be made: {inputs['unable'].to_dict('records')}")
+    return inputs, params
+
+
+def run_rule(instance: FjspInstance, inputs: dict, params: Params, label: str, changes: dict) -> dict:
+    """Stage 5 with ``changes``; verifies the schedule and returns makespan and time."""
+    from prodsched.stages.schedule import verify
+
+    p = params.updated(**changes)
+    t0 = time.perf_counter()
+    result = run_stage("schedule", inputs, p)
+    elapsed = time.perf_counter() - t0
+    sched = result.artifacts["schedule"]
+    tables = {name: inputs[name] for name in TABLE_NAMES}
+    violations = verify(sched, inputs["dag"], tables)
+    if violations:
+        raise BenchmarkFailure(f"{instance.name} / {label}: {len(violations)} violation(s), "
+                               f"first: {violations[:3]}")
+    if len(sched) != instance.n_operations:
+        raise BenchmarkFailure(f"{instance.name} / {label}: {len(sched)} of {instance.n_operations} "
+                               "operations scheduled")
+    makespan = int(sched["end"].max())  # the plan starts at slot 0
+    lower = BKS[instance.name][0]
+    if makespan < lower:
+        raise BenchmarkFailure(f"{instance.name} / {label}: makespan {makespan} is below the proven "
+                               f"lower bound {lower}: the durations or the verifier are wrong")
+    return {"makespan": makespan, "time_s": elapsed}
+
+
+def run_cpsat(instance: FjspInstance, time_limit_s: float) -> dict:
+    result = solve_fjsp(instance, time_limit_s=time_limit_s, num_workers=NUM_WORKERS, seed=SEED)
+    if result["makespan"] is None:
+        return {"makespan": None, "status": result["status"], "time_s": result["time_s"]}
+    problems = check_assignment(instance, result["assignment"])
+    if problems:
+        raise BenchmarkFailure(f"{instance.name} / CP-SAT: infeasible solution: {problems[:3]}")
+    return {k: result[k] for k in ("makespan", "bound", "status", "time_s")}
+
+
+def gap(makespan: int | None, name: str) -> float | None:
+    return None if makespan is None else 100.0 * (makespan - BKS[name][1]) / BKS[name][1]
+
+
+# --------------------------------------------------------------------------- report
+def _cell(makespan: int | None, name: str) -> str:
+    g = gap(makespan, name)
+    return "—" if makespan is None else f"{makespan} ({g:+.1f} %)"
+
+
+def _mean_gap(rows: list[dict], column: str, names: list[str]) -> float | None:
+    values = [gap(r["runs"][column]["makespan"], r["name"]) for r in rows if r["name"] in names]
+    values = [v for v in values if v is not None]
+    return statistics.mean(values) if values and len(values) == len(names) else None
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _ortools_version() -> str:
+    try:
+        import ortools
+
+        return ortools.__version__
+    except ImportError:
+        return "not installed"
+
+
+def render(rows: list[dict], columns: list[str], cpsat_s: float | None, improve_s: float,
+           total_s: float) -> str:
+    first10 = [n for n in INSTANCES[:10] if any(r["name"] == n for r in rows)]
+    all_names = [r["name"] for r in rows]
+    means10 = {c: _mean_gap(rows, c, first10) for c in columns}
+    ranked = sorted((v, c) for c, v in means10.items() if v is not None and c != "CP-SAT")
+    lines = [
+        "# Schedule quality on the Brandimarte FJSP instances",
+        "",
+        "Rerun: `python benchmarks/quality.py` (about five minutes; `--help` for options).",
+        "",
+        f"- date: {dt.date.today().isoformat()}; commit {_git_commit()}; total run time {total_s:.0f} s",
+        f"- machine: {platform.machine()}, nproc {os.cpu_count()}, Python {platform.python_version()} "
+        f"({platform.system()}), OR-Tools {_ortools_version()}",
+        "- prodsched: every instance runs through the whole pipeline (FJSPLIB -> the 12 input tables "
+        "-> stages 1-5, 30-minute slots, durations = the instance's); every schedule is checked by the "
+        "verifier (0 violations, else the benchmark fails).",
+        "- rules: `window`, `edd`, `spt`, `atcs` are the built-in dispatch rules (default parameters, "
+        "seed 0); `mwkr` = most work remaining first, a user-defined static rule registered by this "
+        f"script; `mwkr+improve` = `mwkr` with `time_limit_s={improve_s:g}` (the engine's further "
+        "passes with other tie-break seeds; the best makespan is kept).",
+        (f"- CP-SAT: benchmarks/cpsat.py, {cpsat_s:g} s limit, {NUM_WORKERS} workers, seed {SEED} "
+         "(OPTIMAL = proven optimal)." if cpsat_s else "- CP-SAT: not run."),
+        "- gap = (makespan − best known) / best known; best known and lower bounds from bks.json.",
+        "",
+        "## Makespan (gap to best known)",
+        "",
+        "| instance | size | LB / best | " + " | ".join(columns) + " |",
+        "|---|---|---|" + "---|" * len(columns),
+    ]
+    for r in rows:
+        low, best = BKS[r["name"]]
+        cells = []
+        for c in columns:
+            run = r["runs"].get(c)
+            if run is None:
+                cells.append("—")
+                continue
+            cell = _cell(run["makespan"], r["name"])
+            if c == "CP-SAT" and run.get("status"):
+                cell += f" {run['status'].lower()}"
+            cells.append(cell)
+        lines.append(f"| {r['name']} | {r['jobs']}×{r['machines']}, {r['ops']} ops | {low} / {best} | "
+                     + " | ".join(cells) + " |")
+    for names in (first10, all_names):
+        if not names or (names is first10 and len(first10) == len(all_names)):
+            continue
+        label = f"{names[0]}–{names[-1]}" if len(names) > 1 else names[0]
+        if names is first10 and len(first10) < 10:
+            label += f" ({len(first10)} of mk01–mk10)"
+        means = [_mean_gap(rows, c, names) for c in columns]
+        lines.append(f"| **mean gap {label}** | | | "
+                     + " | ".join("—" if m is None else f"**{m:.1f} %**" for m in means) + " |")
+    lines += ["", "## Time per run (s)", "",
+              "| instance | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for r in rows:
+        lines.append(f"| {r['name']} | " + " | ".join(
+            f"{r['runs'][c]['time_s']:.2f}" if c in r["runs"] else "—" for c in columns) + " |")
+    lines += ["", "Stage-5 time includes building the engine instance from the DAG and the artifacts; "
+              "the verifier's time is not included.", "", "## Summary", ""]
+    if ranked:
+        best_gap, best_col = ranked[0]
+        lines.append(f"Best prodsched rule on mk01–mk10: **{best_col}**, mean gap **{best_gap:.1f} %**.")
+        cp = means10.get("CP-SAT")
+        if cp is not None:
+            lines.append(f"CP-SAT ({cpsat_s:g} s) on the same instances: mean gap {cp:.1f} %.")
+        lines.append("")
+        lines += SUMMARY_TEXT_HIGH if best_gap > 12.0 else SUMMARY_TEXT_LOW
+    return "\n".join(lines) + "\n"
+
+
+SUMMARY_TEXT_COMMON = [
+    "`window` and `edd` order by due date; all jobs here share one far due date, so both reduce to "
+    "the fixed job order and are not makespan rules — their gaps show what due-date dispatching "
+    "costs when the objective is makespan. `atcs` likewise targets tardiness.",
+]
+SUMMARY_TEXT_LOW = SUMMARY_TEXT_COMMON + [
+    "",
+    "A single greedy pass with a makespan priority (most work remaining) and a few tie-break passes "
+    "comes within the 12 % target. The remaining distance to the best-known values would close "
+    "with a local-search phase over the machine sequences (moves on the critical path, e.g. the "
+    "N5/N7 neighbourhoods of tabu search, or CP-SAT warm-started from the greedy schedule).",
+]
+SUMMARY_TEXT_HIGH = SUMMARY_TEXT_COMMON + [
+    "",
+    "The best rule is above the 12 % target. What would close it: an improvement phase after the "
+    "greedy pass — a local search over machine sequences and assignments on the critical path "
+    "(tabu search with the N5/N7 neighbourhoods is the standard FJSP method and typically reaches "
+    "1–3 %), or handing the greedy schedule to CP-SAT as a hint for the remaining time.",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", default=",".join(INSTANCES),
+                        help="comma-separated names (default mk01..mk15)")
+    parser.add_argument("--cpsat-time", type=float, default=TIME_LIMIT_S, help="CP-SAT seconds per instance")
+    parser.add_argument("--no-cpsat", action="store_true", help="skip CP-SAT")
+    parser.add_argument("--improve-s", type=float, default=IMPROVE_S, help="time_limit_s of mwkr+improve")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.instances.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BKS]
+    if unknown:
+        parser.error(f"unknown instance(s) {unknown}; known: {', '.join(INSTANCES)}")
+    runs = [(label, dict(changes, **({"time_limit_s": args.improve_s} if "time_limit_s" in changes else {})))
+            for label, changes in RUNS]
+    columns = [label for label, _ in runs] + ([] if args.no_cpsat else ["CP-SAT"])
+    rows = []
+    started = time.perf_counter()
+    try:
+        for name in names:
+            instance = read_fjs(DATA / f"{name}.fjs")
+            inputs, params = prepare(instance)
+            row = {"name": name, "jobs": instance.n_jobs, "machines": instance.n_machines,
+                   "ops": instance.n_operations, "runs": {}}
+            for label, changes in runs:
+                row["runs"][label] = run_rule(instance, inputs, params, label, changes)
+            if not args.no_cpsat:
+                row["runs"]["CP-SAT"] = run_cpsat(instance, args.cpsat_time)
+            rows.append(row)
+            print(f"{name}: " + ", ".join(f"{c} {row['runs'][c]['makespan']}" for c in columns)
+                  + f"  (best known {BKS[name][1]})", flush=True)
+    except BenchmarkFailure as exc:
+        print(f"BENCHMARK FAILED: {exc}", file=sys.stderr)
+        return 1
+    text = render(rows, columns, None if args.no_cpsat else args.cpsat_time, args.improve_s,
+                  time.perf_counter() - started)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
