@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 from prodsched.fjsp import FjspInstance, read_fjs
@@ -87,7 +88,7 @@ def solve_fjsp(
             assignment.append((j, o, machine, solver.value(start), solver.value(end)))
     return {
         "makespan": int(solver.objective_value) if found else None,
-        "bound": int(round(solver.best_objective_bound)) if found else None,
+        "bound": round(solver.best_objective_bound) if found else None,
         "status": solver.status_name(status),
         "time_s": elapsed,
         "assignment": assignment,
@@ -114,7 +115,7 @@ def check_assignment(instance: FjspInstance, assignment) -> list[str]:
             problems.append(f"job {j + 1} op {o + 1} starts before its predecessor ends")
     for m, runs in by_machine.items():
         runs.sort()
-        for (s1, e1, *_), (s2, _e2, j, o) in zip(runs, runs[1:]):
+        for (_s1, e1, *_), (s2, _e2, j, o) in pairwise(runs):
             if s2 < e1:
                 problems.append(f"machine {m + 1}: job {j + 1} op {o + 1} overlaps")
     return problems

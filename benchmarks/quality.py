@@ -27,13 +27,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from cpsat import NUM_WORKERS, SEED, TIME_LIMIT_S, check_assignment, solve_fjsp  # noqa: E402
+from cpsat import NUM_WORKERS, SEED, TIME_LIMIT_S, check_assignment, solve_fjsp
 
-from prodsched.engine import register_rule  # noqa: E402
-from prodsched.fjsp import FjspInstance, fjsp_payload, read_fjs  # noqa: E402
-from prodsched.params import Params  # noqa: E402
-from prodsched.stages import run_stage  # noqa: E402
-from prodsched.tables import TABLE_NAMES  # noqa: E402
+from prodsched.engine import register_rule
+from prodsched.fjsp import FjspInstance, fjsp_payload, read_fjs
+from prodsched.params import Params
+from prodsched.stages import run_stage
+from prodsched.tables import TABLE_NAMES
 
 INSTANCES = [f"mk{i:02d}" for i in range(1, 16)]
 DATA = HERE / "fjsp" / "brandimarte"
@@ -154,7 +154,7 @@ def _mean_gap(rows: list[dict], column: str, names: list[str]) -> float | None:
 def _git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
-                             text=True, timeout=10)
+                             text=True, timeout=10, check=False)
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -181,15 +181,15 @@ def render(rows: list[dict], columns: list[str], cpsat_s: float | None, improve_
         "Rerun: `python benchmarks/quality.py` (about five minutes; `--help` for options).",
         "",
         f"- date: {dt.date.today().isoformat()}; commit {_git_commit()}; total run time {total_s:.0f} s",
-        f"- machine: {platform.machine()}, nproc {os.cpu_count()}, Python {platform.python_version()} "
-        f"({platform.system()}), OR-Tools {_ortools_version()}",
-        "- prodsched: every instance runs through the whole pipeline (FJSPLIB -> the 12 input tables "
+        (f"- machine: {platform.machine()}, nproc {os.cpu_count()}, Python {platform.python_version()} "
+        f"({platform.system()}), OR-Tools {_ortools_version()}"),
+        ("- prodsched: every instance runs through the whole pipeline (FJSPLIB -> the 12 input tables "
         "-> stages 1-5, 30-minute slots, durations = the instance's); every schedule is checked by the "
-        "verifier (0 violations, else the benchmark fails).",
-        "- rules: `window`, `edd`, `spt`, `atcs` are the built-in dispatch rules (default parameters, "
+        "verifier (0 violations, else the benchmark fails)."),
+        ("- rules: `window`, `edd`, `spt`, `atcs` are the built-in dispatch rules (default parameters, "
         "seed 0); `mwkr` = most work remaining first, a user-defined static rule registered by this "
         f"script; `mwkr+improve` = `mwkr` with `time_limit_s={improve_s:g}` (the engine's further "
-        "passes with other tie-break seeds; the best makespan is kept).",
+        "passes with other tie-break seeds; the best makespan is kept)."),
         (f"- CP-SAT: benchmarks/cpsat.py, {cpsat_s:g} s limit, {NUM_WORKERS} workers, seed {SEED} "
          "(OPTIMAL = proven optimal)." if cpsat_s else "- CP-SAT: not run."),
         "- gap = (makespan − best known) / best known; best known and lower bounds from bks.json.",
@@ -227,8 +227,8 @@ def render(rows: list[dict], columns: list[str], cpsat_s: float | None, improve_
     for r in rows:
         lines.append(f"| {r['name']} | " + " | ".join(
             f"{r['runs'][c]['time_s']:.2f}" if c in r["runs"] else "—" for c in columns) + " |")
-    lines += ["", "Stage-5 time includes building the engine instance from the DAG and the artifacts; "
-              "the verifier's time is not included.", "", "## Summary", ""]
+    lines += ["", ("Stage-5 time includes building the engine instance from the DAG and the artifacts; "
+              "the verifier's time is not included."), "", "## Summary", ""]
     if ranked:
         best_gap, best_col = ranked[0]
         lines.append(f"Best prodsched rule on mk01–mk10: **{best_col}**, mean gap **{best_gap:.1f} %**.")
@@ -241,23 +241,23 @@ def render(rows: list[dict], columns: list[str], cpsat_s: float | None, improve_
 
 
 SUMMARY_TEXT_COMMON = [
-    "`window` and `edd` order by due date; all jobs here share one far due date, so both reduce to "
+    ("`window` and `edd` order by due date; all jobs here share one far due date, so both reduce to "
     "the fixed job order and are not makespan rules — their gaps show what due-date dispatching "
-    "costs when the objective is makespan. `atcs` likewise targets tardiness.",
+    "costs when the objective is makespan. `atcs` likewise targets tardiness."),
 ]
 SUMMARY_TEXT_LOW = SUMMARY_TEXT_COMMON + [
     "",
-    "A single greedy pass with a makespan priority (most work remaining) and a few tie-break passes "
+    ("A single greedy pass with a makespan priority (most work remaining) and a few tie-break passes "
     "comes within the 12 % target. The remaining distance to the best-known values would close "
     "with a local-search phase over the machine sequences (moves on the critical path, e.g. the "
-    "N5/N7 neighbourhoods of tabu search, or CP-SAT warm-started from the greedy schedule).",
+    "N5/N7 neighbourhoods of tabu search, or CP-SAT warm-started from the greedy schedule)."),
 ]
 SUMMARY_TEXT_HIGH = SUMMARY_TEXT_COMMON + [
     "",
-    "The best rule is above the 12 % target. What would close it: an improvement phase after the "
+    ("The best rule is above the 12 % target. What would close it: an improvement phase after the "
     "greedy pass — a local search over machine sequences and assignments on the critical path "
     "(tabu search with the N5/N7 neighbourhoods is the standard FJSP method and typically reaches "
-    "1–3 %), or handing the greedy schedule to CP-SAT as a hint for the remaining time.",
+    "1–3 %), or handing the greedy schedule to CP-SAT as a hint for the remaining time."),
 ]
 
 
