@@ -100,15 +100,15 @@ def test_sessions_list_delete_and_missing(store):
 
 
 def test_ttl_expires_sessions_and_writes_refresh_it(store):
-    short = _reopen(store, ttl_s=1.5)
+    short = _reopen(store, ttl_s=1.0)
     sid = _session(short)
     short.put(sid, "x", {"v": 1})
-    time.sleep(0.9)
+    time.sleep(0.6)
     short.put(sid, "x", {"v": 2})  # refreshes the expiry
-    time.sleep(0.9)  # 1.8 s after creation, 0.9 s after the last write
+    time.sleep(0.6)  # 1.2 s after creation, 0.6 s after the last write
     assert short.exists(sid) and short.get(sid, "x") == {"v": 2}
     assert short.expires_at(sid) > time.time()
-    time.sleep(1.0)
+    time.sleep(0.6)
     assert not short.exists(sid)
     assert short.get(sid, "x") is None and short.expires_at(sid) is None
     assert sid not in short.list_sessions()
@@ -119,16 +119,16 @@ def test_ttl_expires_sessions_and_writes_refresh_it(store):
 
 def test_locks_are_owned_exclusive_and_expire(store):
     sid = _session(store)
-    assert store.acquire_lock(sid, "schedule", "t1", 0.6)
-    assert not store.acquire_lock(sid, "schedule", "t2", 0.6)
-    assert store.acquire_lock(sid, "dag", "t2", 0.6)  # per (session, stage)
+    assert store.acquire_lock(sid, "schedule", "t1", 0.4)
+    assert not store.acquire_lock(sid, "schedule", "t2", 0.4)
+    assert store.acquire_lock(sid, "dag", "t2", 0.4)  # per (session, stage)
     assert store.lock_owner(sid, "schedule") == "t1"
-    assert not store.renew_lock(sid, "schedule", "t2", 0.6)
-    assert store.renew_lock(sid, "schedule", "t1", 0.6)
+    assert not store.renew_lock(sid, "schedule", "t2", 0.4)
+    assert store.renew_lock(sid, "schedule", "t1", 0.4)
     assert not store.release_lock(sid, "schedule", "t2") and store.lock_owner(sid, "schedule") == "t1"
-    time.sleep(0.8)
+    time.sleep(0.55)
     assert store.lock_owner(sid, "schedule") is None
-    assert not store.renew_lock(sid, "schedule", "t1", 0.6)  # an expired lease cannot be revived
+    assert not store.renew_lock(sid, "schedule", "t1", 0.4)  # an expired lease cannot be revived
     assert store.acquire_lock(sid, "schedule", "t3", 5)
     assert store.release_lock(sid, "schedule", "t3") and store.lock_owner(sid, "schedule") is None
 
@@ -153,13 +153,13 @@ def test_fenced_and_compare_and_set_writes(store):
 
 def test_lease_heartbeat_keeps_the_lock_and_polls(store):
     sid = _session(store)
-    lease = Lease(store, sid, "schedule", lease_s=0.6)
+    lease = Lease(store, sid, "schedule", lease_s=0.4)
     assert lease.acquire()
     polls = []
     lease.start_heartbeat(poll=lambda: polls.append(1))
-    time.sleep(1.5)  # well past the lease: only the heartbeat keeps it
+    time.sleep(1.0)  # well past the lease: only the heartbeat keeps it
     assert lease.held() and not lease.lost.is_set() and len(polls) >= 3
-    assert not Lease(store, sid, "schedule", lease_s=0.6).acquire()
+    assert not Lease(store, sid, "schedule", lease_s=0.4).acquire()
     lease.release()
     assert store.lock_owner(sid, "schedule") is None
 
