@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 from prodsched.engine.model import Assignment, Instance, Operation, Schedule
 from prodsched.engine.rules import Rule, RuleState, get_rule
 from prodsched.engine.setups import SetupTable
-from prodsched.engine.timeline import Timeline
+from prodsched.engine.timeline import _NEVER, Timeline
 from prodsched.errors import Cancelled, ScheduleError
 
 def _whole_slots(op: Operation, machine: str, d: Any) -> int:
@@ -131,31 +131,27 @@ class _Core:
             m, d = elig[0]
             t, s, k = lines[m].find(x, d, r)
             return m, t, s, k, d
-        first = 0
-        guess = -1
-        lows = []
-        for i, (m, d) in enumerate(elig):
-            line = lines[m]
-            ends = line.ends
-            if ends:
-                a = ends[-1]
-                est = (a if a > r else r) + d
-                # a gap can only help when the op could end before the last one starts
-                lows.append(r + d if line.ge and r + d <= line.starts[-1] else est)
-            else:
-                est = r + d
-                lows.append(est)
-            if guess < 0 or est < guess:
+        first = elig[0]
+        guess = _NEVER
+        for pair in elig:
+            ends = lines[pair[0]].ends
+            est = ((ends[-1] if ends[-1] > r else r) if ends else r) + pair[1]
+            if est < guess:
                 guess = est
-                first = i
-        bm, bd = elig[first]
+                first = pair
+        bm, bd = first
         bt, bs, bk = lines[bm].find(x, bd, r)
         be = bt + bd
         mrank = self.mrank
-        for i, (m, d) in enumerate(elig):
-            if i == first or lows[i] > be:
+        for m, d in elig:
+            if m == first[0] or r + d > be:
                 continue
-            found = lines[m].find(x, d, r, be)
+            line = lines[m]
+            ends = line.ends
+            # without a usable gap the op ends after the machine's last op
+            if ends and ends[-1] + d > be and not (line.ge and r + d <= line.starts[-1]):
+                continue
+            found = line.find(x, d, r, be)
             if found is None:
                 continue
             t, s, k = found
@@ -214,6 +210,7 @@ def _run_window(core: _Core, window: int, options: Mapping[str, Any]) -> None:
     due = core.due
     placed = core.placed
     ready = core.ready
+    elig = core.elig
     lines = core.timeline.lines
     mixnames = {op.mixture for op in core.ops}
     mixid = {mx: i for i, mx in enumerate(sorted(mixnames))}
@@ -264,10 +261,18 @@ def _run_window(core: _Core, window: int, options: Mapping[str, Any]) -> None:
                 dm = core.dur[c].get(m)
                 if dm is None:
                     continue
-                t2, s2, k2 = line.find(c, dm, ready[c])
-                if not core.finishes_earlier_elsewhere(c, m, t2 + dm):
+                rc = ready[c]
+                ub = _NEVER  # an upper bound of c's end on its best other machine
+                for m2, d2 in elig[c]:
+                    if m2 != m:
+                        e = lines[m2].tail_end(c, d2, rc)
+                        if e < ub:
+                            ub = e
+                found = line.find(c, dm, rc, ub)
+                if found is not None and not core.finishes_earlier_elsewhere(
+                        c, m, found[0] + dm):
                     remove(c)
-                    core.commit(c, m, t2, s2, k2, dm, on_ready)
+                    core.commit(c, m, found[0], found[1], found[2], dm, on_ready)
                     continue
                 rejects += 1
                 if rejects >= max_rejects:

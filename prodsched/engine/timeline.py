@@ -28,8 +28,8 @@ from typing import Sequence
 from prodsched.engine.setups import SetupTable
 
 _CLAMP = 255
-# _AT_LEAST[d] finds the first byte >= d (1 <= d <= 255)
-_AT_LEAST = [None] + [re.compile(b"[\\x%02x-\\xff]" % d) for d in range(1, _CLAMP + 1)]
+# _AT_LEAST[d](buf, pos, endpos) finds the first byte >= d (1 <= d <= 255)
+_AT_LEAST = [None] + [re.compile(b"[\\x%02x-\\xff]" % d).search for d in range(1, _CLAMP + 1)]
 _NEVER = 1 << 62
 
 
@@ -95,6 +95,17 @@ class MachineLine:
         q = bisect_right(self.dte, a)
         return q < len(self.dts) and self.dts[q] < b
 
+    def tail_end(self, x: int, d: int, r: int) -> int:
+        """End of ``x`` appended after the last operation: an upper bound of :meth:`find`."""
+        ends = self.ends
+        if not ends:
+            return (self.clear(r, 0, d) if self.dts else r) + d
+        sin = self.setup(self.ops[-1], x, self.m)
+        t = ends[-1] + sin
+        if r > t:
+            t = r
+        return (self.clear(t, sin, d) if self.dts else t) + d
+
     def find(self, x: int, d: int, r: int, bound: int = _NEVER) -> tuple[int, int, int] | None:
         """Earliest feasible ``(start, setup, gap)`` for op ``x`` of ``d`` slots ready at ``r``.
 
@@ -111,7 +122,7 @@ class MachineLine:
         lo = r + d
         ge = self.ge
         if ge and lo <= starts[-1] and lo <= bound:
-            search = _AT_LEAST[d if d < _CLAMP else _CLAMP].search
+            search = _AT_LEAST[d if d < _CLAMP else _CLAMP]
             # a gap starts at or after the end of the gap before it: those starting after
             # ``bound - d`` cannot meet the bound
             stop = len(ge)
@@ -235,7 +246,7 @@ class MachineLine:
             cap_p = cap_n if p >= 0 else -1
         if cap_p < mind and cap_n < mind and max(caps) < mind:
             return None
-        return bytes([_byte(c) for c in caps]), cap_p, cap_n
+        return bytes([(c if c < _CLAMP else _CLAMP) if c > 0 else 0 for c in caps]), cap_p, cap_n
 
     def _index(self, k: int, b: int, a: int, p: int, n: int, caps: tuple) -> None:
         """Insert gap ``[a, b)`` (between ``p`` and ``n``) at index ``k`` of every index."""

@@ -1,0 +1,290 @@
+"""Stage 5 — schedule the operation graph with the engine and check the result.
+
+Inputs: ``dag`` (stage 4) and the tables ``operation_delay`` (class changeovers),
+``width_change`` (per machine width changeovers) and ``machine_rest`` (planned downtime).
+Parameters: ``rule``, ``window_days``, ``seed``, ``time_limit_s``; ``params.extra["rule_options"]``
+(a dict) is passed to the rule (e.g. ``{"k1": 2.0, "k2": 0.5}`` for ``atcs``).
+
+Artifact ``schedule``: one row per operation with the columns of the output contract. The
+summary has rule, window_days, seed, operations, machines_used, makespan_slots, setup_slots,
+elapsed_s, ops_per_s and violations (the independent verifier's count, 0 when feasible).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Mapping
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from prodsched import engine
+from prodsched.errors import ProdschedError
+from prodsched.params import Params
+from prodsched.stages import StageResult
+
+COLUMNS = ["op_id", "job_id", "po_nos", "item", "operation", "op_class", "mixture", "seq",
+           "width_mm", "length_m", "machine", "start", "end", "start_time", "end_time",
+           "setup_slots", "aging_slots", "due"]
+
+
+# -- instance --------------------------------------------------------------------------------
+def as_graph(dag: Any) -> nx.DiGraph:
+    """The stage-4 graph; a node-link dict (as stored) is turned back into a DiGraph."""
+    if isinstance(dag, nx.DiGraph):
+        return dag
+    if isinstance(dag, Mapping):
+        key = "edges" if "edges" in dag else "links"
+        return nx.node_link_graph(dict(dag), directed=True, multigraph=False, edges=key)
+    raise ProdschedError(f"the schedule needs the operation graph of stage 4, got {type(dag).__name__}")
+
+
+def calendar(dag: nx.DiGraph) -> tuple[pd.Timestamp, int]:
+    """(base_date, slot_minutes) recorded on the graph."""
+    try:
+        return pd.Timestamp(dag.graph["base_date"]), int(dag.graph["slot_minutes"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ProdschedError(f"the operation graph lacks a valid base_date/slot_minutes ({exc})") from None
+
+
+def _frame(tables: Mapping[str, Any], name: str, columns: list[str]) -> pd.DataFrame:
+    frame = tables.get(name)
+    if frame is None or len(frame) == 0:
+        return pd.DataFrame(columns=columns)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ProdschedError(f"table {name} lacks column(s) {missing}")
+    return frame
+
+
+def class_setups(tables: Mapping[str, Any]) -> dict[tuple[str, str], int]:
+    """operation_delay as ``{(from_class, to_class): slots}`` (the first row of a pair wins)."""
+    frame = _frame(tables, "operation_delay", ["from_class", "to_class", "setup_slots"])
+    out: dict[tuple[str, str], int] = {}
+    for a, b, v in zip(frame["from_class"], frame["to_class"], frame["setup_slots"]):
+        if pd.isna(v):
+            continue
+        out.setdefault((str(a), str(b)), int(v))
+    return out
+
+
+def width_setups(tables: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
+    """width_change as ``{machine code: (long_to_short, short_to_long)}``.
+
+    Rows are matched by their ``machine`` code, or through machine_master_info by
+    ``machine_index`` when the code is empty.
+    """
+    frame = _frame(tables, "width_change", ["machine_index", "long_to_short", "short_to_long"])
+    codes = frame["machine"] if "machine" in frame.columns else pd.Series([""] * len(frame))
+    by_index: dict[int, str] = {}
+    master = tables.get("machine_master_info")
+    if master is not None and len(master) and {"machine", "machine_index"} <= set(master.columns):
+        by_index = {int(i): str(m) for i, m in zip(master["machine_index"], master["machine"])
+                    if not pd.isna(i)}
+    out: dict[str, tuple[int, int]] = {}
+    for code, index, l2s, s2l in zip(codes, frame["machine_index"], frame["long_to_short"],
+                                     frame["short_to_long"]):
+        if pd.isna(code) or str(code).strip() == "":
+            code = by_index.get(int(index)) if not pd.isna(index) else None
+            if code is None:
+                continue
+        l2s = 0 if pd.isna(l2s) else int(l2s)
+        s2l = 0 if pd.isna(s2l) else int(s2l)
+        out.setdefault(str(code), (l2s, s2l))
+    return out
+
+
+def downtime_slots(tables: Mapping[str, Any], base: pd.Timestamp,
+                   slot_minutes: int) -> dict[str, list[tuple[int, int]]]:
+    """machine_rest in slots: start floored, end ceiled, per machine code."""
+    frame = _frame(tables, "machine_rest", ["machine", "start", "end"])
+    out: dict[str, list[tuple[int, int]]] = {}
+    if len(frame) == 0:
+        return out
+    start = (pd.to_datetime(frame["start"]) - base) / pd.Timedelta(minutes=slot_minutes)
+    end = (pd.to_datetime(frame["end"]) - base) / pd.Timedelta(minutes=slot_minutes)
+    for code, s, e in zip(frame["machine"], start.tolist(), end.tolist()):
+        if pd.isna(s) or pd.isna(e) or e <= s:
+            continue  # stage 1 reports these rows as errors
+        out.setdefault(str(code), []).append((math.floor(s + 1e-9), math.ceil(e - 1e-9)))
+    return out
+
+
+def build_instance(dag: Any, tables: Mapping[str, Any]) -> engine.Instance:
+    """The engine's instance from the stage-4 graph and the changeover/downtime tables."""
+    g = as_graph(dag)
+    base, slot = calendar(g)
+    codes = [str(m) for m in g.graph.get("machines", [])]
+    seen = set(codes)
+    for _, attrs in g.nodes(data=True):
+        for code in attrs.get("durations", {}):
+            if str(code) not in seen:
+                seen.add(str(code))
+                codes.append(str(code))
+    widths = width_setups(tables)
+    rests = downtime_slots(tables, base, slot)
+    machines = tuple(engine.Machine(code, tuple(rests.get(code, ())), *widths.get(code, (0, 0)))
+                     for code in codes)
+    ops = []
+    for node, attrs in g.nodes(data=True):
+        ops.append(engine.Operation(
+            id=str(node),
+            job=str(attrs.get("job", "")),
+            seq=int(attrs.get("seq", 0)),
+            op_class=str(attrs.get("op_class", "")),
+            mixture=str(attrs.get("mixture", "") or ""),
+            width=int(attrs.get("width", 0)),
+            due_slot=int(attrs.get("due_slot", 0)),
+            aging_slots=int(attrs.get("aging_slots", 0)),
+            durations={str(m): int(d) for m, d in attrs.get("durations", {}).items()},
+            predecessors=tuple(str(p) for p in g.predecessors(node)),
+            operation=str(attrs.get("operation", "") or ""),
+        ))
+    return engine.Instance(tuple(ops), machines, class_setups(tables))
+
+
+# -- the stage -------------------------------------------------------------------------------
+def schedule_frame(plan: engine.Schedule, dag: Any) -> pd.DataFrame:
+    """The schedule as the contract's DataFrame (rows ordered by start, machine, op)."""
+    g = as_graph(dag)
+    base, slot = calendar(g)
+    nodes = g.nodes
+    rows = []
+    for a in plan.assignments:
+        attrs = nodes[a.op_id]
+        rows.append((a.op_id, attrs.get("job", ""), ";".join(map(str, attrs.get("po_nos", []))),
+                     attrs.get("item", ""), attrs.get("operation", ""), attrs.get("op_class", ""),
+                     attrs.get("mixture", "") or "", int(attrs.get("seq", 0)),
+                     int(attrs.get("width", 0)), float(attrs.get("length", 0.0)), a.machine,
+                     a.start, a.end, a.setup, int(attrs.get("aging_slots", 0)),
+                     attrs.get("due", None)))
+    df = pd.DataFrame(rows, columns=["op_id", "job_id", "po_nos", "item", "operation", "op_class",
+                                     "mixture", "seq", "width_mm", "length_m", "machine", "start",
+                                     "end", "setup_slots", "aging_slots", "due"])
+    for col in ("seq", "width_mm", "start", "end", "setup_slots", "aging_slots"):
+        df[col] = df[col].astype("int64")
+    step = pd.Timedelta(minutes=slot)
+    df["start_time"] = base + df["start"] * step
+    df["end_time"] = base + df["end"] * step
+    df["due"] = pd.to_datetime(df["due"]).dt.normalize()
+    for col in ("op_id", "job_id", "po_nos", "item", "operation", "op_class", "mixture", "machine"):
+        df[col] = df[col].astype(str)
+    return df[COLUMNS].reset_index(drop=True)
+
+
+def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -> StageResult:
+    if "dag" not in inputs:
+        raise ProdschedError("the schedule needs the operation graph (run stage 4 first)")
+    started = time.perf_counter()
+    dag = as_graph(inputs["dag"])
+    instance = build_instance(dag, inputs)
+    _, slot = calendar(dag)
+    options = dict((params.extra or {}).get("rule_options") or {})
+    plan = engine.schedule(instance, rule=params.rule, window_days=params.window_days,
+                           seed=params.seed, progress=progress, cancel=cancel,
+                           time_limit_s=params.time_limit_s, slot_minutes=slot, options=options)
+    violations = engine.verify(instance, plan)
+    frame = schedule_frame(plan, dag)
+    elapsed = time.perf_counter() - started
+    n = len(plan)
+    summary = {
+        "rule": plan.rule,
+        "window_days": params.window_days,
+        "seed": params.seed,
+        "operations": n,
+        "machines_used": plan.machines_used,
+        "makespan_slots": plan.makespan,
+        "setup_slots": plan.setup_slots,
+        "elapsed_s": round(elapsed, 3),
+        "engine_s": round(plan.elapsed_s, 3),
+        "ops_per_s": round(n / plan.elapsed_s, 1) if plan.elapsed_s > 0 else None,
+        "passes": plan.passes,
+        "violations": len(violations),
+    }
+    if violations:
+        summary["violation_examples"] = [v.message for v in violations[:5]]
+    return StageResult(artifacts={"schedule": frame}, summary=summary)
+
+
+# -- verification ----------------------------------------------------------------------------
+def _violation(op_id: str, check: str, message: str) -> dict[str, str]:
+    return {"op_id": op_id, "check": check, "message": message}
+
+
+def verify(schedule_df: pd.DataFrame, dag: Any, tables: Mapping[str, Any]) -> list[dict]:
+    """Every rule of DESIGN §4 checked on ``schedule_df`` from scratch, plus the consistency of
+    its columns with the graph; ``[]`` = feasible. Each finding: ``{op_id, check, message}``."""
+    g = as_graph(dag)
+    instance = build_instance(g, tables)
+    missing = [c for c in COLUMNS if c not in schedule_df.columns]
+    if any(c in missing for c in ("op_id", "machine", "start", "end")):
+        return [_violation("", "columns", f"the schedule lacks column(s) {missing}")]
+    out = [_violation("", "columns", f"the schedule lacks column(s) {missing}")] if missing else []
+    df = schedule_df.reset_index(drop=True)
+    bad = df["start"].isna() | df["end"].isna()
+    for op_id in df.loc[bad, "op_id"]:
+        out.append(_violation(str(op_id), "value", f"{op_id} has no start or end"))
+    df = df[~bad]
+    setups = df["setup_slots"] if "setup_slots" in df.columns else pd.Series(0, index=df.index)
+    assignments = [engine.Assignment(str(o), str(m), int(s), int(e), int(0 if pd.isna(u) else u))
+                   for o, m, s, e, u in zip(df["op_id"], df["machine"], df["start"], df["end"], setups)]
+    out.extend(v.to_dict() for v in engine.verify(instance, assignments))
+    out.extend(_column_checks(df, g))
+    return out
+
+
+def _column_checks(df: pd.DataFrame, g: nx.DiGraph) -> list[dict]:
+    """Times match the slots; copied attributes match the graph's nodes."""
+    out: list[dict] = []
+    base, slot = calendar(g)
+    step = pd.Timedelta(minutes=slot)
+    for col, slots in (("start_time", "start"), ("end_time", "end")):
+        if col not in df.columns:
+            continue
+        expect = base + df[slots].astype("int64") * step
+        wrong = pd.to_datetime(df[col], errors="coerce") != expect
+        for op_id, value, want in zip(df.loc[wrong, "op_id"], df.loc[wrong, col], expect[wrong]):
+            out.append(_violation(str(op_id), col, f"{op_id}: {col} {value} does not match slot "
+                                                   f"{slots} (expected {want})"))
+    known = df["op_id"].astype(str).map(lambda o: o in g.nodes)
+    rows = df[known]
+    nodes = g.nodes
+    attrs = {
+        "job_id": lambda a: str(a.get("job", "")),
+        "seq": lambda a: int(a.get("seq", 0)),
+        "op_class": lambda a: str(a.get("op_class", "")),
+        "mixture": lambda a: str(a.get("mixture", "") or ""),
+        "width_mm": lambda a: int(a.get("width", 0)),
+        "aging_slots": lambda a: int(a.get("aging_slots", 0)),
+        "po_nos": lambda a: ";".join(map(str, a.get("po_nos", []))),
+    }
+    for col, get in attrs.items():
+        if col not in rows.columns:
+            continue
+        expect = [get(nodes[o]) for o in rows["op_id"].astype(str)]
+        actual = rows[col].tolist()
+        for op_id, have, want in zip(rows["op_id"], actual, expect):
+            if _differs(have, want):
+                out.append(_violation(str(op_id), "attributes",
+                                      f"{op_id}: {col} is {have!r}, the graph says {want!r}"))
+    if "due" in rows.columns:
+        want = pd.to_datetime([nodes[o].get("due") for o in rows["op_id"].astype(str)])
+        have = pd.to_datetime(rows["due"], errors="coerce").dt.normalize()
+        for op_id, h, w in zip(rows["op_id"], have, want):
+            if not (pd.isna(h) and pd.isna(w)) and h != w:
+                out.append(_violation(str(op_id), "attributes",
+                                      f"{op_id}: due is {h}, the graph says {w}"))
+    return out
+
+
+def _differs(have: Any, want: Any) -> bool:
+    if isinstance(want, int):
+        try:
+            return int(have) != want or (isinstance(have, float) and not float(have).is_integer())
+        except (TypeError, ValueError):
+            return True
+    if have is None or (isinstance(have, float) and np.isnan(have)):
+        have = ""
+    return str(have) != want
