@@ -120,13 +120,13 @@ def run(sizes: list[int], repeats: int, rules: list[str], out: Path) -> str:
         "# Engine benchmark",
         "",
         f"Run: {machine_info()}.",
-        f"Command: `python benchmarks/engine.py --sizes {' '.join(map(str, sizes))} "
+        (f"Command: `python benchmarks/engine.py --sizes {' '.join(map(str, sizes))} "
         f"--repeats {repeats}`; median of the repeats (at most 3 at 100k); instances from "
         "`make_instance` (≈30 machines, 7 op classes, 25 mixtures, 3 widths, downtime every "
-        "2–3 weeks, 20 % of operations with aging). Every schedule was verified.",
+        "2–3 weeks, 20 % of operations with aging). Every schedule was verified."),
         "",
-        "| rule | ops | machines | median s | ops/s | growth (time ratio) | makespan slots | "
-        "setup slots | tardiness slots | violations |",
+        ("| rule | ops | machines | median s | ops/s | growth (time ratio) | makespan slots | "
+        "setup slots | tardiness slots | violations |"),
         "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for rule, n, nm, med, ops, growth, mk, su, td, vio in rows:

@@ -16,7 +16,14 @@
 
 from __future__ import annotations
 
-from prodsched.engine.model import Assignment, Instance, Machine, Operation, Schedule, merge_intervals
+from prodsched.engine.model import (
+    Assignment,
+    Instance,
+    Machine,
+    Operation,
+    Schedule,
+    merge_intervals,
+)
 from prodsched.engine.rules import RULES, Rule, RuleState, get_rule, register_rule
 from prodsched.engine.scheduler import schedule
 from prodsched.engine.setups import SetupTable, setup_between
@@ -24,12 +31,12 @@ from prodsched.engine.timeline import MachineLine, Timeline
 from prodsched.engine.verify import Violation, verify
 
 __all__ = [
+    "RULES",
     "Assignment",
     "Instance",
     "Machine",
     "MachineLine",
     "Operation",
-    "RULES",
     "Rule",
     "RuleState",
     "Schedule",

@@ -6,8 +6,12 @@ Time is an integer number of slots from the plan's base date. Intervals are half
 
 from __future__ import annotations
 
+# hot-loop code compares inline instead of calling min()/max()
+# ruff: noqa: PLR1730, FURB136
+
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, NamedTuple
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,9 +35,13 @@ Exact ties are broken by the seed, then by the priority order above.
 
 from __future__ import annotations
 
+# hot-loop code compares inline instead of calling min()/max()
+# ruff: noqa: PLR1730, FURB136
+
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 Priority = Callable[[Any, "RuleState"], Any]
 

@@ -8,18 +8,23 @@ ready time is the latest predecessor end plus that predecessor's aging slots.
 
 from __future__ import annotations
 
+# hot-loop code compares inline instead of calling min()/max()
+# ruff: noqa: PLR1730, FURB136
+
 import math
 import random
 import time
 from bisect import bisect_left, bisect_right, insort
-from heapq import heapify, heappop, heappush
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from heapq import heappop, heappush
+from typing import Any
 
 from prodsched.engine.model import Assignment, Instance, Operation, Schedule
 from prodsched.engine.rules import Rule, RuleState, get_rule
 from prodsched.engine.setups import SetupTable
 from prodsched.engine.timeline import _NEVER, Timeline
 from prodsched.errors import Cancelled, ScheduleError
+
 
 def _whole_slots(op: Operation, machine: str, d: Any) -> int:
     """``d`` as an int >= 1, or ScheduleError naming the operation."""
@@ -402,7 +407,7 @@ def _improve(instance, rule: Rule, first: _Core, window_days: float, seed: int, 
         t0 = time.perf_counter()
         done = 0.5 + 0.5 * min(1.0, (t0 - started) / limit) if limit > 0 else 0.5
         ticker = _Ticker(n, progress, cancel, done, 0.0)
-        core = _one_pass(instance, rule, int(round(wd * 24 * 60 / slot_minutes)), sd, options,
+        core = _one_pass(instance, rule, round(wd * 24 * 60 / slot_minutes), sd, options,
                          ticker)
         passes += 1
         obj = _objective(core)
@@ -435,7 +440,7 @@ def schedule(
     started = time.perf_counter()
     rule_obj = get_rule(rule)
     options = dict(options or {})
-    window_slots = int(round(float(window_days) * 24 * 60 / int(slot_minutes)))
+    window_slots = round(float(window_days) * 24 * 60 / int(slot_minutes))
     if window_slots < 0:
         raise ValueError(f"window_days must be >= 0, got {window_days}")
     n = len(instance.operations)

@@ -13,7 +13,10 @@ scheduler's hot loop uses: classes, mixtures and widths of every operation as li
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+# hot-loop code compares inline instead of calling min()/max()
+# ruff: noqa: PLR1730, FURB136
+
+from collections.abc import Mapping, Sequence
 
 from prodsched.engine.model import Machine, Operation
 
@@ -50,7 +53,7 @@ class SetupTable:
     ``setup(p, x, m)`` uses operation indexes ``p``, ``x`` and machine index ``m``.
     """
 
-    __slots__ = ("cls", "mix", "typ", "width", "matrix", "l2s", "s2l", "classes", "_bounds")
+    __slots__ = ("_bounds", "classes", "cls", "l2s", "matrix", "mix", "s2l", "typ", "width")
 
     def __init__(
         self,

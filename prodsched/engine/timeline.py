@@ -21,9 +21,12 @@ no gap fits, ``x`` goes after the last operation.
 
 from __future__ import annotations
 
+# hot-loop code compares inline instead of calling min()/max()
+# ruff: noqa: PLR1730, FURB136
+
 import re
 from bisect import bisect_left, bisect_right
-from typing import Sequence
+from collections.abc import Sequence
 
 from prodsched.engine.setups import SetupTable
 
@@ -40,8 +43,27 @@ def _byte(v: int) -> int:
 class MachineLine:
     """One machine. ``cur`` is the timeline-wide list of the setup charged to each placed op."""
 
-    __slots__ = ("m", "table", "setup", "cls", "typ", "local", "classes", "cur", "starts",
-                 "ends", "ops", "ge", "gx", "gbuf", "tge", "tbuf", "dts", "dte", "mind")
+    __slots__ = (
+        "classes",
+        "cls",
+        "cur",
+        "dte",
+        "dts",
+        "ends",
+        "gbuf",
+        "ge",
+        "gx",
+        "local",
+        "m",
+        "mind",
+        "ops",
+        "setup",
+        "starts",
+        "table",
+        "tbuf",
+        "tge",
+        "typ",
+    )
 
     def __init__(self, m: int, downtime: Sequence[tuple[int, int]], table: SetupTable,
                  classes: Sequence[int], min_duration: int = 1,
@@ -348,7 +370,7 @@ class Timeline:
     ``machine_classes[m]`` lists the (global) class ids of the operations machine ``m`` may run.
     """
 
-    __slots__ = ("lines", "cur")
+    __slots__ = ("cur", "lines")
 
     def __init__(self, table: SetupTable, downtimes: Sequence[Sequence[tuple[int, int]]],
                  machine_classes: Sequence[Sequence[int]],

@@ -14,8 +14,8 @@ on that machine), ``setup_charged`` (reported setup differs from the required on
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from prodsched.engine.model import Assignment, Instance, Machine, Operation, Schedule
 
