@@ -6,9 +6,6 @@ Time is an integer number of slots from the plan's base date. Intervals are half
 
 from __future__ import annotations
 
-# hot-loop code compares inline instead of calling min()/max()
-# ruff: noqa: PLR1730, FURB136
-
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -66,8 +63,7 @@ def merge_intervals(intervals: Iterable[tuple[int, int]]) -> tuple[tuple[int, in
     merged: list[list[int]] = []
     for start, end in sorted((int(s), int(e)) for s, e in intervals):
         if merged and start <= merged[-1][1]:
-            if end > merged[-1][1]:
-                merged[-1][1] = end
+            merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
     return tuple((s, e) for s, e in merged)

@@ -1,3 +1,4 @@
+# ruff: noqa: FURB136  (hot loops compare inline rather than call min()/max())
 """Dispatch rules: a name-keyed registry the scheduler looks rules up in.
 
 Built-in rules:
@@ -34,9 +35,6 @@ Exact ties are broken by the seed, then by the priority order above.
 """
 
 from __future__ import annotations
-
-# hot-loop code compares inline instead of calling min()/max()
-# ruff: noqa: PLR1730, FURB136
 
 import math
 from collections.abc import Callable, Mapping

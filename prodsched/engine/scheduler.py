@@ -1,3 +1,4 @@
+# ruff: noqa: PLR1730, FURB136  (hot loops compare inline rather than call min()/max())
 """The list scheduler: prepares integer arrays once, then runs a rule's dispatch loop.
 
 Operations are renumbered internally in the total priority order (earliest due, then wider
@@ -7,9 +8,6 @@ ready time is the latest predecessor end plus that predecessor's aging slots.
 """
 
 from __future__ import annotations
-
-# hot-loop code compares inline instead of calling min()/max()
-# ruff: noqa: PLR1730, FURB136
 
 import math
 import random

@@ -1,3 +1,4 @@
+# ruff: noqa: FURB136  (hot loops compare inline rather than call min()/max())
 """Changeover (setup) rules as a lookup.
 
 Setup before B following A on a machine = max(type change, width change):
@@ -12,9 +13,6 @@ scheduler's hot loop uses: classes, mixtures and widths of every operation as li
 """
 
 from __future__ import annotations
-
-# hot-loop code compares inline instead of calling min()/max()
-# ruff: noqa: PLR1730, FURB136
 
 from collections.abc import Mapping, Sequence
 

@@ -1,3 +1,4 @@
+# ruff: noqa: PLR1730, FURB136  (hot loops compare inline rather than call min()/max())
 """Per-machine calendar: placed operations, downtime, and the earliest-feasible-start search.
 
 A :class:`MachineLine` keeps the operations on one machine as parallel sorted lists
@@ -20,9 +21,6 @@ no gap fits, ``x`` goes after the last operation.
 """
 
 from __future__ import annotations
-
-# hot-loop code compares inline instead of calling min()/max()
-# ruff: noqa: PLR1730, FURB136
 
 import re
 from bisect import bisect_left, bisect_right
