@@ -202,12 +202,12 @@ def format_kpis(k: dict[str, Any]) -> str:
     pct = lambda v: "n/a" if v is None else f"{100 * v:.1f} %"
     gap = k.get("gap_to_lower_bound")
     lines = [
-        f"makespan    {k['makespan_slots']} slots = {k.get('makespan_hours', 0):g} h = "
-        f"{k.get('makespan_days', 0):g} days (ends {k.get('makespan_end', '?')})",
+        f"makespan    {k['makespan_slots']} slots = {k.get('makespan_hours', 0):.1f} h = "
+        f"{k.get('makespan_days', 0):.2f} days (ends {k.get('makespan_end', '?')})",
         f"orders      {k['orders']} (scheduled {k.get('scheduled_orders', '?')}, unable {k.get('unable_orders', '?')}), "
         f"{k.get('jobs', '?')} jobs, {k['operations']} operations",
-        f"late        {k['late_orders']} orders, tardiness total {k['total_tardiness_days']:g} days, "
-        f"mean {k.get('mean_tardiness_days', 0):g} days; on-time rate {pct(k['on_time_rate'])}",
+        f"late        {k['late_orders']} orders, tardiness total {k['total_tardiness_days']:.2f} days, "
+        f"mean {k.get('mean_tardiness_days', 0):.3f} days; on-time rate {pct(k['on_time_rate'])}",
         f"machines    utilisation {pct(k.get('utilisation'))}, setup {k['setup_slots']} slots, "
         f"idle {k['idle_slots']} slots",
         f"lower bound {k.get('lower_bound', '?')} slots (gap {pct(gap)})",
@@ -320,7 +320,7 @@ class _bar:
             from tqdm import tqdm
 
             self.tqdm = tqdm(total=1000, desc="schedule", unit="‰", file=sys.stderr,
-                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
+                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}{postfix}")
 
     def __enter__(self):
         return self.update

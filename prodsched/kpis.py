@@ -189,16 +189,16 @@ class SetupRules:
             slots = self.delay.get((ca, cb), 0)
             if slots > 0:
                 if ca != cb:
-                    parts.append(f"class change {ca}→{cb} ({slots} slots)")
+                    parts.append(f"class change {ca}→{cb} ({_n_slots(slots)})")
                 if ma != mb:
                     parts.append(f"mixture change {ma or 'none'}→{mb or 'none'}"
-                                 + ("" if ca != cb else f" ({slots} slots)"))
+                                 + ("" if ca != cb else f" ({_n_slots(slots)})"))
         wa, wb = int(a["width_mm"]), int(b["width_mm"])
         ls, sl = self.width.get(machine, (0, 0))
         if wb < wa and ls > 0:
-            parts.append(f"width change long→short {wa}→{wb} ({ls} slots)")
+            parts.append(f"width change long→short {wa}→{wb} ({_n_slots(ls)})")
         elif wb > wa and sl > 0:
-            parts.append(f"width change short→long {wa}→{wb} ({sl} slots)")
+            parts.append(f"width change short→long {wa}→{wb} ({_n_slots(sl)})")
         return parts
 
 
@@ -289,9 +289,9 @@ def _machine_gaps(m, recs, down, makespan, rules, ready) -> list[dict[str, Any]]
                 else "setup+idle" if setup_in else "idle")
         reasons = []
         if setup_in and prev is not None:
-            reasons += rules.explain(m, prev, nxt) or [f"setup {setup_in} slots"]
+            reasons += rules.explain(m, prev, nxt) or [f"setup {_n_slots(setup_in)}"]
         elif setup_in:
-            reasons.append(f"setup {setup_in} slots")
+            reasons.append(f"setup {_n_slots(setup_in)}")
         reasons += [f"downtime {s}–{e}" for s, e in dspans]
         if idle:
             reasons.append(_idle_reason(position, nxt, ready, lo, idle))
@@ -304,15 +304,19 @@ def _machine_gaps(m, recs, down, makespan, rules, ready) -> list[dict[str, Any]]
     return out
 
 
+def _n_slots(n: int) -> str:
+    return f"{n} slot" if n == 1 else f"{n} slots"
+
+
 def _idle_reason(position, nxt, ready, lo, idle) -> str:
     if nxt is None:
-        return f"idle {idle} slots after the last operation"
+        return f"idle {_n_slots(idle)} after the last operation"
     r = ready.get((nxt["job_id"], int(nxt["seq"])))
     if r is not None and r > lo:
-        return f"idle {idle} slots waiting for the previous step of {nxt['job_id']} (ready at slot {r})"
+        return f"idle {_n_slots(idle)} waiting for the previous step of {nxt['job_id']} (ready at slot {r})"
     if position == "before_first":
-        return f"idle {idle} slots before the first operation"
-    return f"idle {idle} slots, no operation assigned"
+        return f"idle {_n_slots(idle)} before the first operation"
+    return f"idle {_n_slots(idle)}, no operation assigned"
 
 
 def _union_len(spans: list[tuple[int, int]]) -> int:

@@ -95,7 +95,7 @@ def test_kpi_summary_text():
          "total_tardiness_days": 1.5, "mean_tardiness_days": 0.1667, "on_time_rate": 0.7, "utilisation": 0.5,
          "setup_slots": 12, "idle_slots": 30, "lower_bound": 80, "gap_to_lower_bound": 0.2, "violations": 0}
     text = cli.format_kpis(k)
-    assert "96 slots = 48 h = 2 days" in text and "on-time rate 70.0 %" in text
+    assert "96 slots = 48.0 h = 2.00 days" in text and "on-time rate 70.0 %" in text
     assert "unable 1" in text and "gap 20.0 %" in text and "violations  0" in text
 
 

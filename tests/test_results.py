@@ -146,7 +146,7 @@ def test_mixture_change_setup_gap():
     _, gaps = _tables(make_world())
     g = gaps[gaps["next_op"] == "J4-01"].iloc[0]
     assert (g["prev_op"], g["start"], g["end"], g["kind"]) == ("J2-01", 40, 41, "setup")
-    assert g["reason"] == "mixture change X2→X3 (1 slots)"
+    assert g["reason"] == "mixture change X2→X3 (1 slot)"
     assert "width" not in g["reason"]  # 1300 → 1300
 
 
