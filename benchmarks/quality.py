@@ -213,12 +213,16 @@ def render(rows: list[dict], columns: list[str], cpsat_s: float | None, improve_
             cells.append(cell)
         lines.append(f"| {r['name']} | {r['jobs']}×{r['machines']}, {r['ops']} ops | {low} / {best} | "
                      + " | ".join(cells) + " |")
-    for names in (first10, all_names):
-        if not names or (names is first10 and len(first10) == len(all_names)):
-            continue
-        label = f"{names[0]}–{names[-1]}" if len(names) > 1 else names[0]
-        if names is first10 and len(first10) < 10:
-            label += f" ({len(first10)} of mk01–mk10)"
+    groups = [first10] if len(first10) == 10 else []
+    if all_names != first10 or not groups:
+        groups.append(all_names)
+    for names in groups:
+        if names == INSTANCES[:10]:
+            label = "mk01–mk10"
+        elif names == INSTANCES:
+            label = "mk01–mk15"
+        else:
+            label = ", ".join(names)
         means = [_mean_gap(rows, c, names) for c in columns]
         lines.append(f"| **mean gap {label}** | | | "
                      + " | ".join("—" if m is None else f"**{m:.1f} %**" for m in means) + " |")
@@ -231,7 +235,8 @@ def render(rows: list[dict], columns: list[str], cpsat_s: float | None, improve_
               "the verifier's time is not included."), "", "## Summary", ""]
     if ranked:
         best_gap, best_col = ranked[0]
-        lines.append(f"Best prodsched rule on mk01–mk10: **{best_col}**, mean gap **{best_gap:.1f} %**.")
+        over = "mk01–mk10" if len(first10) == 10 else ", ".join(first10)
+        lines.append(f"Best prodsched rule on {over}: **{best_col}**, mean gap **{best_gap:.1f} %**.")
         cp = means10.get("CP-SAT")
         if cp is not None:
             lines.append(f"CP-SAT ({cpsat_s:g} s) on the same instances: mean gap {cp:.1f} %.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,94 @@ def test_brandimarte_durations_exact_through_stages_2_to_4():
         want = {(j, o): {codes[m]: d for m, d in op.items()}
                 for j, ops in enumerate(inst.jobs) for o, op in enumerate(ops)}
         assert _dag_durations(art["dag"], inst) == want
+
+
+def fjsp_problems(instance, schedule_df) -> list[str]:
+    """Feasibility of a pipeline schedule checked against the .fjs data alone (not prodsched's
+    verifier): every operation once, an eligible machine with the file's duration, job order,
+    no overlap on a machine."""
+    problems, runs, ends = [], {}, {}
+    for row in schedule_df.itertuples():
+        j = int(row.item.rsplit("-J", 1)[1]) - 1
+        o = int(row.seq) - 1
+        op = instance.jobs[j][o]
+        m = int(row.machine[1:]) - 1
+        if op.get(m) != row.end - row.start:
+            problems.append(f"job {j + 1} op {o + 1}: {row.machine} for {row.end - row.start} slots")
+        if (j, o) in ends:
+            problems.append(f"job {j + 1} op {o + 1} scheduled twice")
+        ends[j, o] = (row.start, row.end)
+        runs.setdefault(m, []).append((row.start, row.end))
+    if len(ends) != instance.n_operations:
+        problems.append(f"{len(ends)} of {instance.n_operations} operations scheduled")
+    for (j, o), (start, _end) in ends.items():
+        if o and start < ends.get((j, o - 1), (0, 0))[1]:
+            problems.append(f"job {j + 1} op {o + 1} starts before its predecessor ends")
+    for m, intervals in runs.items():
+        intervals.sort()
+        problems += [f"M{m + 1:02d} overlap at {b[0]}" for a, b in pairwise(intervals) if b[0] < a[1]]
+    return problems
+
+
+def test_tiny_schedule_through_the_pipeline():
+    from prodsched.stages.schedule import verify
+
+    inst = read_fjs(TINY, name="tiny")
+    art = _stages(inst, upto="schedule")
+    sched = art["schedule"]
+    assert verify(sched, art["dag"], art) == []
+    assert fjsp_problems(inst, sched) == []
+    assert sched["setup_slots"].eq(0).all()
+    # job 2 alone needs 4 + 1 + 7 slots on its fastest machines
+    assert sched["end"].max() >= 12
+
+
+@pytest.mark.parametrize("rule", ["window", "spt", "atcs"])
+def test_mk01_through_the_whole_pipeline(rule):
+    from prodsched.stages import run_stage
+    from prodsched.stages.schedule import verify
+
+    inst = read_fjs(MK / "mk01.fjs")
+    art = _stages(inst, upto="schedule", rule=rule)
+    sched = art["schedule"]
+    assert len(sched) == 55
+    assert verify(sched, art["dag"], art) == []
+    assert fjsp_problems(inst, sched) == []
+    makespan = int(sched["end"].max())
+    assert makespan >= BKS["mk01"][0]
+    from prodsched.params import Params
+
+    result = run_stage("results", art, Params(base_date="2026-01-01", rule=rule))
+    kpis = result.artifacts["kpis"]
+    assert kpis["violations"] == 0 and kpis["makespan_slots"] == makespan
+    assert kpis["late_orders"] == 0 and kpis["setup_slots"] == 0
+
+
+def test_fjsp_problems_detects_a_broken_schedule():
+    inst = read_fjs(MK / "mk01.fjs")
+    art = _stages(inst, upto="schedule")
+    sched = art["schedule"].copy()
+    row = sched.index[sched["seq"] == 2][0]
+    sched.loc[row, "end"] += 1  # wrong duration
+    assert any("slots" in p for p in fjsp_problems(inst, sched))
+    assert fjsp_problems(inst, sched.drop(index=row))  # an operation missing
+
+
+def test_engine_only_mk01_matches_the_pipeline_instance():
+    from prodsched.engine import schedule, verify
+    from prodsched.fjsp import fjsp_to_instance
+    from prodsched.stages.schedule import build_instance
+
+    fj = read_fjs(MK / "mk01.fjs")
+    direct = fjsp_to_instance(fj)
+    art = _stages(fj)
+    via_dag = build_instance(art["dag"], art)
+
+    def by_position(inst):
+        return sorted((int(op.job.lstrip("J")), op.seq, sorted(op.durations.items()), len(op.predecessors))
+                      for op in inst.operations)
+
+    assert by_position(direct) == by_position(via_dag)
+    plan = schedule(direct, rule="spt")
+    assert verify(direct, plan) == []
+    assert plan.makespan >= BKS["mk01"][0]
