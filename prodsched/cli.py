@@ -179,6 +179,7 @@ def _run_notebooks(args, names: list[str], values: dict[str, Any]) -> int:
     except ImportError as exc:
         raise CliFailure(f"--notebooks needs prodsched.notebooks and papermill ({exc})") from None
     params = {k: v for k, v in values.items() if k not in ("data", "out")}
+    logging.getLogger("papermill").setLevel(logging.ERROR)  # its parameter-parsing notes are not for users
     try:
         result = run_chain(data=args.data, out=values["out"], params=params, store=args.store,
                            session_id=args.session, stages=f"{names[0]}-{names[-1]}",

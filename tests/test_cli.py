@@ -212,3 +212,29 @@ def test_sample_command_writes_a_runnable_factory(env, tmp_path):
     assert run.returncode == 0, run.stderr
     kpis = json.loads((tmp_path / "out" / "kpis.json").read_text())
     assert kpis["orders"] == 40 and kpis["violations"] == 0
+
+
+def test_notebooks_without_the_chain_module_is_one_line_exit_1(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "prodsched.notebooks", None)  # importing it now fails
+    code = cli.main(["run", str(SAMPLE), "--out", str(tmp_path / "out"), "--notebooks"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1
+    assert err[0].startswith("prodsched: --notebooks needs prodsched.notebooks")
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_run_with_notebooks(env, tmp_path):
+    _need_stages()
+    proc = prodsched(env, "run", SAMPLE, "--out", tmp_path / "out", "--notebooks", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    run_dirs = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
+    assert len(run_dirs) == 1
+    assert sorted(p.name for p in run_dirs[0].glob("*.ipynb")) == [
+        "01_load.ipynb", "02_preprocess.ipynb", "03_yield.ipynb", "04_dag.ipynb", "05_schedule.ipynb",
+        "06_results.ipynb"]
+    assert json.loads((tmp_path / "out" / "kpis.json").read_text())["violations"] == 0
+    sid = proc.stdout.split("session ", 1)[1].split()[0]
+    status = json.loads(prodsched(env, "status", sid, "--json").stdout)
+    assert [s["status"] for s in status["stages"]] == ["done"] * 6
