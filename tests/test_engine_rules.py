@@ -185,6 +185,21 @@ def test_invalid_operations_raise_naming_them(bad, message):
         schedule(Instance((op("fine"), bad), (Machine("M1"),), {}))
 
 
+def test_operation_that_cannot_end_by_the_horizon_raises_naming_it():
+    ops = (op("a", due=0, durations={"M1": 4}), op("b", due=1, durations={"M1": 6}))
+    inst = Instance(ops, (Machine("M1", ((3, 40),)),), {}, horizon=45)
+    # a does not fit before the downtime: it runs [40, 44); b would end at 50 > 45
+    with pytest.raises(ScheduleError, match="b.*horizon.*slot 50 on M1") as err:
+        schedule(inst)
+    assert err.value.op_id == "b"
+    assert plan_of(Instance(ops[:1], inst.machines, {}, horizon=45)).makespan == 44
+
+
+def test_an_empty_plan_is_empty():
+    plan = plan_of(Instance((), (Machine("M1"),), {}))
+    assert len(plan) == 0 and plan.makespan == 0
+
+
 def test_precedence_cycle_raises_naming_the_cycle():
     ops = (op("a", predecessors=("c",)), op("b", predecessors=("a",)), op("c", predecessors=("b",)),
            op("free"))

@@ -203,3 +203,13 @@ def test_verify_uses_the_downtime_of_the_tables():
     df, dag, _ = scheduled()
     longer = make_tables(rest=(("C01", "2026-01-01 00:00", "2026-01-03 00:00"),))
     assert "downtime" in checks(stage.verify(df, dag, longer))
+
+
+def test_an_empty_graph_gives_an_empty_typed_frame():
+    g = nx.DiGraph(base_date=BASE, slot_minutes=SLOT, machines=["C01"])
+    result = stage.run({"dag": g}, Params())
+    df = result.artifacts["schedule"]
+    assert list(df.columns) == stage.COLUMNS and len(df) == 0
+    assert str(df["start"].dtype) == "int64" and str(df["length_m"].dtype) == "float64"
+    assert result.summary["operations"] == 0 and result.summary["violations"] == 0
+    assert stage.verify(df, g, {}) == []

@@ -71,11 +71,16 @@ def merge_intervals(intervals: Iterable[tuple[int, int]]) -> tuple[tuple[int, in
 
 @dataclass(frozen=True)
 class Instance:
-    """Operations, machines and the class changeover table ``{(from_class, to_class): slots}``."""
+    """Operations, machines and the class changeover table ``{(from_class, to_class): slots}``.
+
+    ``horizon`` (slots, None = unlimited): every operation must end by it, else scheduling
+    raises ScheduleError naming the first operation that cannot.
+    """
 
     operations: tuple[Operation, ...]
     machines: tuple[Machine, ...]
     class_setup: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    horizon: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "operations", tuple(self.operations))

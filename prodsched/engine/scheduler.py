@@ -9,6 +9,7 @@ ready time is the latest predecessor end plus that predecessor's aging slots.
 
 from __future__ import annotations
 
+import gc
 import math
 import random
 import time
@@ -111,6 +112,7 @@ class _Core:
                                  [sorted(c) for c in mclasses], mind)
         self.ready = [0] * n
         self.placed = bytearray(n)
+        self.horizon = _NEVER if instance.horizon is None else int(instance.horizon)
         self.count = 0
         self.ticker = ticker
         self.pbar = sum(self.pmin) / n if n else 0.0
@@ -181,6 +183,8 @@ class _Core:
         return False
 
     def commit(self, x: int, m: int, t: int, s: int, k: int, d: int, on_ready) -> None:
+        if t + d > self.horizon:
+            raise self.horizon_error(x, m, t + d)
         self.timeline.lines[m].place(x, d, t, s, k)
         self.placed[x] = 1
         done = t + d + self.aging[x]
@@ -195,6 +199,13 @@ class _Core:
         self.count += 1
         if not self.count & 127:
             self.ticker(self.count)
+
+    def horizon_error(self, x: int, m: int, end: int) -> ScheduleError:
+        code = self.instance.machines[m].code
+        return ScheduleError(self.ops[x].id, f"it cannot end by the horizon (slot "
+                             f"{self.horizon}) on any eligible machine: the earliest is slot "
+                             f"{end} on {code}, after the operations placed before it and the "
+                             "downtime")
 
     def unplaced_error(self) -> ScheduleError:
         """The error for operations that never became ready (a precedence cycle)."""
@@ -265,12 +276,18 @@ def _run_window(core: _Core, window: int, options: Mapping[str, Any]) -> None:
                 if dm is None:
                     continue
                 rc = ready[c]
-                ub = _NEVER  # an upper bound of c's end on its best other machine
-                for m2, d2 in elig[c]:
-                    if m2 != m:
-                        e = lines[m2].tail_end(c, d2, rc)
-                        if e < ub:
-                            ub = e
+                # an upper bound of c's end elsewhere: appended to the other machine that
+                # looks least busy
+                other = None
+                guess = _NEVER
+                for pair in elig[c]:
+                    if pair[0] != m:
+                        ends = lines[pair[0]].ends
+                        est = ((ends[-1] if ends[-1] > rc else rc) if ends else rc) + pair[1]
+                        if est < guess:
+                            guess = est
+                            other = pair
+                ub = _NEVER if other is None else lines[other[0]].tail_end(c, other[1], rc)
                 found = line.find(c, dm, rc, ub)
                 if found is not None and not core.finishes_earlier_elsewhere(
                         c, m, found[0] + dm):
@@ -446,18 +463,26 @@ def schedule(
     ticker = _Ticker(n, progress, cancel, 0.0, scale)
     if cancel is not None and cancel.is_set():
         raise Cancelled("scheduling was cancelled")
-    best = _one_pass(instance, rule_obj, window_slots, seed, options, ticker)
-    passes = 1
-    chosen = (window_days, seed)
-    if time_limit_s is not None:
-        best, chosen, passes = _improve(instance, rule_obj, best, window_days, seed, options,
-                                        started, float(time_limit_s), slot_minutes, progress,
-                                        cancel)
+    # the passes allocate many small objects and free few: cyclic GC would only slow them
+    collect = gc.isenabled()
+    gc.disable()
+    try:
+        best = _one_pass(instance, rule_obj, window_slots, seed, options, ticker)
+        passes = 1
+        chosen = (window_days, seed)
+        if time_limit_s is not None:
+            best, chosen, passes = _improve(instance, rule_obj, best, window_days, seed, options,
+                                            started, float(time_limit_s), slot_minutes,
+                                            progress, cancel)
+        assignments = _assignments(best)
+    finally:
+        if collect:
+            gc.enable()
     if progress is not None:
         progress(1.0, f"placed {n} of {n} operations")
     elapsed = time.perf_counter() - started
     return Schedule(
-        assignments=_assignments(best),
+        assignments=assignments,
         rule=rule_obj.name,
         window_days=window_days,
         seed=seed,

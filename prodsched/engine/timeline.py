@@ -182,8 +182,11 @@ class MachineLine:
                     i += 1
             if best is not None:
                 return best if best[0] + d <= bound else None
+        t = self.ends[-1]
+        if t + d > bound:
+            return None
         sin = self.setup(self.ops[-1], x, self.m)
-        t = self.ends[-1] + sin
+        t += sin
         if r > t:
             t = r
         if t + d > bound:

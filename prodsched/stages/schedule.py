@@ -166,6 +166,7 @@ def schedule_frame(plan: engine.Schedule, dag: Any) -> pd.DataFrame:
                                      "end", "setup_slots", "aging_slots", "due"])
     for col in ("seq", "width_mm", "start", "end", "setup_slots", "aging_slots"):
         df[col] = df[col].astype("int64")
+    df["length_m"] = df["length_m"].astype(float)
     step = pd.Timedelta(minutes=slot)
     df["start_time"] = base + df["start"] * step
     df["end_time"] = base + df["end"] * step
