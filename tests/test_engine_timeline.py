@@ -93,20 +93,18 @@ def test_setup_table_and_gap_bounds_agree_with_the_rule(ops, matrix, l2s, s2l):
     # the gap bounds never exceed the setups any op actually pays (soundness of the gap index)
     for p in [-1, *range(len(ops))]:
         for n in range(len(ops)):
-            generic, direct, width = table.gap_bounds(p, n, 0, classes)
+            generic, direct, both_p, both_n = table.gap_bounds(p, n, 0, classes)
             for x in range(len(ops)):
                 into = table.setup(p, x, 0) if p >= 0 else 0
                 out = table.setup(x, n, 0)
                 tx = table.typ[x]
-                if (p >= 0 and tx == table.typ[p]) or tx == table.typ[n]:
-                    assert into + out >= max(direct, width)
-                    if p >= 0 and tx == table.typ[p]:
-                        assert out >= direct
-                    if tx == table.typ[n]:
-                        assert into >= direct
-                else:
+                if p >= 0 and tx == table.typ[p]:
+                    assert into + out >= both_p and out >= direct
+                if tx == table.typ[n]:
+                    assert into + out >= both_n and into >= direct
+                if tx != table.typ[n] and (p < 0 or tx != table.typ[p]):
                     both, b_in, b_out = generic[classes.index(table.cls[x])]
-                    assert into + out >= max(both, width) and into >= b_in and out >= b_out
+                    assert into + out >= both and into >= b_in and out >= b_out
 
 
 # -- timeline ------------------------------------------------------------------------------

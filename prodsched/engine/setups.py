@@ -51,7 +51,8 @@ class SetupTable:
     ``setup(p, x, m)`` uses operation indexes ``p``, ``x`` and machine index ``m``.
     """
 
-    __slots__ = ("_bounds", "classes", "cls", "l2s", "matrix", "mix", "s2l", "typ", "width")
+    __slots__ = ("_bounds", "_match", "classes", "cls", "l2s", "matrix", "mix", "s2l", "typ",
+                 "width", "widths")
 
     def __init__(
         self,
@@ -69,9 +70,11 @@ class SetupTable:
         self.mix = [mindex[op.mixture] for op in operations]
         self.typ = [c * len(mixtures) + mx for c, mx in zip(self.cls, self.mix)]  # class+mixture
         self.width = [int(op.width) for op in operations]
+        self.widths = sorted(set(self.width))
         self.matrix = [[int(class_setup.get((a, b), 0)) for b in classes] for a in classes]
         self.l2s = [int(m.long_to_short) for m in machines]
-        self._bounds: dict[tuple[int, int, int], tuple] = {}
+        self._bounds: dict[tuple[int, int, int, int, int], tuple] = {}
+        self._match: dict[tuple[int, int, int, int], tuple[int, int]] = {}
         self.s2l = [int(m.short_to_long) for m in machines]
 
     def setup(self, p: int, x: int, m: int) -> int:
@@ -89,44 +92,61 @@ class SetupTable:
             return tc
         return tc if tc > wc else wc
 
-    def gap_bounds(self, p: int, n: int, m: int,
-                   classes: Sequence[int]) -> tuple[tuple[tuple[int, int, int], ...], int, int]:
+    def width_change(self, a: int, b: int, m: int) -> int:
+        """Width changeover from width ``a`` to width ``b`` on machine ``m``."""
+        if b < a:
+            return self.l2s[m]
+        return self.s2l[m] if b > a else 0
+
+    def gap_bounds(self, p: int, n: int, m: int, classes: Sequence[int]) -> tuple:
         """Lower bounds on the setups of an op ``x`` put between ops ``p`` (-1: none) and ``n``.
 
-        Returns ``(generic, direct, width)``. ``generic[i]`` = ``(both, into, out)`` bounds the
-        type changes ``p -> x -> n``, ``p -> x`` and ``x -> n`` over every ``x`` of class
-        ``classes[i]`` whose class and mixture differ from both ``p``'s and ``n``'s (exact:
-        ``class_setup[p -> c]`` in, ``class_setup[c -> n]`` out). ``width`` is the width change
-        ``p -> n``: width changes obey the triangle inequality, so every ``x`` pays at least that
-        much in total; as setup = max(type, width) on each side, ``max(both, width)`` bounds the
-        two setups together. An ``x`` sharing class and mixture with ``p`` pays at least 0 in
-        and ``direct`` (the type change ``p -> n``) out; mirrored for ``n``. The per-class part
-        is cached per (machine, class of ``p``, class of ``n``); ``classes`` must be the same for
-        every call with the same machine.
+        Returns ``(generic, direct, both_p, both_n)``:
+
+        * ``generic[i]`` = ``(both, into, out)`` bounds ``setup(p, x) + setup(x, n)``,
+          ``setup(p, x)`` and ``setup(x, n)`` over every ``x`` of class ``classes[i]`` whose class
+          and mixture differ from both ``p``'s and ``n``'s: such an ``x`` pays exactly
+          ``class_setup[p -> c]`` and ``class_setup[c -> n]`` as type changes, and ``both`` takes
+          the cheapest width ``x`` could have;
+        * ``direct`` = the type change ``p -> n``: an ``x`` with ``p``'s class and mixture pays at
+          least 0 in and ``direct`` out (mirrored for ``n``);
+        * ``both_p`` / ``both_n`` bound the two setups together for such an ``x``.
+
+        Cached per (machine, classes and widths of ``p`` and ``n``); ``classes`` must be the same
+        for every call with the same machine. The timeline uses these bounds to skip idle gaps
+        an operation cannot fit into.
         """
         b = self.cls[n]
+        wn = self.width[n]
+        mat = self.matrix
         if p < 0:
-            key = (m, -1, b)
+            key = (m, -1, b, 0, wn)
             generic = self._bounds.get(key)
             if generic is None:
-                mat = self.matrix
                 generic = self._bounds[key] = tuple((mat[c][b], 0, mat[c][b]) for c in classes)
-            return generic, 0, 0
+            return generic, 0, 0, 0
         a = self.cls[p]
-        key = (m, a, b)
+        wp = self.width[p]
+        key = (m, a, b, wp, wn)
         generic = self._bounds.get(key)
         if generic is None:
-            mat = self.matrix
-            generic = self._bounds[key] = tuple(
-                (mat[a][c] + mat[c][b], mat[a][c], mat[c][b]) for c in classes)
-        direct = self.matrix[a][b] if (a != b or self.mix[p] != self.mix[n]) else 0
-        wp = self.width[p]
-        wn = self.width[n]
-        if wn < wp:
-            return generic, direct, self.l2s[m]
-        if wn > wp:
-            return generic, direct, self.s2l[m]
-        return generic, direct, 0
+            change = self.width_change
+            out = []
+            for c in classes:
+                into, leave = mat[a][c], mat[c][b]
+                both = min(max(into, change(wp, w, m)) + max(leave, change(w, wn, m))
+                           for w in self.widths)
+                out.append((both, into, leave))
+            generic = self._bounds[key] = tuple(out)
+        direct = mat[a][b] if (a != b or self.mix[p] != self.mix[n]) else 0
+        mkey = (m, wp, wn, direct)
+        match = self._match.get(mkey)
+        if match is None:
+            change = self.width_change
+            both_p = min(change(wp, w, m) + max(direct, change(w, wn, m)) for w in self.widths)
+            both_n = min(max(direct, change(wp, w, m)) + change(w, wn, m) for w in self.widths)
+            match = self._match[mkey] = (both_p, both_n)
+        return generic, direct, match[0], match[1]
 
     def class_index(self, op_class: str) -> int:
         return self.classes.index(op_class)

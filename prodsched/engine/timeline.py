@@ -246,27 +246,26 @@ class MachineLine:
         last = b - cur if b > cur else 0
         if last < mind and early < mind:
             return None
-        generic, direct, wc = self.table.gap_bounds(p, n, self.m, self.classes)
-        both = direct if direct > wc else wc
+        generic, direct, both_p, both_n = self.table.gap_bounds(p, n, self.m, self.classes)
         if early:
             caps = []
-            for g_both, into, leave in generic:
-                c = last - (g_both if g_both > wc else wc)
+            for both, into, leave in generic:
+                c = last - both
                 if leave <= last and early - into > c:
                     c = early - into
                 caps.append(c)
-            cap_n = last - both
+            cap_n = last - both_n
             if early - direct > cap_n:
                 cap_n = early - direct
             cap_p = -1
             if p >= 0:
-                cap_p = last - both
+                cap_p = last - both_p
                 if direct <= last and early > cap_p:
                     cap_p = early
         else:
-            caps = [last - (g[0] if g[0] > wc else wc) for g in generic]
-            cap_n = last - both
-            cap_p = cap_n if p >= 0 else -1
+            caps = [last - g[0] for g in generic]
+            cap_n = last - both_n
+            cap_p = last - both_p if p >= 0 else -1
         if cap_p < mind and cap_n < mind and max(caps) < mind:
             return None
         return bytes([(c if c < _CLAMP else _CLAMP) if c > 0 else 0 for c in caps]), cap_p, cap_n
