@@ -1,225 +1,29 @@
 # ruff: noqa: PLR1730, FURB136  (hot loops compare inline rather than call min()/max())
-"""The list scheduler: prepares integer arrays once, then runs a rule's dispatch loop.
+"""The list scheduler: the dispatch loop of each kind of rule, and :func:`schedule`.
 
-Operations are renumbered internally in the total priority order (earliest due, then wider
-first, then id), so "more urgent" is "smaller index" and the due dates form a sorted array the
-``window`` rule bisects. An operation becomes ready when all its predecessors are placed; its
-ready time is the latest predecessor end plus that predecessor's aging slots.
+Every loop takes the ready operations in its rule's order and puts each where it finishes
+earliest (:meth:`Core.best`); the ``window`` loop then lets window operations of the same
+mixture, then of the same operation, follow the head on its machine (DESIGN §4).
 """
 
 from __future__ import annotations
 
 import gc
 import math
-import random
 import time
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Mapping
 from heapq import heappop, heappush
 from typing import Any
 
-from prodsched.engine.model import Assignment, Instance, Operation, Schedule
+from prodsched.engine.core import Core
+from prodsched.engine.model import Assignment, Instance, Schedule
 from prodsched.engine.rules import Rule, RuleState, get_rule
-from prodsched.engine.setups import SetupTable
-from prodsched.engine.timeline import _NEVER, Timeline
-from prodsched.errors import Cancelled, ScheduleError
+from prodsched.engine.timeline import _NEVER
+from prodsched.errors import Cancelled
 
 
-def _whole_slots(op: Operation, machine: str, d: Any) -> int:
-    """``d`` as an int >= 1, or ScheduleError naming the operation."""
-    try:
-        whole = not isinstance(d, bool) and int(d) == d and int(d) >= 1
-    except (TypeError, ValueError, OverflowError):
-        whole = False
-    if not whole:
-        raise ScheduleError(op.id, f"duration {d!r} on machine {machine} is not a whole number "
-                                   "of slots >= 1")
-    return int(d)
-
-
-class _Core:
-    """Integer arrays of one instance and the timeline being filled."""
-
-    def __init__(self, instance: Instance, seed: int, ticker: Callable[[int], None]) -> None:
-        self.instance = instance
-        machines = instance.machines
-        self.mindex = {mc.code: m for m, mc in enumerate(machines)}
-        ops = sorted(instance.operations, key=lambda o: (o.due_slot, -o.width, o.id))
-        self.ops: list[Operation] = ops
-        self.n = n = len(ops)
-        self.index = {op.id: i for i, op in enumerate(ops)}
-        rng = random.Random(seed) if seed else None
-        morder = list(range(len(machines)))
-        if rng is not None:
-            rng.shuffle(morder)
-        self.mrank = [0] * len(machines)
-        for rank, m in enumerate(morder):
-            self.mrank[m] = rank
-        tie = list(range(n))
-        if rng is not None:
-            rng.shuffle(tie)
-        self.tie = tie
-        self.due = [op.due_slot for op in ops]
-        self.aging = [op.aging_slots for op in ops]
-        self.elig: list[list[tuple[int, int]]] = []
-        self.dur: list[dict[int, int]] = []
-        self.preds: list[list[int]] = [[] for _ in range(n)]
-        self.succ: list[list[int]] = [[] for _ in range(n)]
-        mindex = self.mindex
-        mrank = self.mrank
-        index = self.index
-        mind = [0] * len(machines)
-        for x, op in enumerate(ops):
-            if not op.durations:
-                raise ScheduleError(op.id, "no eligible machine (no machine can run it after "
-                                           "speeds, limits and allocations)")
-            if op.aging_slots < 0:
-                raise ScheduleError(op.id, f"aging_slots {op.aging_slots} is negative")
-            pairs = []
-            for mc, d in op.durations.items():
-                m = mindex.get(mc)
-                if m is None:
-                    raise ScheduleError(op.id, f"machine {mc} in its durations is not a machine "
-                                               "of the plan")
-                if type(d) is not int or d < 1:
-                    d = _whole_slots(op, mc, d)
-                pairs.append((m, d))
-                if mind[m] == 0 or d < mind[m]:
-                    mind[m] = d
-            if len(pairs) > 1:
-                if rng is None:
-                    pairs.sort()
-                else:
-                    pairs.sort(key=lambda pair: mrank[pair[0]])
-            self.elig.append(pairs)
-            self.dur.append(dict(pairs))
-            for pid in op.predecessors:
-                p = index.get(pid)
-                if p is None:
-                    raise ScheduleError(op.id, f"its predecessor {pid} is not an operation of "
-                                               "the plan")
-                if p not in self.preds[x]:
-                    self.preds[x].append(p)
-                    self.succ[p].append(x)
-        self.pmin = [min(d for _, d in pairs) for pairs in self.elig]
-        self.npred = [len(p) for p in self.preds]
-        self.setups = SetupTable(ops, machines, instance.class_setup)
-        mclasses: list[set[int]] = [set() for _ in machines]
-        for x, pairs in enumerate(self.elig):
-            for m, _d in pairs:
-                mclasses[m].add(self.setups.cls[x])
-        self.timeline = Timeline(self.setups, [mc.downtime for mc in machines],
-                                 [sorted(c) for c in mclasses], mind)
-        self.ready = [0] * n
-        self.placed = bytearray(n)
-        self.horizon = _NEVER if instance.horizon is None else int(instance.horizon)
-        self.count = 0
-        self.ticker = ticker
-        self.pbar = sum(self.pmin) / n if n else 0.0
-        self.sbar = self.setups.mean_positive()
-
-    def index_of(self, op: Operation | str) -> int:
-        return self.index[op if isinstance(op, str) else op.id]
-
-    def best(self, x: int) -> tuple[int, int, int, int, int]:
-        """Machine where ``x`` finishes earliest: ``(m, start, setup, gap, duration)``.
-
-        Ties go to the smaller setup, then to the machine ranked first (seeded order). The
-        machine that looks earliest is searched first; the others only when a lower bound on
-        their end does not exceed the best so far, and then only for placements that end no
-        later (``bound``), which keeps their gap searches short.
-        """
-        r = self.ready[x]
-        lines = self.timeline.lines
-        elig = self.elig[x]
-        if len(elig) == 1:
-            m, d = elig[0]
-            t, s, k = lines[m].find(x, d, r)
-            return m, t, s, k, d
-        first = elig[0]
-        guess = _NEVER
-        for pair in elig:
-            ends = lines[pair[0]].ends
-            est = ((ends[-1] if ends[-1] > r else r) if ends else r) + pair[1]
-            if est < guess:
-                guess = est
-                first = pair
-        bm, bd = first
-        bt, bs, bk = lines[bm].find(x, bd, r)
-        be = bt + bd
-        mrank = self.mrank
-        for m, d in elig:
-            if m == first[0] or r + d > be:
-                continue
-            line = lines[m]
-            ends = line.ends
-            # without a usable gap the op ends after the machine's last op
-            if ends and ends[-1] + d > be and not (line.ge and r + d <= line.starts[-1]):
-                continue
-            found = line.find(x, d, r, be)
-            if found is None:
-                continue
-            t, s, k = found
-            e = t + d
-            if e < be or (e == be and (s < bs or (s == bs and mrank[m] < mrank[bm]))):
-                bm, bt, bs, bk, bd, be = m, t, s, k, d, e
-        return bm, bt, bs, bk, bd
-
-    def finishes_earlier_elsewhere(self, x: int, m: int, end: int) -> bool:
-        """Whether ``x`` could end before ``end`` on an eligible machine other than ``m``."""
-        r = self.ready[x]
-        lines = self.timeline.lines
-        for m2, d2 in self.elig[x]:
-            if m2 == m or r + d2 >= end:
-                continue
-            line = lines[m2]
-            ends = line.ends
-            if ends and not (line.ge and r + d2 <= line.starts[-1]):
-                a = ends[-1]
-                if (a if a > r else r) + d2 >= end:
-                    continue
-            if line.find(x, d2, r, end - 1) is not None:
-                return True
-        return False
-
-    def commit(self, x: int, m: int, t: int, s: int, k: int, d: int, on_ready) -> None:
-        if t + d > self.horizon:
-            raise self.horizon_error(x, m, t + d)
-        self.timeline.lines[m].place(x, d, t, s, k)
-        self.placed[x] = 1
-        done = t + d + self.aging[x]
-        ready = self.ready
-        npred = self.npred
-        for y in self.succ[x]:
-            if done > ready[y]:
-                ready[y] = done
-            npred[y] -= 1
-            if npred[y] == 0:
-                on_ready(y)
-        self.count += 1
-        if not self.count & 127:
-            self.ticker(self.count)
-
-    def horizon_error(self, x: int, m: int, end: int) -> ScheduleError:
-        code = self.instance.machines[m].code
-        return ScheduleError(self.ops[x].id, f"it cannot end by the horizon (slot "
-                             f"{self.horizon}) on any eligible machine: the earliest is slot "
-                             f"{end} on {code}, after the operations placed before it and the "
-                             "downtime")
-
-    def unplaced_error(self) -> ScheduleError:
-        """The error for operations that never became ready (a precedence cycle)."""
-        x = next(i for i in range(self.n) if not self.placed[i])
-        seen: list[int] = []
-        while x not in seen:
-            seen.append(x)
-            x = next(p for p in self.preds[x] if not self.placed[p])
-        cycle = seen[seen.index(x):] + [x]
-        names = " -> ".join(self.ops[i].id for i in reversed(cycle))
-        return ScheduleError(self.ops[x].id, f"its predecessors form a cycle: {names}")
-
-
-def _run_window(core: _Core, window: int, options: Mapping[str, Any]) -> None:
+def _run_window(core: Core, window: int, options: Mapping[str, Any]) -> None:
     max_rejects = int(options.get("follow_rejects", 3))
     due = core.due
     placed = core.placed
@@ -299,7 +103,7 @@ def _run_window(core: _Core, window: int, options: Mapping[str, Any]) -> None:
                     break
 
 
-def _run_static(core: _Core, rule: Rule, state: RuleState) -> None:
+def _run_static(core: Core, rule: Rule, state: RuleState) -> None:
     prio = rule.priority
     internal = rule.internal
     ops = core.ops
@@ -319,7 +123,7 @@ def _run_static(core: _Core, rule: Rule, state: RuleState) -> None:
         core.commit(x, m, t, s, k, d, on_ready)
 
 
-def _run_dynamic(core: _Core, rule: Rule, state: RuleState) -> None:
+def _run_dynamic(core: Core, rule: Rule, state: RuleState) -> None:
     prio = rule.priority
     internal = rule.internal
     limit = rule.candidates
@@ -365,8 +169,8 @@ class _Ticker:
                               f"placed {count} of {self.n} operations")
 
 
-def _one_pass(instance, rule: Rule, window_slots: int, seed: int, options, ticker) -> _Core:
-    core = _Core(instance, seed, ticker)
+def _one_pass(instance, rule: Rule, window_slots: int, seed: int, options, ticker) -> Core:
+    core = Core(instance, seed, ticker)
     if rule.kind == "window":
         _run_window(core, window_slots, options)
     else:
@@ -380,14 +184,14 @@ def _one_pass(instance, rule: Rule, window_slots: int, seed: int, options, ticke
     return core
 
 
-def _assignments(core: _Core) -> tuple[Assignment, ...]:
+def _assignments(core: Core) -> tuple[Assignment, ...]:
     """Final assignments; setups come from the timeline (insertions may have changed them)."""
     codes = [mc.code for mc in core.instance.machines]
     rows = sorted((t, m, x, e, s) for x, m, t, e, s in core.timeline.placements())
     return tuple(Assignment(core.ops[x].id, codes[m], t, e, s) for t, m, x, e, s in rows)
 
 
-def _objective(core: _Core) -> tuple[int, int, int]:
+def _objective(core: Core) -> tuple[int, int, int]:
     """(total job tardiness, makespan, setup slots) — smaller is better."""
     ends: dict[str, int] = {}
     dues: dict[str, int] = {}
@@ -408,7 +212,7 @@ def _objective(core: _Core) -> tuple[int, int, int]:
 _VARIANTS = (2.0, 0.5, 3.0, 0.0, 1.5, 4.0, 0.25, 1.0)  # window_days multipliers of later passes
 
 
-def _improve(instance, rule: Rule, first: _Core, window_days: float, seed: int, options,
+def _improve(instance, rule: Rule, first: Core, window_days: float, seed: int, options,
              started: float, limit: float, slot_minutes: int, progress, cancel):
     """Further passes while time is left; keeps the best by :func:`_objective`."""
     best, best_obj, chosen = first, _objective(first), (window_days, seed)
