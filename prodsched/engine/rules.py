@@ -7,7 +7,9 @@ Built-in rules:
   due, then wider first, then id); the head plus every ready operation due within
   ±``window_days`` forms a window; the head goes to the machine where it finishes earliest;
   ready window operations with the same mixture, then the same operation, follow on that
-  machine when that does not finish them later than their own best machine would.
+  machine when that does not finish them later than their own best machine would. Candidates
+  are examined in priority order; a group stops after ``follow_rejects`` (option, default 3)
+  candidates that would finish earlier elsewhere, which keeps the cost linear.
 * ``edd`` — earliest due date first, placed where it finishes earliest.
 * ``spt`` — shortest processing time (minimum over eligible machines) first.
 * ``atcs`` — apparent tardiness cost with setups (Lee, Bhaskaran & Pinedo): re-evaluated at every
