@@ -235,3 +235,20 @@ def test_bounded_find_matches_unbounded(bound):
         full = line.find(x, d, 0)
         bounded = line.find(x, d, 0, bound)
         assert bounded == (full if full[0] + d <= bound else None)
+
+
+def test_long_operations_beyond_the_byte_capacities_still_use_gaps():
+    ops = [op("a", durations={"M1": 10}), op("n", durations={"M1": 10}),
+           op("big", durations={"M1": 300}), op("huge", durations={"M1": 400})]
+    line, _ = line_for(ops)
+    line.place(0, 10, 0, 0, -1)
+    line.place(1, 10, 700, 0, -1)  # idle gap [10, 700)
+    assert line.find(2, 300, 0) == (10, 0, 0)
+    line.place(2, 300, 10, 0, 0)  # leaves [310, 700): 390 slots
+    assert line.find(3, 400, 0) == (710, 0, -1)
+
+
+def test_machine_downtime_is_merged_and_checked():
+    assert Machine("M1", ((5, 8), (0, 2), (7, 10), (10, 12))).downtime == ((0, 2), (5, 12))
+    with pytest.raises(ValueError, match="M1.*ends before it starts"):
+        Machine("M1", ((4, 4),))
