@@ -282,3 +282,20 @@ def test_engine_only_mk01_matches_the_pipeline_instance():
     plan = schedule(direct, rule="spt")
     assert verify(direct, plan) == []
     assert plan.makespan >= BKS["mk01"][0]
+
+
+def test_cpsat_reference_model_on_the_tiny_instance():
+    pytest.importorskip("ortools")
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from cpsat import check_assignment, solve_fjsp
+
+    inst = read_fjs(TINY, name="tiny")
+    result = solve_fjsp(inst, time_limit_s=5)
+    # job 2 needs 4 + 1 + 7 slots; M2 [0,4) M1 [4,5) M1 [5,12) | M1 [0,3) M3 [3,5) | M2 [4,6) fits
+    assert (result["status"], result["makespan"]) == ("OPTIMAL", 12)
+    assert check_assignment(inst, result["assignment"]) == []
+    j, o, m, s, e = result["assignment"][0]
+    broken = [(j, o, m, s, e + 1)] + result["assignment"][1:]
+    assert check_assignment(inst, broken)
