@@ -359,23 +359,27 @@ class Session:
         progress = ProgressWriter(self.store, self.id, f"stage:{name}:progress", token, run.on_progress,
                                   PROGRESS_MIN_INTERVAL_S)
         lease.start_heartbeat(poll=poll, on_renew=renewed, on_lost=run.cancel.set)
+        saved = False
         try:
             inputs = self._load_artifacts(list(STAGES[:stage_number(name) - 1]))
             result = run_stage(name, inputs, self.params, progress=progress, cancel=run.cancel)
             if not lease.lost.is_set() and (run.cancel.is_set() or cancel_requested()):
                 raise Cancelled()
             progress.close()
-            if not lease.lost.is_set():
-                self._finish(name, token, result, progress.message)
+            items, stale = self._result_items(name, token, result, progress.message)
+            lease.stop()  # no renewal after this: the final write ends the lock in the same step
+            saved = not lease.lost.is_set() and self.store.write(
+                self.id, items, stale, if_lock=(name, token), release_lock=True)
+            if saved:
                 run.summary = dict(result.summary)
         except BaseException as exc:  # noqa: BLE001 - recorded in the store, re-raised in the foreground
             progress.close()
+            lease.stop()
             run.error = exc
-            if not lease.lost.is_set():
-                self._fail(name, token, exc)
+            saved = not lease.lost.is_set() and self._fail(name, token, exc)
         finally:
             lease.release()
-            if lease.lost.is_set():
+            if not saved:
                 run.error = StoreError(f"{_label(name)} in session {self.id} lost its lock (lease expired at "
                                        f"{_iso(lease.until)}); its results were discarded")
             with _LOCAL_LOCK:
@@ -386,7 +390,8 @@ class Session:
             except StoreError:
                 pass
 
-    def _finish(self, name: str, token: str, result, message: str) -> None:
+    def _result_items(self, name: str, token: str, result, message: str) -> tuple[dict, list]:
+        """The encoded final write of a successful run (artifacts, summary, status done)."""
         t1 = time.time()
         items = {}
         for art, value in result.artifacts.items():
@@ -401,43 +406,46 @@ class Session:
         items[f"stage:{name}:status"] = serialize.encode(
             {**status, "status": "done", "ended": _iso(t1), "t1": t1, "error": None})
         items[f"stage:{name}:progress"] = serialize.encode({"run_id": token, "progress": 1.0, "message": message})
-        stale = [f"art:{name}:{a}" for a in old - set(result.artifacts)]
-        if not self.store.write(self.id, items, stale, if_lock=(name, token)):
-            raise StoreError(f"{_label(name)} lost its lock before its results were saved")
+        return items, [f"art:{name}:{a}" for a in old - set(result.artifacts)]
 
-    def _fail(self, name: str, token: str, exc: BaseException) -> None:
+    def _fail(self, name: str, token: str, exc: BaseException) -> bool:
+        """Record a failed run (and end its lock); False when the lock was already lost."""
         if isinstance(exc, Cancelled):
             text = "cancelled"
         elif isinstance(exc, (KeyboardInterrupt, SystemExit)):
             text = f"interrupted ({type(exc).__name__})"
         else:
             text = str(exc) or type(exc).__name__
-            if not isinstance(exc, (StoreError, Cancelled)) and type(exc).__module__ != "prodsched.errors":
+            if not isinstance(exc, StoreError) and type(exc).__module__ != "prodsched.errors":
                 text = f"{type(exc).__name__}: {text}"
         t1 = time.time()
         try:
             status = self.store.get(self.id, f"stage:{name}:status") or {}
-            self.store.put_many(self.id, {f"stage:{name}:status": {
+            return self.store.put_many(self.id, {f"stage:{name}:status": {
                 **status, "status": "failed", "ended": _iso(t1), "t1": t1, "error": text}},
-                if_lock=(name, token))
+                if_lock=(name, token), release_lock=True)
         except StoreError:
-            pass  # the store is gone; the lease expiry reports the failure
+            return True  # the store is unreachable: the lease expiry reports the failure
 
     def wait(self, stage: str | int | None = None, timeout: float | None = None) -> dict:
-        """Block until the stage (default: every running stage) is no longer running."""
+        """Block until the stage (default: every stage) is no longer running; return the status.
+        Raises TimeoutError if it is still running after ``timeout`` seconds."""
         names = [stage_name(stage)] if stage is not None else list(STAGES)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            with _LOCAL_LOCK:
+                local = [r.thread for k, r in _LOCAL_RUNS.items()
+                         if k[:3] == self._run_key("")[:3] and k[3] in names and r.thread is not None]
             st = self.status()
             if not any(s["status"] == "running" for s in st["stages"] if s["name"] in names):
+                for thread in local:  # let a worker of this process finish its bookkeeping
+                    thread.join(5)
                 return st
             if deadline is not None and time.monotonic() >= deadline:
                 running = [s["name"] for s in st["stages"] if s["status"] == "running"]
                 raise TimeoutError(f"still running after {timeout} s: {', '.join(running)} (session {self.id})")
-            with _LOCAL_LOCK:
-                local = [r for k, r in _LOCAL_RUNS.items() if k[:3] == self._run_key("")[:3] and k[3] in names]
-            if local and local[0].thread is not None:
-                local[0].thread.join(0.1)
+            if local:
+                local[0].join(0.1)
             else:
                 time.sleep(0.1)
 

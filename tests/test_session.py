@@ -11,6 +11,7 @@ import pytest
 
 from prodsched.errors import InputError, StageOrderError, StageRunningError, StoreError
 from prodsched.session import PARAM_STAGE, Session, format_sessions, format_status
+from prodsched.stages import STAGES
 from prodsched.store import open_store
 
 
@@ -196,6 +197,57 @@ def test_planted_pickle_in_an_artifact_is_refused(store, plant, tmp_path):
         s.run("preprocess")  # the stage's inputs are read through the same decoder
     assert not marker.exists()
     assert _stage(s.status(), "preprocess")["status"] == "failed"
+
+
+def _verify(session: Session) -> list[dict]:
+    from prodsched.stages.schedule import verify
+    from prodsched.tables import TABLE_NAMES
+
+    tables = {name: session.artifact(name) for name in TABLE_NAMES}
+    return verify(session.artifact("schedule"), session.artifact("dag"), tables)
+
+
+def test_all_six_stages_run_and_the_schedule_passes_the_verifier(store, plant):
+    s = Session.create({"data": str(plant)}, store)
+    summaries = s.run_all()
+    assert list(summaries) == list(STAGES)
+    st = s.status()
+    assert st["overall"] == "done" and st["completed"] == 6 and st["current"] is None
+    schedule = s.artifact("schedule")
+    assert _verify(s) == []
+    assert sorted(schedule["op_id"]) == sorted(s.artifact("dag").nodes)
+    assert str(schedule["start_time"].dtype).startswith("datetime64")
+    assert summaries["schedule"]["operations"] == len(schedule) and summaries["schedule"]["violations"] == 0
+    assert s.artifact("kpis")["violations"] == 0 and s.summary("results") == summaries["results"]
+
+    # a schedule parameter makes stages 5-6 stale; the re-run schedule is verified again
+    assert s.set_params(window_days=1, rule="edd") == ["schedule", "results"]
+    with pytest.raises(StageOrderError, match="stale"):
+        s.artifact("kpis")
+    s.run("schedule")
+    assert _statuses(s) == ["done"] * 5 + ["stale"]
+    assert s.summary("schedule")["rule"] == "edd" and _verify(s) == []
+    s.run("results")
+    assert s.status()["overall"] == "done"
+
+
+def test_cancel_the_schedule_while_it_runs(store, plant):
+    s = Session.create({"data": str(plant), "time_limit_s": 30.0}, store)
+    s.run_all(upto="dag")
+    seen = []
+
+    def press_cancel(fraction, message):  # a user pressing cancel once progress shows
+        seen.append(fraction)
+        if len(seen) == 1:
+            assert s.cancel("schedule") is True
+
+    s.run("schedule", background=True, progress=press_cancel)
+    entry = _stage(s.wait("schedule", timeout=60), "schedule")
+    assert seen and entry["status"] == "failed" and entry["error"] == "cancelled"
+    assert not s.can_run("results") and s.can_run("schedule")
+    s.set_params(time_limit_s=None)
+    s.run("schedule")
+    assert _verify(s) == []
 
 
 @pytest.mark.redis

@@ -70,7 +70,7 @@ s.set_params(min_yield=0.85)
 
 def test_two_processes_start_the_same_stage_and_exactly_one_runs(store, plant, payload_fifo):
     s = Session.create({"data": str(payload_fifo)}, store)
-    start_at = time.time() + 1.0
+    start_at = time.time() + 0.7
     procs = [_worker(store, s, "load", start_at=start_at) for _ in range(2)]
     payload_fifo.wait_for_reader()  # the winner is stuck in stage 1 reading its input
     loser = None
@@ -104,7 +104,6 @@ def test_killed_worker_is_reported_failed_once_its_lease_expires(store, plant, p
     s = Session.create({"data": str(payload_fifo)}, store)
     worker = _worker(store, s, "load", lease_s=1.0)
     payload_fifo.wait_for_reader()
-    time.sleep(1.2)  # the heartbeat keeps the run alive past its first lease
     assert _stage(s, "load")["status"] == "running"
     worker.send_signal(signal.SIGKILL)
     worker.wait()

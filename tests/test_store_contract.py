@@ -150,6 +150,12 @@ def test_fenced_and_compare_and_set_writes(store):
     assert store.write(sid, {"new": blob}, if_unchanged={"new": None})
     assert not store.write(sid, {"new": blob}, if_unchanged={"new": None})
 
+    # the final write of a run can end its lock in the same atomic step
+    assert not store.write(sid, {"status": blob}, if_lock=("load", "intruder"), release_lock=True)
+    assert store.lock_owner(sid, "load") == "owner"
+    assert store.write(sid, {"status": serialize.encode(3)}, if_lock=("load", "owner"), release_lock=True)
+    assert store.get(sid, "status") == 3 and store.lock_owner(sid, "load") is None
+
 
 def test_lease_heartbeat_keeps_the_lock_and_polls(store):
     sid = _session(store)

@@ -5,7 +5,8 @@ A store keeps, per session, a flat map of *fields* to tagged blobs (see
 namespaced as ``{namespace}:{session}:{field}`` (namespace ``prodsched`` by default). Sessions
 expire ``ttl_s`` seconds after their last write. Writes to one session are atomic and can be
 *fenced*: applied only while a given lock is held by a given token, and/or only when given fields
-still hold the bytes the caller read (compare-and-set).
+still hold the bytes the caller read (compare-and-set); a fenced write can release the lock in the
+same atomic step (so a stage's final status and the end of its lock are seen together).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class SessionStore(Protocol):
         *,
         if_lock: tuple[str, str] | None = None,
         if_unchanged: Mapping[str, bytes | None] | None = None,
+        release_lock: bool = False,
     ) -> bool: ...
     def acquire_lock(self, session_id: str, name: str, token: str, lease_s: float) -> bool: ...
     def renew_lock(self, session_id: str, name: str, token: str, lease_s: float) -> bool: ...

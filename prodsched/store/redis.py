@@ -52,6 +52,7 @@ local n = tonumber(ARGV[i]); i = i + 1
 for j = 1, n do redis.call('HDEL', KEYS[1], ARGV[i]); i = i + 1 end
 n = tonumber(ARGV[i]); i = i + 1
 for j = 1, n do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
+if ARGV[i] == '1' then redis.call('DEL', KEYS[3]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 return 1
@@ -210,8 +211,10 @@ class RedisStore(StoreBase):
 
     def write(self, session_id: str, items: Mapping[str, bytes], delete: Iterable[str] = (), *,
               if_lock: tuple[str, str] | None = None,
-              if_unchanged: Mapping[str, bytes | None] | None = None) -> bool:
+              if_unchanged: Mapping[str, bytes | None] | None = None, release_lock: bool = False) -> bool:
         sid = check_session_id(session_id)
+        if release_lock and if_lock is None:
+            raise ValueError("release_lock needs if_lock")
         t = now()
         lock_name, token = if_lock if if_lock is not None else ("-", "")
         args: list = [int(self.ttl_s * 1000), sid, repr(t + self.ttl_s), token, len(if_unchanged or {})]
@@ -221,6 +224,7 @@ class RedisStore(StoreBase):
         args += [len(delete), *delete, len(items)]
         for f, value in items.items():
             args += [f, value]
+        args.append("1" if release_lock else "0")
         result = self._call(self._write_script, keys=[self._data(sid), self._index, self._lock(sid, lock_name)],
                             args=args)
         if result == -1:

@@ -218,8 +218,10 @@ class SqliteStore(StoreBase):
 
     def write(self, session_id: str, items: Mapping[str, bytes], delete: Iterable[str] = (), *,
               if_lock: tuple[str, str] | None = None,
-              if_unchanged: Mapping[str, bytes | None] | None = None) -> bool:
+              if_unchanged: Mapping[str, bytes | None] | None = None, release_lock: bool = False) -> bool:
         sid = check_session_id(session_id)
+        if release_lock and if_lock is None:
+            raise ValueError("release_lock needs if_lock")
         delete = list(delete)
 
         def write(conn):
@@ -237,6 +239,9 @@ class SqliteStore(StoreBase):
                 conn.execute("DELETE FROM kv WHERE session=? AND key=?", (self._skey(sid), self.key(sid, f)))
             conn.executemany("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)",
                              [(self._skey(sid), self.key(sid, f), sqlite3.Binary(v)) for f, v in items.items()])
+            if release_lock:
+                conn.execute("DELETE FROM locks WHERE session=? AND key=? AND token=?",
+                             (self._skey(sid), self.key(sid, f"lock:{if_lock[0]}"), if_lock[1]))
             conn.execute("UPDATE sessions SET expires_at=? WHERE namespace=? AND session=?",
                          (t + self.ttl_s, self.namespace, sid))
             return True
