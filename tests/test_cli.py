@@ -173,6 +173,29 @@ def test_broken_input_exits_2_with_a_readable_table(env, tmp_path):
     assert not (tmp_path / "out" / "schedule.csv").exists()
 
 
+def test_order_without_routing_is_listed_as_unable_not_dropped(env, tmp_path):
+    _need_stages()
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE, data, ignore=shutil.ignore_patterns("plant_export", "*.md"))
+    orders = pd.read_csv(data / "order_data.csv", dtype=str, keep_default_na=False)
+    po = orders.loc[1, "po_no"]
+    orders.loc[1, "item"] = "NO-SUCH-ITEM"
+    orders.to_csv(data / "order_data.csv", index=False)
+    proc = prodsched(env, "run", data, "--out", tmp_path / "out", "--quiet")
+    assert proc.returncode == 0, proc.stderr  # a warning never changes the exit code
+    assert "warning" in proc.stderr and "Traceback" not in proc.stderr
+    out = tmp_path / "out"
+    unable = pd.read_csv(out / "unable.csv", dtype=str, keep_default_na=False)
+    assert unable["po_no"].tolist() == [po] and unable.at[0, "reason"] == "no_routing"
+    listed = pd.read_csv(out / "orders.csv", dtype=str, keep_default_na=False).set_index("po_no")
+    assert len(listed) == len(orders)
+    assert listed.at[po, "status"] == "unable" and listed.at[po, "reason"].startswith("no_routing")
+    kpis = json.loads((out / "kpis.json").read_text())
+    assert (kpis["orders"], kpis["unable_orders"], kpis["violations"]) == (len(orders), 1, 0)
+    assert kpis["on_time_rate"] <= (len(orders) - 1) / len(orders)
+    assert po not in set(pd.read_csv(out / "schedule.csv", dtype=str)["po_nos"].str.split(";").explode())
+
+
 def test_unknown_rule_fails_in_the_schedule_stage_with_one_line(env, tmp_path):
     _need_stages()
     proc = prodsched(env, "run", SAMPLE, "--out", tmp_path / "out", "--rule", "no_such_rule", "--quiet")
@@ -223,18 +246,19 @@ def test_notebooks_without_the_chain_module_is_one_line_exit_1(tmp_path, monkeyp
 
 
 @pytest.mark.notebooks
-@pytest.mark.slow
-def test_run_with_notebooks(env, tmp_path):
-    _need_stages()
-    proc = prodsched(env, "run", SAMPLE, "--out", tmp_path / "out", "--notebooks", timeout=600)
+def test_run_with_notebooks_continues_a_session(sample_run, tmp_path):
+    """--notebooks goes through the papermill chain (the full chain is tested with the notebooks);
+    here the results notebook re-runs stage 6 of the CLI's session into another folder."""
+    proc, _, env = sample_run
     assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
+    sid = proc.stdout.split()[1]
+    nb = prodsched(env, "run", "--session", sid, "--stages", "6", "--out", tmp_path / "out", "--notebooks",
+                   timeout=600)
+    assert nb.returncode == 0, nb.stderr
+    assert "Traceback" not in nb.stderr
     run_dirs = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
-    assert len(run_dirs) == 1
-    assert sorted(p.name for p in run_dirs[0].glob("*.ipynb")) == [
-        "01_load.ipynb", "02_preprocess.ipynb", "03_yield.ipynb", "04_dag.ipynb", "05_schedule.ipynb",
-        "06_results.ipynb"]
+    assert [p.name for p in run_dirs[0].glob("*.ipynb")] == ["06_results.ipynb"]
     assert json.loads((tmp_path / "out" / "kpis.json").read_text())["violations"] == 0
-    sid = proc.stdout.split("session ", 1)[1].split()[0]
+    assert "violations  0" in nb.stdout
     status = json.loads(prodsched(env, "status", sid, "--json").stdout)
     assert [s["status"] for s in status["stages"]] == ["done"] * 6
