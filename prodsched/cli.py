@@ -288,7 +288,7 @@ def run_stages(names: list[str], values: dict[str, Any], store: str | None = Non
     from prodsched.session import Session
 
     if session_id:
-        session = _guarded(names[0], lambda: Session.attach(session_id, store=store))
+        session = Session.attach(session_id, store=store)
         current = session.params.to_dict()
         changes = {k: v for k, v in values.items() if current.get(k) != v}
         if changes:
