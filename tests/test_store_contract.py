@@ -326,3 +326,13 @@ def test_progress_writes_are_throttled_and_the_last_one_is_kept(store):
     time.sleep(0.11)
     progress.flush()
     assert store.get(sid, "stage:schedule:progress")["message"] == "step 300"
+
+
+def test_open_store_shares_one_store_per_location(tmp_path):
+    a = open_store(tmp_path / "s.db")
+    assert open_store(str(tmp_path / "s.db")) is a and open_store(tmp_path / "s.db", ttl_s=5) is not a
+    a.close()  # a closed store reconnects on its next use
+    sid = _session(a)
+    assert open_store(tmp_path / "s.db").exists(sid)
+    (tmp_path / "s.db").unlink()
+    assert open_store(tmp_path / "s.db") is not a and not open_store(tmp_path / "s.db").exists(sid)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -48,13 +49,29 @@ def default_location() -> str:
             or str(DEFAULT_PATH.expanduser()))
 
 
+_OPEN: dict[tuple, SessionStore] = {}
+_OPEN_LOCK = threading.Lock()
+
+
 def open_store(url_or_path: str | os.PathLike | SessionStore | None = None, **kwargs: Any) -> SessionStore:
-    """Open the store a URL or path names (see module doc); a store object is returned as is."""
+    """Open the store a URL or path names (see module doc); a store object is returned as is.
+
+    Stores are shared per (location, options) within a process, so attaching many sessions does
+    not open many connections (a closed store reconnects on its next use)."""
     if isinstance(url_or_path, StoreBase):
         return url_or_path
     target = str(url_or_path) if url_or_path is not None else default_location()
     if not target.strip():
         raise StoreError("empty store location")
+    key = (target, tuple(sorted(kwargs.items())))
+    with _OPEN_LOCK:
+        store = _OPEN.get(key)
+        if store is None or (isinstance(store, SqliteStore) and not store.path.exists()):
+            store = _OPEN[key] = _open(target, **kwargs)
+    return store
+
+
+def _open(target: str, **kwargs: Any) -> SessionStore:
     scheme, sep, _ = target.partition("://")
     if sep and scheme.isidentifier() and len(scheme) > 1:
         factory = _SCHEMES.get(scheme.lower())
