@@ -9,7 +9,8 @@ Built-in rules:
   ready window operations with the same mixture, then the same operation, follow on that
   machine when that does not finish them later than their own best machine would. Candidates
   are examined in priority order; a group stops after ``follow_rejects`` (option, default 3)
-  candidates that would finish earlier elsewhere, which keeps the cost linear.
+  candidates that would finish earlier elsewhere, or after ``follow_scan`` (default 256)
+  candidates in all, which keeps the cost linear.
 * ``edd`` — earliest due date first, placed where it finishes earliest.
 * ``spt`` — shortest processing time (minimum over eligible machines) first.
 * ``atcs`` — apparent tardiness cost with setups (Lee, Bhaskaran & Pinedo): re-evaluated at every

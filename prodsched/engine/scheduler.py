@@ -25,6 +25,7 @@ from prodsched.errors import Cancelled
 
 def _run_window(core: Core, window: int, options: Mapping[str, Any]) -> None:
     max_rejects = int(options.get("follow_rejects", 3))
+    max_scan = int(options.get("follow_scan", 256))
     due = core.due
     placed = core.placed
     ready = core.ready
@@ -70,8 +71,10 @@ def _run_window(core: Core, window: int, options: Mapping[str, Any]) -> None:
         line = lines[m]
         for lst in groups:
             rejects = 0
+            scanned = 0
             last = lo - 1
-            while True:
+            while scanned < max_scan:
+                scanned += 1
                 i = bisect_right(lst, last)
                 if i >= len(lst) or lst[i] >= hi:
                     break
