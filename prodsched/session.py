@@ -19,16 +19,23 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from prodsched import serialize
-from prodsched.errors import Cancelled, StageOrderError, StageRunningError, StoreError
+from prodsched.errors import StageOrderError, StageRunningError, StoreError
 from prodsched.params import Params
 from prodsched.session_view import format_sessions, format_status, overall_status
-from prodsched.stages import STAGES, run_stage, stage_name, stage_number
+from prodsched.session_worker import (
+    LOCAL_LOCK,
+    LOCAL_RUNS,
+    StageRun,
+    execute,
+    iso,
+    label,
+)
+from prodsched.stages import STAGES, stage_name, stage_number
 from prodsched.store import open_store
-from prodsched.store.lease import Lease, ProgressWriter
+from prodsched.store.lease import Lease
 
 PARAM_STAGE = {
     "data": "load",
@@ -38,34 +45,6 @@ PARAM_STAGE = {
     "extra": "schedule",
     "out": "results",
 }
-PROGRESS_MIN_INTERVAL_S = 0.1  # at most 10 progress writes per second
-
-# runs started by this process: (store url, namespace, session, stage) -> _Run
-_LOCAL_RUNS: dict[tuple[str, str, str, str], _Run] = {}
-_LOCAL_LOCK = threading.Lock()
-
-
-def _iso(t: float | None) -> str | None:
-    if t is None:
-        return None
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
-
-
-def _label(name: str) -> str:
-    return f"stage {stage_number(name)} ({name})"
-
-
-class _Run:
-    """One stage execution of this process: worker thread, cancel event, outcome."""
-
-    def __init__(self, lease: Lease):
-        self.lease = lease
-        self.cancel = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.error: BaseException | None = None
-        self.summary: dict | None = None
-        self.on_progress = None
-
 
 class Session:
     """A scheduling session; create with :meth:`create` or :meth:`attach`."""
@@ -85,7 +64,7 @@ class Session:
         store = open_store(store)
         sid = uuid.uuid4().hex
         store.create_session(sid)
-        store.put_many(sid, {"meta": {"id": sid, "created": _iso(time.time())}, "params": params.to_dict()})
+        store.put_many(sid, {"meta": {"id": sid, "created": iso(time.time())}, "params": params.to_dict()})
         return cls(sid, store, lease_s)
 
     @classmethod
@@ -146,7 +125,7 @@ class Session:
         first = min(stage_number(PARAM_STAGE[k]) for k in changed)
         for name in STAGES[first - 1:]:
             if self.store.lock_owner(self.id, name) is not None:
-                raise StageRunningError(f"cannot change {', '.join(changed)} while {_label(name)} is running "
+                raise StageRunningError(f"cannot change {', '.join(changed)} while {label(name)} is running "
                                         f"in session {self.id}; wait for it or cancel it")
         values = {"params": new_d}
         values.update(self._stale_updates(first))
@@ -170,24 +149,31 @@ class Session:
         fields = [f"stage:{n}:{part}" for n in STAGES for part in ("status", "progress", "lease")]
         raw = self.store.get_many_raw(self.id, fields)
         out = {}
+        decode = self._decode
         for n in STAGES:
             status_raw = raw[f"stage:{n}:status"]
-            rec = serialize.decode(status_raw) if status_raw else {"status": "pending"}
+            rec = decode(f"stage:{n}:status", status_raw) if status_raw else {"status": "pending"}
             if rec.get("status") == "running" and self.store.lock_owner(self.id, n) != rec.get("run_id"):
                 rec = self._reap(n, status_raw, rec, raw[f"stage:{n}:lease"])
             prog_raw = raw[f"stage:{n}:progress"]
-            prog = serialize.decode(prog_raw) if prog_raw else {}
+            prog = decode(f"stage:{n}:progress", prog_raw) if prog_raw else {}
             rec["_progress"] = prog if prog.get("run_id") == rec.get("run_id") else {}
             out[n] = rec
         return out
 
+    def _decode(self, field: str, raw: bytes) -> Any:
+        try:
+            return serialize.decode(raw)
+        except StoreError as exc:
+            raise StoreError(f"{self.store.key(self.id, field)}: {exc}") from None
+
     def _reap(self, name: str, status_raw: bytes, rec: dict, lease_raw: bytes | None) -> dict:
         """Mark a running stage whose worker lost its lock as failed (compare-and-set)."""
-        lease = serialize.decode(lease_raw) if lease_raw else {}
+        lease = self._decode(f"stage:{name}:lease", lease_raw) if lease_raw else {}
         until = lease.get("until") if lease.get("run_id") == rec.get("run_id") else None
         until = until or rec.get("t0")
-        failed = {**rec, "status": "failed", "ended": _iso(until), "t1": until,
-                  "error": f"worker stopped responding: lease expired at {_iso(until)}"}
+        failed = {**rec, "status": "failed", "ended": iso(until), "t1": until,
+                  "error": f"worker stopped responding: lease expired at {iso(until)}"}
         if self.store.write(self.id, {f"stage:{name}:status": serialize.encode(failed)},
                             if_unchanged={f"stage:{name}:status": status_raw}):
             return failed
@@ -216,7 +202,7 @@ class Session:
         completed = sum(s["status"] == "done" for s in stages)
         running = [s["name"] for s in stages if s["status"] == "running"]
         return {"session_id": self.id, "store": self.store.display_url, "created": meta.get("created"),
-                "expires": _iso(self.store.expires_at(self.id)), "params": params, "stages": stages,
+                "expires": iso(self.store.expires_at(self.id)), "params": params, "stages": stages,
                 "completed": completed, "total": len(STAGES), "overall": overall_status(stages),
                 "current": running[0] if running else None}
 
@@ -233,7 +219,7 @@ class Session:
         rec = self._records()[name]
         if rec["status"] != "done":
             hint = "re-run it" if rec["status"] in ("stale", "failed") else "run it first"
-            raise StageOrderError(f"{what} of {_label(name)} is not available: the stage is {rec['status']}; {hint}")
+            raise StageOrderError(f"{what} of {label(name)} is not available: the stage is {rec['status']}; {hint}")
 
     def summary(self, stage: str | int) -> dict:
         name = stage_name(stage)
@@ -281,10 +267,10 @@ class Session:
             self.set_params(**param_changes)
         run = self._start(name)
         run.on_progress = progress
-        run.thread = threading.Thread(target=self._execute, args=(name, run), daemon=True,
+        run.thread = threading.Thread(target=execute, args=(self, name, run), daemon=True,
                                       name=f"prodsched-{name}-{self.id[:8]}")
-        with _LOCAL_LOCK:
-            _LOCAL_RUNS[self._run_key(name)] = run
+        with LOCAL_LOCK:
+            LOCAL_RUNS[self._run_key(name)] = run
         run.thread.start()
         if background:
             return next(s for s in self.status()["stages"] if s["name"] == name)
@@ -309,123 +295,36 @@ class Session:
             first = stage_number(start)
         return {STAGES[i - 1]: self.run(i, progress=progress) for i in range(first, last + 1)}
 
-    def _start(self, name: str) -> _Run:
+    def _start(self, name: str) -> StageRun:
         lease = Lease(self.store, self.id, name, self.lease_s)
         if not lease.acquire():
-            raise StageRunningError(f"{_label(name)} is already running in session {self.id}")
+            raise StageRunningError(f"{label(name)} is already running in session {self.id}")
         try:
             number = stage_number(name)
             records = self._records()
             for n in STAGES[:number - 1]:
                 if records[n]["status"] != "done":
-                    raise StageOrderError(f"{_label(name)} needs {_label(n)} to be done first "
+                    raise StageOrderError(f"{label(name)} needs {label(n)} to be done first "
                                           f"(it is {records[n]['status']}) in session {self.id}")
             for n in STAGES[number:]:
                 if self.store.lock_owner(self.id, n) is not None:
-                    raise StageRunningError(f"{_label(n)} is running in session {self.id}; wait for it or "
-                                            f"cancel it before re-running {_label(name)}")
+                    raise StageRunningError(f"{label(n)} is running in session {self.id}; wait for it or "
+                                            f"cancel it before re-running {label(name)}")
             t0 = time.time()
             values = self._stale_updates(number + 1) if number < len(STAGES) else {}
             values.update({
-                f"stage:{name}:status": {"status": "running", "run_id": lease.token, "started": _iso(t0),
+                f"stage:{name}:status": {"status": "running", "run_id": lease.token, "started": iso(t0),
                                          "ended": None, "t0": t0, "t1": None, "error": None},
                 f"stage:{name}:progress": {"run_id": lease.token, "progress": 0.0, "message": "starting"},
                 f"stage:{name}:lease": {"run_id": lease.token, "until": lease.until},
             })
             if not self.store.put_many(self.id, values, delete=[f"stage:{name}:cancel"],
                                        if_lock=(name, lease.token)):
-                raise StoreError(f"lost the lock of {_label(name)} while starting it in session {self.id}")
+                raise StoreError(f"lost the lock of {label(name)} while starting it in session {self.id}")
         except BaseException:
             lease.release()
             raise
-        return _Run(lease)
-
-    def _execute(self, name: str, run: _Run) -> None:
-        lease, token = run.lease, run.lease.token
-        cancel_field = f"stage:{name}:cancel"
-
-        def cancel_requested() -> bool:
-            request = self.store.get(self.id, cancel_field)
-            return bool(request) and request.get("run_id") == token
-
-        def poll() -> None:
-            progress.flush()
-            if cancel_requested():
-                run.cancel.set()
-
-        def renewed(ls: Lease) -> None:
-            self.store.put(self.id, f"stage:{name}:lease", {"run_id": token, "until": ls.until})
-
-        progress = ProgressWriter(self.store, self.id, f"stage:{name}:progress", token, run.on_progress,
-                                  PROGRESS_MIN_INTERVAL_S)
-        lease.start_heartbeat(poll=poll, on_renew=renewed, on_lost=run.cancel.set)
-        saved = False
-        try:
-            inputs = self._load_artifacts(list(STAGES[:stage_number(name) - 1]))
-            result = run_stage(name, inputs, self.params, progress=progress, cancel=run.cancel)
-            if not lease.lost.is_set() and (run.cancel.is_set() or cancel_requested()):
-                raise Cancelled()
-            progress.close()
-            items, stale = self._result_items(name, token, result, progress.message)
-            lease.stop()  # no renewal after this: the final write ends the lock in the same step
-            saved = not lease.lost.is_set() and self.store.write(
-                self.id, items, stale, if_lock=(name, token), release_lock=True)
-            if saved:
-                run.summary = dict(result.summary)
-        except BaseException as exc:  # noqa: BLE001 - recorded in the store, re-raised in the foreground
-            progress.close()
-            lease.stop()
-            run.error = exc
-            saved = not lease.lost.is_set() and self._fail(name, token, exc)
-        finally:
-            lease.release()
-            if not saved:
-                run.error = StoreError(f"{_label(name)} in session {self.id} lost its lock (lease expired at "
-                                       f"{_iso(lease.until)}); its results were discarded")
-            with _LOCAL_LOCK:
-                if _LOCAL_RUNS.get(self._run_key(name)) is run:
-                    del _LOCAL_RUNS[self._run_key(name)]
-            try:
-                self._records()  # a lost lease is reported as failed right away
-            except StoreError:
-                pass
-
-    def _result_items(self, name: str, token: str, result, message: str) -> tuple[dict, list]:
-        """The encoded final write of a successful run (artifacts, summary, status done)."""
-        t1 = time.time()
-        items = {}
-        for art, value in result.artifacts.items():
-            try:
-                items[f"art:{name}:{art}"] = serialize.encode(value)
-            except StoreError as exc:
-                raise StoreError(f"{_label(name)} artifact {art!r}: {exc}") from None
-        old = set(self.store.get(self.id, f"stage:{name}:artifacts") or [])
-        status = self.store.get(self.id, f"stage:{name}:status") or {}
-        items[f"stage:{name}:artifacts"] = serialize.encode(sorted(result.artifacts))
-        items[f"stage:{name}:summary"] = serialize.encode(dict(result.summary))
-        items[f"stage:{name}:status"] = serialize.encode(
-            {**status, "status": "done", "ended": _iso(t1), "t1": t1, "error": None})
-        items[f"stage:{name}:progress"] = serialize.encode({"run_id": token, "progress": 1.0, "message": message})
-        return items, [f"art:{name}:{a}" for a in old - set(result.artifacts)]
-
-    def _fail(self, name: str, token: str, exc: BaseException) -> bool:
-        """Record a failed run (and end its lock); False when the lock was already lost."""
-        if isinstance(exc, Cancelled):
-            text = "cancelled"
-        elif isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            text = f"interrupted ({type(exc).__name__})"
-        else:
-            text = str(exc) or type(exc).__name__
-            if not isinstance(exc, StoreError) and type(exc).__module__ != "prodsched.errors":
-                text = f"{type(exc).__name__}: {text}"
-        t1 = time.time()
-        try:
-            status = self.store.get(self.id, f"stage:{name}:status") or {}
-            return self.store.put_many(self.id, {f"stage:{name}:status": {
-                **status, "status": "failed", "ended": _iso(t1), "t1": t1, "error": text}},
-                if_lock=(name, token), release_lock=True)
-        except StoreError:
-            return True  # the store is unreachable: the lease expiry reports the failure
+        return StageRun(lease)
 
     def wait(self, stage: str | int | None = None, timeout: float | None = None) -> dict:
         """Block until the stage (default: every stage) is no longer running; return the status.
@@ -433,8 +332,8 @@ class Session:
         names = [stage_name(stage)] if stage is not None else list(STAGES)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            with _LOCAL_LOCK:
-                local = [r.thread for k, r in _LOCAL_RUNS.items()
+            with LOCAL_LOCK:
+                local = [r.thread for k, r in LOCAL_RUNS.items()
                          if k[:3] == self._run_key("")[:3] and k[3] in names and r.thread is not None]
             st = self.status()
             if not any(s["status"] == "running" for s in st["stages"] if s["name"] in names):
@@ -459,9 +358,9 @@ class Session:
             rec = records[n]
             if rec["status"] != "running":
                 continue
-            self.store.put(self.id, f"stage:{n}:cancel", {"run_id": rec["run_id"], "at": _iso(time.time())})
-            with _LOCAL_LOCK:
-                local = _LOCAL_RUNS.get(self._run_key(n))
+            self.store.put(self.id, f"stage:{n}:cancel", {"run_id": rec["run_id"], "at": iso(time.time())})
+            with LOCAL_LOCK:
+                local = LOCAL_RUNS.get(self._run_key(n))
             if local is not None and local.lease.token == rec["run_id"]:
                 local.cancel.set()
             hit = True

@@ -1,0 +1,138 @@
+"""The worker side of a stage run: execute it, save its results under its lock, or record why not.
+
+A run holds the (session, stage) lock with a heartbeat (:class:`~prodsched.store.lease.Lease`)
+that also polls the store for a cancel request. Its last write - results and status "done", or
+status "failed" - is fenced by the lock and ends it in the same atomic step, so a run that lost
+its lease (its process stalled past the lease) can never overwrite newer state.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+from prodsched import serialize
+from prodsched.errors import Cancelled, StoreError
+from prodsched.stages import STAGES, run_stage, stage_number
+from prodsched.store.lease import Lease, ProgressWriter
+
+PROGRESS_MIN_INTERVAL_S = 0.1  # at most 10 progress writes per second
+
+# runs started by this process: (store url, namespace, session, stage) -> StageRun
+LOCAL_RUNS: dict[tuple[str, str, str, str], StageRun] = {}
+LOCAL_LOCK = threading.Lock()
+
+
+def iso(t: float | None) -> str | None:
+    """Epoch seconds -> ISO 8601 UTC with milliseconds."""
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+
+
+def label(name: str) -> str:
+    return f"stage {stage_number(name)} ({name})"
+
+
+class StageRun:
+    """One stage execution started by this process: lease, cancel event, thread, outcome."""
+
+    def __init__(session, lease: Lease):
+        session.lease = lease
+        session.cancel = threading.Event()
+        session.thread: threading.Thread | None = None
+        session.error: BaseException | None = None
+        session.summary: dict | None = None
+        session.on_progress = None
+
+
+def execute(session, name: str, run: StageRun) -> None:
+    """Worker thread body: run the stage with its inputs from the store and record the outcome."""
+    lease, token = run.lease, run.lease.token
+    cancel_field = f"stage:{name}:cancel"
+
+    def cancel_requested() -> bool:
+        request = session.store.get(session.id, cancel_field)
+        return bool(request) and request.get("run_id") == token
+
+    def poll() -> None:
+        progress.flush()
+        if cancel_requested():
+            run.cancel.set()
+
+    def renewed(ls: Lease) -> None:
+        session.store.put(session.id, f"stage:{name}:lease", {"run_id": token, "until": ls.until})
+
+    progress = ProgressWriter(session.store, session.id, f"stage:{name}:progress", token, run.on_progress,
+                              PROGRESS_MIN_INTERVAL_S)
+    lease.start_heartbeat(poll=poll, on_renew=renewed, on_lost=run.cancel.set)
+    saved = False
+    try:
+        inputs = session._load_artifacts(list(STAGES[:stage_number(name) - 1]))
+        result = run_stage(name, inputs, session.params, progress=progress, cancel=run.cancel)
+        if not lease.lost.is_set() and (run.cancel.is_set() or cancel_requested()):
+            raise Cancelled()
+        progress.close()
+        items, stale = _result_items(session, name, token, result, progress.message)
+        lease.stop()  # no renewal after this: the final write ends the lock in the same step
+        saved = not lease.lost.is_set() and session.store.write(
+            session.id, items, stale, if_lock=(name, token), release_lock=True)
+        if saved:
+            run.summary = dict(result.summary)
+    except BaseException as exc:  # noqa: BLE001 - recorded in the store, re-raised in the foreground
+        progress.close()
+        lease.stop()
+        run.error = exc
+        saved = not lease.lost.is_set() and _fail(session, name, token, exc)
+    finally:
+        lease.release()
+        if not saved:
+            run.error = StoreError(f"{label(name)} in session {session.id} lost its lock (lease expired at "
+                                   f"{iso(lease.until)}); its results were discarded")
+        with LOCAL_LOCK:
+            if LOCAL_RUNS.get(session._run_key(name)) is run:
+                del LOCAL_RUNS[session._run_key(name)]
+        try:
+            session._records()  # a lost lease is reported as failed right away
+        except StoreError:
+            pass
+
+
+def _result_items(session, name: str, token: str, result, message: str) -> tuple[dict, list]:
+    """The encoded final write of a successful run (artifacts, summary, status done)."""
+    t1 = time.time()
+    items = {}
+    for art, value in result.artifacts.items():
+        try:
+            items[f"art:{name}:{art}"] = serialize.encode(value)
+        except StoreError as exc:
+            raise StoreError(f"{label(name)} artifact {art!r}: {exc}") from None
+    old = set(session.store.get(session.id, f"stage:{name}:artifacts") or [])
+    status = session.store.get(session.id, f"stage:{name}:status") or {}
+    items[f"stage:{name}:artifacts"] = serialize.encode(sorted(result.artifacts))
+    items[f"stage:{name}:summary"] = serialize.encode(dict(result.summary))
+    items[f"stage:{name}:status"] = serialize.encode(
+        {**status, "status": "done", "ended": iso(t1), "t1": t1, "error": None})
+    items[f"stage:{name}:progress"] = serialize.encode({"run_id": token, "progress": 1.0, "message": message})
+    return items, [f"art:{name}:{a}" for a in old - set(result.artifacts)]
+
+
+def _fail(session, name: str, token: str, exc: BaseException) -> bool:
+    """Record a failed run (and end its lock); False when the lock was already lost."""
+    if isinstance(exc, Cancelled):
+        text = "cancelled"
+    elif isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        text = f"interrupted ({type(exc).__name__})"
+    else:
+        text = str(exc) or type(exc).__name__
+        if not isinstance(exc, StoreError) and type(exc).__module__ != "prodsched.errors":
+            text = f"{type(exc).__name__}: {text}"
+    t1 = time.time()
+    try:
+        status = session.store.get(session.id, f"stage:{name}:status") or {}
+        return session.store.put_many(session.id, {f"stage:{name}:status": {
+            **status, "status": "failed", "ended": iso(t1), "t1": t1, "error": text}},
+            if_lock=(name, token), release_lock=True)
+    except StoreError:
+        return True  # the store is unreachable: the lease expiry reports the failure
