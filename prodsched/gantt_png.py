@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -12,10 +13,13 @@ from prodsched.gantt import LATE_COLOR
 
 # Plant vocabulary shown in English when no Hangul-capable font is installed.
 GLOSSARY = {
+    "코팅기": "coater", "라미기": "laminator", "인쇄기": "printer", "후처리기": "finisher",
     "후처리": "post-treatment", "염료": "dye", "안료": "pigment", "투명": "clear", "인쇄": "printing",
     "코팅": "coating", "접착": "adhesive", "라미네이팅": "laminating", "라미": "laminating",
-    "배합": "mix", "기계": "machine", "코터": "coater", "건조": "drying",
+    "그라비아": "gravure", "로터리": "rotary", "핫멜트": "hot-melt", "엠보": "embossing", "탑": "top",
+    "톱": "top", "배합": "mix", "기계": "machine", "코터": "coater", "건조": "drying",
 }
+_UNIT_NO = re.compile(r"(\d+)\s*호")  # "1호" = unit number 1
 _INITIALS = ["g", "kk", "n", "d", "tt", "r", "m", "b", "pp", "s", "ss", "", "j", "jj", "ch", "k", "t", "p", "h"]
 _MEDIALS = ["a", "ae", "ya", "yae", "eo", "e", "yeo", "ye", "o", "wa", "wae", "oe", "yo", "u", "wo", "we",
             "wi", "yu", "eu", "ui", "i"]
@@ -58,9 +62,11 @@ def label(text: str) -> str:
     text = str(text)
     if not _HANGUL.search(text) or hangul_font():
         return text
+    text = _UNIT_NO.sub(r"#\1", text)
     for word in sorted(GLOSSARY, key=len, reverse=True):
-        text = text.replace(word, GLOSSARY[word])
-    return _HANGUL.sub(lambda m: romanize(m.group(0)), text)
+        text = text.replace(word, f" {GLOSSARY[word]} ")
+    text = _HANGUL.sub(lambda m: romanize(m.group(0)), text)
+    return re.sub(r"\s+", " ", text).strip()
 
 
 def _darker(color: str, factor: float = 0.6) -> tuple[float, float, float]:
@@ -86,12 +92,31 @@ def render_png(data: Mapping[str, Any], path, dpi: int = 110) -> Path:
     def x(slot: float) -> float:
         return base + slot * slot_days
 
+    colors = data["colors"]
+    late = [b for b in bars if b["late"]]
+    handles = [Patch(facecolor=colors[c], label=label(c)) for c in data["classes"]]
+    handles.append(Patch(facecolor="#555555", hatch="////", edgecolor="white", label="setup"))
+    if data["downtime"]:
+        handles.append(Patch(facecolor="#9aa0a6", alpha=0.55, hatch="xx", edgecolor="#6b7075", label="downtime"))
+    if late:
+        handles.append(Patch(facecolor="white", edgecolor=LATE_COLOR, linewidth=1.4, label="late"))
+    row_labels = [label(f"{m['machine']}  {m['name']}".strip()) for m in machines]
+
+    # layout in inches, so title, legend and axis labels never collide whatever the row count
     width_in = 18.0 if len(bars) > 300 or (x1 - x0) * slot_days > 20 else 14.0
-    fig = Figure(figsize=(width_in, 2.0 + 0.36 * n_rows), dpi=dpi)
+    ncol = min(len(handles), 9 if width_in > 14 else 7)
+    label_top = n_rows > 12
+    top_in = 0.95 + 0.28 * math.ceil(len(handles) / ncol) + (0.3 if label_top else 0.1)
+    bottom_in, right_in = 0.6, 0.3
+    left_in = min(3.0, 0.35 + 0.072 * max((len(t) for t in row_labels), default=4))
+    plot_in = max(1.2, n_rows * (0.36 if n_rows <= 20 else 0.3))
+    height_in = top_in + plot_in + bottom_in
+    fig = Figure(figsize=(width_in, height_in), dpi=dpi)
     font = hangul_font()
     families = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
     text_kw = {"fontfamily": families}
-    ax = fig.add_axes((0.11, 0.09, 0.87, 0.78 if n_rows > 6 else 0.66))
+    ax = fig.add_axes((left_in / width_in, bottom_in / height_in, 1 - (left_in + right_in) / width_in,
+                       plot_in / height_in))
 
     for r in range(0, n_rows, 2):  # zebra rows
         ax.axhspan(r - 0.5, r + 0.5, color="#f3f4f6", zorder=0, linewidth=0)
@@ -103,7 +128,6 @@ def render_png(data: Mapping[str, Any], path, dpi: int = 110) -> Path:
     if data["downtime"]:
         ax.add_collection(PolyCollection(rects(data["downtime"], 0.92), facecolor="#9aa0a6", alpha=0.55,
                                          edgecolor="#6b7075", hatch="xx", linewidth=0.0, zorder=1))
-    colors = data["colors"]
     for cls in data["classes"]:
         group = [b for b in bars if b["op_class"] == cls]
         ax.add_collection(PolyCollection(rects(group, 0.7), facecolor=colors[cls], edgecolor="white",
@@ -113,7 +137,6 @@ def render_png(data: Mapping[str, Any], path, dpi: int = 110) -> Path:
         ax.add_collection(PolyCollection(rects(data["setups"], 0.7),
                                          facecolor=[_darker(row_color[s["op_id"]]) for s in data["setups"]],
                                          edgecolor="white", hatch="////", linewidth=0.0, zorder=3))
-    late = [b for b in bars if b["late"]]
     if late and len(bars) <= 400:
         ax.add_collection(PolyCollection(rects(late, 0.7), facecolor="none", edgecolor=LATE_COLOR,
                                          linewidth=1.1, zorder=4))
@@ -122,45 +145,39 @@ def render_png(data: Mapping[str, Any], path, dpi: int = 110) -> Path:
                    (x(b["end"]), b["row"] + 0.46), (x(b["end"]), b["row"] + 0.36)] for b in late]
         ax.add_collection(PolyCollection(strips, facecolor=LATE_COLOR, linewidth=0, zorder=4))
 
-    ax.set_xlim(x(x0) - 0.2, x(x1) + 0.2)
+    pad = max((x1 - x0) * 0.01, 1.0)  # slots
+    ax.set_xlim(x(x0 - pad), x(x1 + pad))
     ax.set_ylim(n_rows - 0.5, -0.5)
     ax.set_yticks(range(len(machines)))
-    ax.set_yticklabels([label(f"{m['machine']}  {m['name']}".strip()) for m in machines],
-                       fontsize=8 if n_rows > 20 else 9, **text_kw)
+    ax.set_yticklabels(row_labels, fontsize=8 if n_rows > 20 else 9, **text_kw)
     locator = mdates.AutoDateLocator(minticks=6, maxticks=16)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    ax.tick_params(axis="x", labelsize=8, labeltop=n_rows > 12, top=n_rows > 12)
+    ax.tick_params(axis="x", labelsize=8, labeltop=label_top, top=label_top)
     ax.grid(axis="x", color="#d0d4d9", linewidth=0.6, zorder=0)
     ax.set_axisbelow(True)
     for side in ("right", "top", "left"):
         ax.spines[side].set_visible(False)
 
     # op ids inside bars wide enough to hold them
-    px_per_day = ax.get_position().width * fig.get_figwidth() * dpi / max(1e-9, (x1 - x0) * slot_days + 0.4)
+    px_per_day = ax.get_position().width * fig.get_figwidth() * dpi / max(1e-9, (x1 - x0 + 2 * pad) * slot_days)
     wide = [b for b in bars if (b["end"] - b["start"]) * slot_days * px_per_day > 7 * len(b["op_id"]) + 8]
     if len(wide) <= 300:
         for b in wide:
             ax.text(x((b["start"] + b["end"]) / 2), b["row"], b["op_id"], ha="center", va="center",
                     fontsize=6.5, color="black", zorder=5, clip_on=True)
 
-    handles = [Patch(facecolor=colors[c], label=label(c)) for c in data["classes"]]
-    handles.append(Patch(facecolor="#555555", hatch="////", edgecolor="white", label="setup"))
-    if data["downtime"]:
-        handles.append(Patch(facecolor="#9aa0a6", alpha=0.55, hatch="xx", edgecolor="#6b7075", label="downtime"))
-    if late:
-        handles.append(Patch(facecolor="white", edgecolor=LATE_COLOR, linewidth=1.4, label="late"))
-    top = ax.get_position().y1
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 12), frameon=False,
-               bbox_to_anchor=(0.5, top + (0.035 if n_rows > 12 else 0.06)), prop={"family": families, "size": 9})
+    left = left_in / width_in
+    fig.legend(handles=handles, loc="upper left", ncol=ncol, frameon=False, borderaxespad=0, columnspacing=1.6,
+               bbox_to_anchor=(left, 1 - 0.82 / height_in), prop={"family": families, "size": 9})
     stats = data["stats"]
     days = stats["makespan_slots"] * slot_days
     title = data.get("title") or "Schedule"
     subtitle = (f"{stats['operations']} operations on {stats['machines']} machines · makespan {days:.1f} days · "
                 f"{stats['late_operations']} late operations · setup {stats['setup_slots']} slots · "
                 f"slot {data['slot_minutes']} min from {data['base_date']}")
-    fig.text(0.11, 0.985, label(title), fontsize=14, fontweight="bold", va="top", **text_kw)
-    fig.text(0.11, 0.985 - 0.3 / fig.get_figheight(), subtitle, fontsize=9, color="#555555", va="top")
+    fig.text(left, 1 - 0.15 / height_in, label(title), fontsize=14, fontweight="bold", va="top", **text_kw)
+    fig.text(left, 1 - 0.5 / height_in, subtitle, fontsize=9, color="#555555", va="top")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, facecolor="white")

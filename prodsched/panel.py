@@ -73,6 +73,9 @@ class StagePanel:
             self.session.set_params(data=resolve_data(data))
         self._lock = threading.RLock()
         self._monitor: threading.Thread | None = None
+        self._monitor_lock = threading.Lock()
+        self._kick = False
+        self._closed = False
         self._runner: threading.Thread | None = None
         self._rendered: dict[str, Any] = {}
         self._action_error = ""
@@ -251,8 +254,9 @@ class StagePanel:
             self._runner.join(timeout)
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         self.session.wait(timeout=left)
-        if self._monitor is not None:
-            self._monitor.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        monitor = self._monitor
+        if monitor is not None:
+            monitor.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return self.refresh()
 
     def _guard(self, what: str, func) -> Any:
@@ -266,21 +270,32 @@ class StagePanel:
             return None
 
     def _watch(self) -> None:
-        """Start the monitor thread when something runs (or a start is pending)."""
-        if self._monitor is not None and self._monitor.is_alive():
-            return
-        self._monitor = threading.Thread(target=self._poll, daemon=True, name="prodsched-panel-monitor")
-        self._monitor.start()
+        """Make sure the monitor polls: start it, or tell a running one to keep going."""
+        with self._monitor_lock:
+            self._kick = True
+            if self._monitor is None and not self._closed:
+                self._monitor = threading.Thread(target=self._poll, daemon=True, name="prodsched-panel-monitor")
+                self._monitor.start()
 
     def _poll(self) -> None:
+        """Refresh every POLL_S while something runs; stop after a few idle rounds (or on close).
+        The decision to stop is taken under the lock ``_watch`` uses, so no start is ever missed."""
         idle_rounds = 0
-        while idle_rounds < 3:  # a few idle rounds catch a run that is just starting
-            st = self.refresh()
+        while True:
+            try:
+                st = self.refresh()
+            except Exception as exc:  # keep polling: a passing store hiccup must not freeze the view
+                self._show_error(error_html("panel update", f"{type(exc).__name__}: {exc}"))
+                st = self.last_status or {"stages": []}
             running = any(s["status"] == "running" for s in st["stages"])
             busy = running or (self._runner is not None and self._runner.is_alive())
-            idle_rounds = 0 if busy else idle_rounds + 1
+            with self._monitor_lock:
+                idle_rounds = 0 if busy or self._kick else idle_rounds + 1
+                self._kick = False
+                if idle_rounds >= 3 or self._closed:  # a few idle rounds catch a run just starting
+                    self._monitor = None
+                    return
             time.sleep(POLL_S)
-        self.refresh()
 
     # -- view updates ---------------------------------------------------------------------------
     def refresh(self) -> dict:
@@ -288,8 +303,8 @@ class StagePanel:
         with self._lock:
             try:
                 st = self.session.status()
-            except ProdschedError as exc:
-                self._show_error(error_html("session", str(exc)))
+            except Exception as exc:  # noqa: BLE001 - shown in the panel, polling goes on
+                self._show_error(error_html("session status", f"{type(exc).__name__}: {exc}"))
                 return self.last_status or {"stages": []}
             self.last_status = st
             p = st.get("params", {})
@@ -408,6 +423,11 @@ class StagePanel:
         self.details.value = details_html(bar, self._orders, slot)
 
     def close(self) -> None:
+        """Stop polling and close the widgets (the session stays in the store)."""
+        self._closed = True
+        monitor = self._monitor
+        if monitor is not None:
+            monitor.join(5)
         self._set_gantt(None)
         self.widget.close()
 

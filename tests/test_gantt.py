@@ -198,6 +198,7 @@ def test_romanize_and_glossary_labels():
     assert romanize("염료") == "yeomryo" and romanize("A-1") == "A-1"
     if hangul_font() is None:  # with a Hangul font the text is drawn as is
         assert label("후처리 2") == "post-treatment 2"
-        assert label("코팅라인") == "coating" + romanize("라인")
+        assert label("코팅라인") == "coating " + romanize("라인")
+        assert label("코팅기 1호") == "coater #1" and label("SR코팅") == "SR coating"
     else:
         assert label("후처리") == "후처리"

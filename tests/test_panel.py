@@ -44,6 +44,14 @@ def click(p: StagePanel, name: str, timeout: float = 60) -> dict:
     return {s["name"]: s for s in st["stages"]}
 
 
+def shown(p: StagePanel, name: str, status: str = "done", timeout: float = 60) -> None:
+    """Wait until the panel's own monitor shows the stage's status (no explicit refresh here)."""
+    deadline = time.monotonic() + timeout
+    while f"prodsched-badge-{status}" not in p.statuses[name].value:
+        assert time.monotonic() < deadline, f"{name} never showed {status}: {p.statuses[name].value} {p.error.value}"
+        time.sleep(0.02)
+
+
 @pytest.fixture(scope="module")
 def finished(sample_dir, tmp_path_factory):
     """One panel clicked through all six stages (shared by the assertions below)."""
@@ -55,15 +63,16 @@ def finished(sample_dir, tmp_path_factory):
         seen["enabled_before"][name] = enabled(p)
         if name == "schedule":
             p.window_days.value, p.seed.value = 4, 7
-        stages = click(p, name)
-        assert stages[name]["status"] == "done", p.error.value
+        p.buttons[name].click()  # the next click comes right after the view shows done, as a user's would
+        shown(p, name)
+    assert all(s["status"] == "done" for s in p.wait(60)["stages"]), p.error.value
     yield p, seen, store
     p.close()
 
 
-def test_only_the_next_stage_is_enabled_at_each_step(finished):
+def test_only_done_stages_and_the_next_one_are_enabled_at_each_step(finished):
     _, seen, _ = finished
-    assert seen["enabled_before"] == {name: [name] for name in STAGES}
+    assert seen["enabled_before"] == {name: list(STAGES[: i + 1]) for i, name in enumerate(STAGES)}
 
 
 def test_status_lines_show_done_and_elapsed_time(finished):
@@ -244,3 +253,45 @@ def test_kpi_cards_flag_late_orders_and_violations():
     assert "2.0 days" in good and "prodsched-kpi-bad" not in good
     bad = kpi_html({"late_orders": 3, "violations": 0, "on_time_rate": 0.5})
     assert bad.count("prodsched-kpi-bad") == 2
+
+
+@pytest.fixture()
+def slow_rule():
+    """A registered rule that takes a few milliseconds per decision, so stage 5 runs long enough."""
+    from prodsched.engine import rules
+
+    def slow_edd(op, state):
+        time.sleep(0.004)
+        return op.due_slot
+
+    name = "slow_edd_panel_test"
+    rules.register_rule(name, slow_edd, candidates=4, replace=True)
+    yield name
+    rules.RULES.pop(name, None)
+
+
+def test_stage5_progress_moves_while_running_and_cancel_stops_it(sample_dir, store, slow_rule):
+    p = StagePanel(data=sample_dir, store=store)
+    try:
+        for name in STAGES[:4]:
+            assert click(p, name)[name]["status"] == "done"
+        assert slow_rule in p.rule.options
+        p.rule.value = slow_rule
+        values = []
+        p.progress.observe(lambda c: values.append((time.monotonic(), c["new"])), names="value")
+        p.buttons["schedule"].click()  # returns at once: the kernel is never blocked
+        deadline = time.monotonic() + 30
+        while not any(0 < v < 1 for _, v in values) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(0 < v < 1 for _, v in values), values
+        assert not p.cancel_btn.disabled and all(p.buttons[n].disabled for n in STAGES)
+        assert "running" in text(p.statuses["schedule"].value)
+        p.cancel_btn.click()
+        stages = {s["name"]: s for s in p.wait(60)["stages"]}
+        assert stages["schedule"]["status"] == "failed" and "cancel" in stages["schedule"]["error"]
+        assert "stage 5 (schedule) failed" in text(p.error.value) and "cancel" in text(p.error.value)
+        assert not p.buttons["schedule"].disabled and p.cancel_btn.disabled
+        times = [t for t, _ in values]
+        assert len(times) < 3 or (len(times) - 1) / (times[-1] - times[0]) <= 12  # <= ~10 updates a second
+    finally:
+        p.close()
