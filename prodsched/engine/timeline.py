@@ -165,16 +165,14 @@ class MachineLine:
                 k += 1
             ends = self.tge.get(self.typ[x])
             if ends and stop:
-                last = ge[stop - 1]  # only gaps before ``stop``
                 i = bisect_left(ends, lo)
+                end = bisect_right(ends, ge[stop - 1])  # only gaps before ``stop``
                 tbuf = self.tbuf[self.typ[x]]
                 while True:
-                    hit = search(tbuf, i)
+                    hit = search(tbuf, i, end)
                     if hit is None:
                         break
                     i = hit.start()
-                    if ends[i] > last:
-                        break
                     found = self._try_gap(bisect_left(ge, ends[i]), x, d, r)
                     if found is not None:
                         best = found
