@@ -57,7 +57,7 @@ def make_instance(n_ops: int, n_machines: int = 30, seed: int = 1) -> Instance:
         jobs.append(ops)
         total += length
     work = sum(min(o[3].values()) for job in jobs for o in job)
-    horizon = max(96, int(work / n_machines * 1.15))
+    horizon = max(96, int(work / n_machines * 1.4))
     operations = []
     for j, job in enumerate(jobs):
         job_id = f"J{j + 1:06d}"

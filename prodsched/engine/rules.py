@@ -113,6 +113,7 @@ class RuleState:
         self.options = dict(options)
         self._now = 0
         self._now_count = -1
+        self._cache: dict[str, Any] = {}  # per-run constants of built-in rules
 
     @property
     def now(self) -> int:
@@ -160,26 +161,40 @@ def _spt(x: int, state: RuleState) -> int:
 
 
 def _atcs(x: int, state: RuleState) -> float:
-    """log of the inverse ATCS index (smaller = more urgent), underflow-free."""
+    """log of the inverse ATCS index (smaller = more urgent), underflow-free.
+
+    index = 1/p * exp(-max(due - p - t, 0) / (k1 * mean p)) * exp(-setup / (k2 * mean setup))
+    with p the shortest duration, t = max(now, ready time) and setup the smallest changeover
+    after the last operation of an eligible machine.
+    """
     core = state._core
-    k1 = float(state.options.get("k1", 2.0))
-    k2 = float(state.options.get("k2", 0.5))
-    p = core.pmin[x]
-    start = core.ready[x] if core.ready[x] > state.now else state.now
-    slack = core.due[x] - p - start
-    value = math.log(p)
-    if slack > 0 and core.pbar > 0:
-        value += slack / (k1 * core.pbar)
-    if core.sbar > 0:
+    consts = state._cache.get("atcs")
+    if consts is None:
+        k1 = float(state.options.get("k1", 2.0))
+        k2 = float(state.options.get("k2", 0.5))
+        consts = state._cache["atcs"] = (
+            1.0 / (k1 * core.pbar) if core.pbar > 0 else 0.0,
+            1.0 / (k2 * core.sbar) if core.sbar > 0 else 0.0,
+            [math.log(p) for p in core.pmin])
+    slack_w, setup_w, logp = consts
+    now = state.now
+    start = core.ready[x] if core.ready[x] > now else now
+    slack = core.due[x] - core.pmin[x] - start
+    value = logp[x]
+    if slack > 0:
+        value += slack * slack_w
+    if setup_w:
         lines = core.timeline.lines
         setup = core.setups.setup
-        best = None
+        best = -1
         for m, _d in core.elig[x]:
-            last = lines[m].ops[-1] if lines[m].ops else -1
-            s = setup(last, x, m) if last >= 0 else 0
-            if best is None or s < best:
+            ops = lines[m].ops
+            s = setup(ops[-1], x, m) if ops else 0
+            if best < 0 or s < best:
                 best = s
-        value += (best or 0) / (k2 * core.sbar)
+                if not s:
+                    break
+        value += best * setup_w
     return value
 
 
