@@ -290,3 +290,16 @@ def test_time_limit_keeps_the_best_pass():
     more = plan_of(inst, rule="window", time_limit_s=5.0)
     assert more.passes > 1
     assert more.tardiness(inst) <= one.tardiness(inst)
+
+
+def test_now_ignores_machines_no_operation_can_use():
+    ops = (op("a", due=0, durations={"M1": 3}), op("b", due=1, durations={"M1": 2}))
+    inst = Instance(ops, (Machine("M1"), Machine("spare")), {})
+    nows = []
+
+    def spy(operation, state):
+        nows.append((state.placed, state.now))
+        return operation.due_slot
+
+    plan_of(inst, rule=spy)
+    assert (1, 3) in nows  # the spare machine (free at 0) runs nothing

@@ -104,6 +104,7 @@ class Core:
                 mclasses[m].add(self.setups.cls[x])
         self.timeline = Timeline(self.setups, [mc.downtime for mc in machines],
                                  [sorted(c) for c in mclasses], mind)
+        self.active = [m for m, c in enumerate(mclasses) if c]  # machines with eligible ops
         self.ready = [0] * n
         self.placed = bytearray(n)
         self.horizon = _NEVER if instance.horizon is None else int(instance.horizon)

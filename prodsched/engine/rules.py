@@ -29,7 +29,7 @@ the smallest value is placed next, on the machine where it finishes earliest::
     plan = schedule(instance, rule="least_slack")
     # or without registering: schedule(instance, rule=least_slack)
 
-``state`` is a :class:`RuleState`: ``now`` (earliest time any machine is free), ``ready_time(op)``,
+``state`` is a :class:`RuleState`: ``now`` (earliest time a machine is free), ``ready_time(op)``,
 ``available(machine)``, ``last_op(machine)``, ``setup(prev, op, machine)``, ``instance``,
 ``placed`` (count) and ``options``. A dynamic rule (the default for callables) is re-evaluated
 at every step over the ``candidates`` most urgent ready operations (by due date; ``None`` = all
@@ -117,11 +117,12 @@ class RuleState:
 
     @property
     def now(self) -> int:
-        """Earliest time any machine is free (end of its last operation; 0 if it has none)."""
+        """Earliest time a machine is free (the end of its last operation, 0 when it has none),
+        over the machines that can run some operation of the plan."""
         core = self._core
         if self._now_count != core.count:
             lines = core.timeline.lines
-            self._now = min(line.available() for line in lines) if lines else 0
+            self._now = min((lines[m].available() for m in core.active), default=0)
             self._now_count = core.count
         return self._now
 
