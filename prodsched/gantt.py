@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import anywidget
 import pandas as pd
@@ -50,7 +51,7 @@ def _calendar(schedule: pd.DataFrame, dag, base_date, slot_minutes) -> tuple[pd.
             ok = spans > 0
             if ok.any():
                 minutes = (ends[ok] - times[ok]).dt.total_seconds() / 60 / spans[ok]
-                slot = int(round(float(minutes.median())))
+                slot = round(float(minutes.median()))
         if base is None:
             offset = pd.to_timedelta(schedule["start"].astype(int) * (slot or DEFAULT_SLOT_MINUTES), unit="m")
             base = (times - offset).min()
@@ -321,7 +322,7 @@ class GanttWidget(anywidget.AnyWidget):
     row_height = traitlets.Int(22).tag(sync=True)
 
     @classmethod
-    def from_schedule(cls, schedule_df: pd.DataFrame, tables=None, dag=None, **kwargs) -> "GanttWidget":
+    def from_schedule(cls, schedule_df: pd.DataFrame, tables=None, dag=None, **kwargs) -> GanttWidget:
         calendar = {k: kwargs.pop(k) for k in ("base_date", "slot_minutes", "title") if k in kwargs}
         return cls(data=gantt_data(schedule_df, tables, dag, **calendar), **kwargs)
 

@@ -6,8 +6,9 @@ import datetime as dt
 import functools
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from prodsched.gantt import LATE_COLOR
 
@@ -45,14 +46,14 @@ def hangul_font() -> str | None:
     """Name of an installed font that has Hangul glyphs, or None."""
     from matplotlib import font_manager, ft2font
 
-    pattern = re.compile(r"cjk|nanum|gothic|malgun|batang|gulim|dotum|kr|unifont|source han|sans cjk", re.I)
+    pattern = re.compile(r"cjk|nanum|gothic|malgun|batang|gulim|dotum|kr|unifont|source han|sans cjk", re.IGNORECASE)
     for entry in font_manager.fontManager.ttflist:
         if not pattern.search(entry.name) and not pattern.search(Path(entry.fname).name):
             continue
         try:
             if 0xAC00 in ft2font.FT2Font(entry.fname).get_charmap():
                 return entry.name
-        except Exception:  # unreadable font file: try the next one
+        except (OSError, RuntimeError, ValueError):  # unreadable font file: try the next one
             continue
     return None
 

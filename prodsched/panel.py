@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import threading
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import ipywidgets as W
-
 from prodsched.errors import ProdschedError
 from prodsched.gantt import GanttWidget, gantt_data
+from prodsched.panel_layout import PanelLayout
 from prodsched.panel_views import (
-    details_html, dict_html, error_html, esc, kpi_html, status_html, table_html, validation_html,
+    details_html,
+    dict_html,
+    error_html,
+    esc,
+    kpi_html,
+    status_html,
+    table_html,
+    validation_html,
 )
 from prodsched.params import Params
 from prodsched.session import Session
@@ -29,8 +34,6 @@ from prodsched.store import open_store
 __all__ = ["StagePanel", "panel", "resolve_data"]
 
 POLL_S = 0.1  # status polling while a stage runs: at most 10 widget updates a second
-STAGE_TITLES = {"load": "Load", "preprocess": "Preprocess", "yield": "Yield", "dag": "DAG",
-                "schedule": "Schedule", "results": "Results"}
 STAGE_ARTIFACT_TABLES = {"load": ("validation",), "preprocess": ("unable",), "results": ("late_orders", "violations")}
 
 
@@ -42,19 +45,7 @@ def resolve_data(data: str | Path | None) -> str | None:
     return str(path.resolve()) if path.exists() else str(data)
 
 
-def _rules() -> list[str]:
-    from prodsched.engine.rules import RULES
-
-    return sorted(RULES, key=lambda r: (r != "window", r))
-
-
-def _classed(widget, *classes: str):
-    for cls in classes:
-        widget.add_class(cls)
-    return widget
-
-
-class StagePanel:
+class StagePanel(PanelLayout):
     """Run the six stages of a session from buttons; ``display(panel)`` or ``panel.widget``."""
 
     def __init__(self, session: Session | str | None = None, data: str | Path | None = None,
@@ -86,78 +77,6 @@ class StagePanel:
         self._load_params()
         self.refresh()
         self._watch()
-
-    # -- layout -------------------------------------------------------------------------------
-    def _build(self) -> None:
-        css = resources.files("prodsched.widgets").joinpath("panel.css").read_text(encoding="utf-8")
-        style = W.HTML(f"<style>{css}</style>", layout=W.Layout(display="none"))
-        self.header = _classed(W.HTML(), "prodsched-header")
-        self.picker = _classed(W.Dropdown(description="Session", layout=W.Layout(width="460px")),
-                               "prodsched-session-picker")
-        self.attach_btn = _classed(W.Button(description="Attach", icon="link"), "prodsched-attach")
-        self.reload_btn = _classed(W.Button(icon="refresh", tooltip="Reload the session list",
-                                            layout=W.Layout(width="40px")), "prodsched-reload")
-        self.new_btn = _classed(W.Button(description="New session", icon="plus"), "prodsched-new-session")
-        self.data = _classed(W.Text(description="Data", placeholder="folder, .xlsx or JSON payload",
-                                    layout=W.Layout(width="460px")), "prodsched-data")
-        self.window_days = _classed(W.BoundedIntText(description="Window days", min=0, max=365,
-                                                     layout=W.Layout(width="170px"),
-                                                     style={"description_width": "initial"}),
-                                    "prodsched-param-window-days")
-        self.rule = _classed(W.Dropdown(description="Rule", options=_rules(), layout=W.Layout(width="170px"),
-                                        style={"description_width": "initial"}), "prodsched-param-rule")
-        self.seed = _classed(W.IntText(description="Seed", layout=W.Layout(width="130px"),
-                                       style={"description_width": "initial"}), "prodsched-param-seed")
-        self.buttons, self.statuses, cards = {}, {}, []
-        for i, name in enumerate(STAGES, start=1):
-            btn = _classed(W.Button(description=f"{i} {STAGE_TITLES[name]}", layout=W.Layout(width="136px")),
-                           "prodsched-stage-btn", f"prodsched-stage-btn-{name}")
-            btn.on_click(lambda _b, n=name: self.run_stage(n))
-            status = _classed(W.HTML(), "prodsched-status", f"prodsched-status-{name}")
-            self.buttons[name], self.statuses[name] = btn, status
-            cards.append(_classed(W.VBox([btn, status]), "prodsched-stage", f"prodsched-stage-{name}"))
-        self.run_all_btn = _classed(W.Button(description="Run all", icon="forward",
-                                             layout=W.Layout(width="110px")), "prodsched-run-all")
-        self.progress = _classed(W.FloatProgress(value=0.0, min=0.0, max=1.0, description="Schedule",
-                                                 layout=W.Layout(width="420px")), "prodsched-progress")
-        self.progress_label = _classed(W.HTML(), "prodsched-progress-label")
-        self.cancel_btn = _classed(W.Button(description="Cancel", icon="stop", button_style="warning",
-                                            disabled=True), "prodsched-cancel")
-        self.error = _classed(W.HTML(), "prodsched-error")
-        self.retry_btn = _classed(W.Button(description="Retry", icon="repeat", button_style="danger"),
-                                  "prodsched-retry")
-        self.error_box = _classed(W.VBox([self.error, self.retry_btn], layout=W.Layout(display="none")),
-                                  "prodsched-error-box")
-        self.summaries = {n: _classed(W.HTML(), "prodsched-summary", f"prodsched-summary-{n}") for n in STAGES}
-        self.tabs = _classed(W.Tab(children=[self.summaries[n] for n in STAGES]), "prodsched-tabs")
-        self.tabs.titles = tuple(f"{i} {STAGE_TITLES[n]}" for i, n in enumerate(STAGES, start=1))
-        self.kpis = _classed(W.HTML(layout=W.Layout(display="none")), "prodsched-kpis")
-        self.gantt_box = _classed(W.VBox(), "prodsched-gantt-box")
-        self.details = _classed(W.HTML(details_html(None), layout=W.Layout(display="none")), "prodsched-details")
-        self.widget = _classed(W.VBox([
-            style, self.header,
-            _classed(W.HBox([self.picker, self.reload_btn, self.attach_btn, self.new_btn]), "prodsched-row"),
-            _classed(W.HBox([self.data, self.window_days, self.rule, self.seed]), "prodsched-row", "prodsched-params"),
-            _classed(W.HBox(cards + [self.run_all_btn]), "prodsched-stages"),
-            _classed(W.HBox([self.progress, self.progress_label, self.cancel_btn]), "prodsched-row",
-                     "prodsched-progress-row"),
-            self.error_box, self.kpis, self.gantt_box, self.details, self.tabs,
-        ]), "prodsched-panel")
-        self.attach_btn.on_click(lambda _b: self._guard("attach", lambda: self.attach(self.picker.value)))
-        self.reload_btn.on_click(lambda _b: self._guard("session list", self.reload_sessions))
-        self.new_btn.on_click(lambda _b: self._guard("new session", self.new_session))
-        self.cancel_btn.on_click(lambda _b: self.cancel())
-        self.retry_btn.on_click(lambda _b: self._retry())
-        self.run_all_btn.on_click(lambda _b: self.run_all())
-        self.reload_sessions()
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
-
-    def _ipython_display_(self):  # older front ends
-        from IPython.display import display
-
-        display(self.widget)
 
     # -- session handling ---------------------------------------------------------------------
     def reload_sessions(self) -> None:
@@ -284,7 +203,7 @@ class StagePanel:
         while True:
             try:
                 st = self.refresh()
-            except Exception as exc:  # keep polling: a passing store hiccup must not freeze the view
+            except Exception as exc:  # noqa: BLE001 - keep polling: a store hiccup must not freeze the view
                 self._show_error(error_html("panel update", f"{type(exc).__name__}: {exc}"))
                 st = self.last_status or {"stages": []}
             running = any(s["status"] == "running" for s in st["stages"])
@@ -337,7 +256,7 @@ class StagePanel:
             for name, s in stages.items():
                 try:
                     self._render_stage(name, s)
-                except Exception as exc:  # shown in the panel, never lost in the monitor thread
+                except Exception as exc:  # noqa: BLE001 - shown in the panel, never lost in the monitor thread
                     self._rendered.pop(name, None)
                     messages.append(error_html(f"showing stage {s['number']} ({name})", f"{type(exc).__name__}: {exc}"))
             self._show_error("".join(messages), retry=bool(failed))

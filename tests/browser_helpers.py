@@ -84,7 +84,7 @@ class JupyterLab:
 
     def labextensions(self) -> str:
         out = subprocess.run([sys.executable, "-m", "jupyter", "labextension", "list"], env=self.env,
-                             capture_output=True, text=True, timeout=120)
+                             capture_output=True, text=True, timeout=120, check=False)
         return out.stdout + out.stderr
 
     def start(self, timeout: float = 90) -> None:

@@ -11,11 +11,17 @@ import re
 
 import pandas as pd
 import pytest
-
 from browser_helpers import (
-    ARTIFACTS, JupyterLab, launch_chromium, prepare_root, require_browser, run_all_cells, wait_kernel_idle,
+    ARTIFACTS,
+    JupyterLab,
+    launch_chromium,
+    prepare_root,
+    require_browser,
+    run_all_cells,
+    wait_kernel_idle,
     widest_bar,
 )
+
 from prodsched.stages import STAGES
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]

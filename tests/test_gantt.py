@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 import re
 import struct
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
-from prodsched.gantt import GanttWidget, gantt_data, gantt_html, setup_reason, write_gantt_html, write_gantt_png
+from prodsched.gantt import (
+    GanttWidget,
+    gantt_data,
+    gantt_html,
+    setup_reason,
+    write_gantt_html,
+    write_gantt_png,
+)
 from prodsched.gantt_png import hangul_font, label, romanize
 
 BASE = pd.Timestamp("2024-03-01")
@@ -62,10 +70,8 @@ def test_calendar_is_inferred_from_the_schedule_or_taken_from_the_dag(schedule):
     data = gantt_data(schedule)
     assert (data["base_date"], data["slot_minutes"]) == ("2024-03-01", 30)
 
-    class Dag:
-        graph = {"base_date": "2024-02-01", "slot_minutes": 60, "machines": ["M2", "M1"]}
-
-    data = gantt_data(schedule, dag=Dag())
+    dag = SimpleNamespace(graph={"base_date": "2024-02-01", "slot_minutes": 60, "machines": ["M2", "M1"]})
+    data = gantt_data(schedule, dag=dag)
     assert (data["base_date"], data["slot_minutes"]) == ("2024-02-01", 60)
     assert [m["machine"] for m in data["machines"]] == ["M2", "M1"]
 
@@ -170,7 +176,7 @@ def test_html_is_self_contained_and_embeds_the_data(schedule, tables, tmp_path):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert not re.search(r"""import\s*(\(|[^;]*from\s*["'])""", html)  # no module imports at all
     assert "export default" not in html and "window.prodschedGanttModule = { render };" in html
-    blob = re.search(r'<script id="prodsched-gantt-data" type="application/json">(.*?)</script>', html, re.S).group(1)
+    blob = re.search(r'<script id="prodsched-gantt-data" type="application/json">(.*?)</script>', html, re.DOTALL).group(1)
     data = json.loads(blob)
     assert data == json.loads(json.dumps(gantt_data(schedule, tables, title="Plant <A>")))
 

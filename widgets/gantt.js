@@ -447,6 +447,7 @@ function render({ model, el }) {
   function select(opId) {
     model.set("selected_op", opId || "");
     model.save_changes();
+    root.dataset.selectedOp = opId || "";
     schedule(false);
   }
 
@@ -538,6 +539,7 @@ function render({ model, el }) {
     schedule(true);
   };
   const onSelected = () => {
+    root.dataset.selectedOp = model.get("selected_op") || "";
     const b = P.byId.get(model.get("selected_op"));
     if (b && (b.end < view.s || b.start > view.e)) {
       const span = view.e - view.s;
