@@ -92,6 +92,12 @@ class StagePanel(PanelLayout):
         self.picker.options = options
         self.picker.value = chosen if chosen in [v for _, v in options] else self.session.id
 
+    def reload(self) -> None:
+        """Re-read the session list and the shown session (runs started elsewhere get followed)."""
+        self._guard("session list", self.reload_sessions)
+        self.refresh()
+        self._watch()
+
     def attach(self, session: Session | str) -> None:
         """Show another (possibly shared or papermill-run) session in this panel."""
         new = session if isinstance(session, Session) else Session.attach(str(session), self.store)

@@ -40,7 +40,7 @@ class PanelLayout:
         self.picker = _classed(W.Dropdown(description="Session", layout=W.Layout(width="460px")),
                                "prodsched-session-picker")
         self.attach_btn = _classed(W.Button(description="Attach", icon="link"), "prodsched-attach")
-        self.reload_btn = _classed(W.Button(icon="refresh", tooltip="Reload the session list",
+        self.reload_btn = _classed(W.Button(icon="refresh", tooltip="Reload the session list and this session's state",
                                             layout=W.Layout(width="40px")), "prodsched-reload")
         self.new_btn = _classed(W.Button(description="New session", icon="plus"), "prodsched-new-session")
         self.data = _classed(W.Text(description="Data", placeholder="folder, .xlsx or JSON payload",
@@ -89,7 +89,7 @@ class PanelLayout:
             self.error_box, self.kpis, self.gantt_box, self.details, self.tabs,
         ]), "prodsched-panel")
         self.attach_btn.on_click(lambda _b: self._guard("attach", lambda: self.attach(self.picker.value)))
-        self.reload_btn.on_click(lambda _b: self._guard("session list", self.reload_sessions))
+        self.reload_btn.on_click(lambda _b: self.reload())
         self.new_btn.on_click(lambda _b: self._guard("new session", self.new_session))
         self.cancel_btn.on_click(lambda _b: self.cancel())
         self.retry_btn.on_click(lambda _b: self._retry())

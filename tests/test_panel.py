@@ -295,3 +295,22 @@ def test_stage5_progress_moves_while_running_and_cancel_stops_it(sample_dir, sto
         assert len(times) < 3 or (len(times) - 1) / (times[-1] - times[0]) <= 12  # <= ~10 updates a second
     finally:
         p.close()
+
+
+@pytest.mark.redis
+def test_two_panels_share_a_session_through_redis(sample_dir, redis_url):
+    first = StagePanel(data=sample_dir, store=redis_url)
+    second = None
+    try:
+        click(first, "load")
+        second = StagePanel(session=first.session.id, store=redis_url)
+        assert "done" in text(second.statuses["load"].value) and not second.buttons["preprocess"].disabled
+        click(first, "preprocess")  # a run started in the other panel is picked up by the reload button
+        second.reload_btn.click()
+        second.wait(30)
+        assert "done" in text(second.statuses["preprocess"].value) and "jobs" in text(second.summaries["preprocess"].value)
+        assert first.session.id in [v for _, v in second.picker.options]
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
