@@ -164,15 +164,22 @@ class Core:
         """Whether ``x`` could end before ``end`` on an eligible machine other than ``m``."""
         r = self.ready[x]
         lines = self.timeline.lines
+        later = []  # machines with usable gaps: their searches cost more, so they go last
         for m2, d2 in self.elig[x]:
             if m2 == m or r + d2 >= end:
                 continue
             line = lines[m2]
             ends = line.ends
-            if ends and not (line.ge and r + d2 <= line.starts[-1]):
+            if ends and line.ge and r + d2 <= line.starts[-1]:
+                later.append((line, d2))
+                continue
+            if ends:
                 a = ends[-1]
                 if (a if a > r else r) + d2 >= end:
                     continue
+            if line.find(x, d2, r, end - 1) is not None:
+                return True
+        for line, d2 in later:
             if line.find(x, d2, r, end - 1) is not None:
                 return True
         return False
