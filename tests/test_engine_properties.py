@@ -65,6 +65,7 @@ def test_every_rule_gives_a_feasible_repeatable_schedule(inst, seed, window):
 @given(inst=plants())
 def test_reported_setups_and_ready_times_hold(inst):
     plan = schedule(inst)
+    assert verify(inst, plan) == []
     at = plan.by_op()
     for op in inst.operations:
         a = at[op.id]

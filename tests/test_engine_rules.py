@@ -243,7 +243,7 @@ def test_cancel_before_and_during_the_run():
     with pytest.raises(Cancelled):
         schedule(inst, cancel=during)
     assert during.checks == 3  # checked at the start, then every few hundred placements
-    assert schedule(inst, cancel=threading.Event()).makespan > 0
+    assert plan_of(inst, cancel=threading.Event()).makespan > 0
 
 
 def test_progress_is_throttled_rising_and_ends_at_one():
@@ -256,7 +256,7 @@ def test_progress_is_throttled_rising_and_ends_at_one():
     calls = []
     started = time.perf_counter()
     static = Rule("slow_due", "static", slow_due)  # evaluated once per operation
-    schedule(big_plant(150), rule=static, progress=lambda f, m: calls.append((f, m)))
+    plan_of(big_plant(150), rule=static, progress=lambda f, m: calls.append((f, m)))
     elapsed = time.perf_counter() - started
     fractions = [f for f, _ in calls]
     assert len(calls) >= 2 and len(calls) <= elapsed / 0.1 + 2

@@ -69,6 +69,7 @@ def test_first_operation_on_a_machine_needs_no_setup():
     assert setup_between(None, op("a", "SR"), M, {("SR", "SR"): 9}) == 0
     inst = Instance((op("a", "SR", "MX1", durations={"M1": 2}),), (M,), {("SR", "SR"): 9})
     plan = schedule(inst)
+    assert verify(inst, plan) == []
     assert plan.assignments[0].start == 0 and plan.assignments[0].setup == 0
 
 
