@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_name
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "benchmarks" / "results" / "end_to_end.md"
 STAGES = ("load", "preprocess", "yield", "dag", "schedule", "results")
@@ -63,14 +65,7 @@ def bench_size(n: int, repeats: int, work: Path, env) -> dict:
 
 
 def machine_text() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     try:
         mem = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
         mem_text = f", {mem:.0f} GiB RAM"

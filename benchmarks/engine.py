@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import cpu_name
+
 from prodsched.engine import Instance, Machine, Operation, schedule, verify
 
 CLASSES = ["SR", "EPU", "염료", "안료", "투명", "후처리", "인쇄"]
@@ -83,14 +85,7 @@ def make_instance(n_ops: int, n_machines: int = 30, seed: int = 1) -> Instance:
 
 
 def machine_info() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     return (f"{dt.date.today().isoformat()}, nproc={os.cpu_count()}, {cpu}, "
             f"Python {platform.python_version()} ({platform.python_implementation()})")
 

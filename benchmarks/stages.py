@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_name
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "benchmarks" / "results" / "stages.md"
 STAGES = ("load", "preprocess", "yield", "dag")
@@ -46,12 +48,7 @@ def run_once(data: Path) -> tuple[dict[str, float], dict[str, int]]:
 
 
 def machine_text() -> str:
-    cpu = platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_name()
     return (f"{cpu}, {os.cpu_count()} logical cores; {platform.system()} {platform.release()}; "
             f"Python {platform.python_version()}")
 
