@@ -134,8 +134,8 @@ class Core:
         first = elig[0]
         guess = _NEVER
         for pair in elig:
-            ends = lines[pair[0]].ends
-            est = ((ends[-1] if ends[-1] > r else r) if ends else r) + pair[1]
+            a = lines[pair[0]].tail
+            est = (a if a > r else r) + pair[1]
             if est < guess:
                 guess = est
                 first = pair
@@ -147,9 +147,8 @@ class Core:
             if m == first[0] or r + d > be:
                 continue
             line = lines[m]
-            ends = line.ends
             # without a usable gap the op ends after the machine's last op
-            if ends and ends[-1] + d > be and not (line.ge and r + d <= line.starts[-1]):
+            if line.tail + d > be and line.gap_limit < r + d:
                 continue
             found = line.find(x, d, r, be)
             if found is None:
@@ -169,14 +168,12 @@ class Core:
             if m2 == m or r + d2 >= end:
                 continue
             line = lines[m2]
-            ends = line.ends
-            if ends and line.ge and r + d2 <= line.starts[-1]:
+            if line.gap_limit >= r + d2:
                 later.append((line, d2))
                 continue
-            if ends:
-                a = ends[-1]
-                if (a if a > r else r) + d2 >= end:
-                    continue
+            a = line.tail
+            if (a if a > r else r) + d2 >= end:
+                continue
             if line.find(x, d2, r, end - 1) is not None:
                 return True
         for line, d2 in later:

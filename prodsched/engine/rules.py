@@ -189,8 +189,8 @@ def _atcs(x: int, state: RuleState) -> float:
         setup = core.setups.setup
         best = -1
         for m, _d in core.elig[x]:
-            ops = lines[m].ops
-            s = setup(ops[-1], x, m) if ops else 0
+            last = lines[m].last_op()
+            s = setup(last, x, m) if last >= 0 else 0
             if best < 0 or s < best:
                 best = s
                 if not s:

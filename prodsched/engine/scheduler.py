@@ -89,8 +89,8 @@ def _run_window(core: Core, window: int, options: Mapping[str, Any]) -> None:
                 guess = _NEVER
                 for pair in elig[c]:
                     if pair[0] != m:
-                        ends = lines[pair[0]].ends
-                        est = ((ends[-1] if ends[-1] > rc else rc) if ends else rc) + pair[1]
+                        a = lines[pair[0]].tail
+                        est = (a if a > rc else rc) + pair[1]
                         if est < guess:
                             guess = est
                             other = pair

@@ -58,6 +58,8 @@ class MachineLine:
         "setup",
         "starts",
         "table",
+        "tail",
+        "gap_limit",
         "tbuf",
         "tge",
         "typ",
@@ -85,6 +87,8 @@ class MachineLine:
         self.dts = [int(s) for s, _ in downtime]
         self.dte = [int(e) for _, e in downtime]
         self.mind = max(1, int(min_duration))
+        self.tail = 0  # end of the last operation (0 when empty)
+        self.gap_limit = -1  # start of the last operation when some gap is indexed, else -1
 
     # -- queries ---------------------------------------------------------------------------
     def available(self) -> int:
@@ -343,6 +347,8 @@ class MachineLine:
             self.starts.append(t)
             ends.append(e)
             self.ops.append(x)
+            self.tail = e
+            self.gap_limit = t if self.ge else -1
             return
         a, p, n = self.gx[k]
         b = self.ge[k]
@@ -360,6 +366,7 @@ class MachineLine:
             caps = self._gap(a, t, p, x)
             if caps is not None:
                 self._index(k, t, a, p, x, caps)
+        self.gap_limit = self.starts[-1] if self.ge else -1
 
 
 class Timeline:
