@@ -26,4 +26,5 @@ fi
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 python3 -m ipykernel install --user --name python3 >/dev/null
 
+export PRODSCHED_REQUIRE_NATIVE="${PRODSCHED_REQUIRE_NATIVE:-1}"
 python3 -m pytest "$@"

@@ -15,7 +15,7 @@ from typing import Any
 
 from prodsched.engine.model import Instance, Operation
 from prodsched.engine.setups import SetupTable
-from prodsched.engine.timeline import _NEVER, Timeline
+from prodsched.engine.timeline import _NEVER, timeline_class
 from prodsched.errors import ScheduleError
 
 
@@ -34,7 +34,8 @@ def _whole_slots(op: Operation, machine: str, d: Any) -> int:
 class Core:
     """Integer arrays of one instance and the timeline being filled."""
 
-    def __init__(self, instance: Instance, seed: int, ticker: Callable[[int], None]) -> None:
+    def __init__(self, instance: Instance, seed: int, ticker: Callable[[int], None],
+                 timeline: str | None = None) -> None:
         self.instance = instance
         machines = instance.machines
         self.mindex = {mc.code: m for m, mc in enumerate(machines)}
@@ -102,7 +103,7 @@ class Core:
         for x, pairs in enumerate(self.elig):
             for m, _d in pairs:
                 mclasses[m].add(self.setups.cls[x])
-        self.timeline = Timeline(self.setups, [mc.downtime for mc in machines],
+        self.timeline = timeline_class(timeline)(self.setups, [mc.downtime for mc in machines],
                                  [sorted(c) for c in mclasses], mind)
         self.active = [m for m, c in enumerate(mclasses) if c]  # machines with eligible ops
         self.ready = [0] * n

@@ -19,7 +19,7 @@ from typing import Any
 from prodsched.engine.core import Core
 from prodsched.engine.model import Assignment, Instance, Schedule
 from prodsched.engine.rules import Rule, RuleState, get_rule
-from prodsched.engine.timeline import _NEVER
+from prodsched.engine.timeline import _NEVER, Timeline
 from prodsched.errors import Cancelled
 
 
@@ -173,7 +173,7 @@ class _Ticker:
 
 
 def _one_pass(instance, rule: Rule, window_slots: int, seed: int, options, ticker) -> Core:
-    core = Core(instance, seed, ticker)
+    core = Core(instance, seed, ticker, options.get("timeline"))
     if rule.kind == "window":
         _run_window(core, window_slots, options)
     else:
@@ -296,5 +296,6 @@ def schedule(
         elapsed_s=elapsed,
         passes=passes,
         info={"chosen_window_days": chosen[0], "chosen_seed": chosen[1],
+              "timeline": "python" if isinstance(best.timeline, Timeline) else "native",
               "ops_per_s": n / elapsed if elapsed > 0 else math.inf},
     )

@@ -22,9 +22,12 @@ no gap fits, ``x`` goes after the last operation.
 
 from __future__ import annotations
 
+import os
 import re
+import warnings
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from pathlib import Path
 
 from prodsched.engine.setups import SetupTable
 
@@ -397,3 +400,37 @@ class Timeline:
         cur = self.cur
         return [(x, line.m, s, e, cur[x]) for line in self.lines
                 for x, s, e in zip(line.ops, line.starts, line.ends)]
+
+
+def _native_timeline() -> type | None:
+    """The compiled twin of :class:`Timeline`, or None when it is not built or is older than
+    its source (an edited ``.pyx`` not yet rebuilt: ``pip install -e .`` rebuilds it)."""
+    try:
+        from prodsched.engine import _native_timeline as native
+    except ImportError:
+        return None
+    source = Path(__file__).with_name("_native_timeline.pyx")
+    built = Path(native.__file__)
+    if source.exists() and source.stat().st_mtime > built.stat().st_mtime + 1:
+        warnings.warn(f"{built.name} is older than {source.name}; using the Python timeline "
+                      "until it is rebuilt (pip install -e .)", RuntimeWarning, stacklevel=2)
+        return None
+    return native.NativeTimeline
+
+
+TIMELINES = ("native", "python")
+
+
+def timeline_class(name: str | None = None) -> type:
+    """The timeline implementation by name: ``native`` (compiled, the default when built) or
+    ``python`` (this module, the reference). ``None`` reads ``PRODSCHED_TIMELINE``."""
+    choice = (name or os.environ.get("PRODSCHED_TIMELINE") or "").strip().lower()
+    if choice not in ("", *TIMELINES):
+        raise ValueError(f"unknown timeline {choice!r}; choose one of {', '.join(TIMELINES)}")
+    if choice == "python":
+        return Timeline
+    native = _native_timeline()
+    if native is None and choice == "native":
+        raise RuntimeError("the compiled timeline is not built here (it needs a C++ compiler "
+                           "when the package is installed); use timeline 'python'")
+    return native or Timeline

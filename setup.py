@@ -1,0 +1,40 @@
+"""Builds the compiled timeline (``prodsched.engine._native_timeline``) when a C++ compiler is
+there; without one the package installs and runs on the pure-Python reference timeline."""
+
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class OptionalBuildExt(build_ext):
+    """A failed compile is a warning, never a failed install."""
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as exc:  # noqa: BLE001 - any compiler failure
+            print(f"prodsched: compiled timeline not built ({exc}); using the Python one",
+                  file=sys.stderr)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # noqa: BLE001
+            print(f"prodsched: compiled timeline not built ({exc}); using the Python one",
+                  file=sys.stderr)
+
+
+try:
+    from Cython.Build import cythonize
+except ImportError:  # no Cython: the Python timeline only
+    extensions = []
+else:
+    extensions = cythonize(
+        [Extension("prodsched.engine._native_timeline",
+                   ["prodsched/engine/_native_timeline.pyx"],
+                   language="c++", extra_compile_args=["-O2"])],
+        quiet=True,
+    )
+
+setup(ext_modules=extensions, cmdclass={"build_ext": OptionalBuildExt})
