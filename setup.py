@@ -17,13 +17,6 @@ class OptionalBuildExt(build_ext):
             print(f"prodsched: compiled timeline not built ({exc}); using the Python one",
                   file=sys.stderr)
 
-    def build_extension(self, ext):
-        try:
-            super().build_extension(ext)
-        except Exception as exc:  # noqa: BLE001
-            print(f"prodsched: compiled timeline not built ({exc}); using the Python one",
-                  file=sys.stderr)
-
 
 try:
     from Cython.Build import cythonize

@@ -164,7 +164,7 @@ cdef class NativeLine:
 
     # -- queries -----------------------------------------------------------------------------
     def available(self):
-        return self._ends.back() if self._ends.size() else 0
+        return self.tail
 
     def last_op(self):
         return self._ops.back() if self._ops.size() else -1

@@ -22,6 +22,7 @@ no gap fits, ``x`` goes after the last operation.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import warnings
@@ -96,7 +97,7 @@ class MachineLine:
     # -- queries ---------------------------------------------------------------------------
     def available(self) -> int:
         """End of the last operation (0 when the machine is empty)."""
-        return self.ends[-1] if self.ends else 0
+        return self.tail
 
     def last_op(self) -> int:
         """Index of the operation that ends last, -1 when the machine is empty."""
@@ -402,6 +403,7 @@ class Timeline:
                 for x, s, e in zip(line.ops, line.starts, line.ends)]
 
 
+@functools.cache
 def _native_timeline() -> type | None:
     """The compiled twin of :class:`Timeline`, or None when it is not built or is older than
     its source (an edited ``.pyx`` not yet rebuilt: ``pip install -e .`` rebuilds it)."""
