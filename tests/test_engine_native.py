@@ -59,3 +59,44 @@ def test_same_schedule_on_a_benchmark_plant(rule):
     fast = schedule(inst, rule=rule, options={"timeline": "native"})
     assert fast.assignments == ref.assignments
     assert verify(inst, fast) == []
+
+
+@needs_native
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), downtime=st.booleans())
+def test_long_lines_answer_every_search_alike(seed, downtime):
+    """Hundreds of gaps on one machine (many capacity blocks, inserts and removals in the middle
+    of them): every search, bounded or not, gets the same answer from both timelines."""
+    import random
+
+    from prodsched.engine import Machine, Operation, SetupTable
+
+    rng = random.Random(seed)
+    n = 700
+    ops = [Operation(f"o{i}", f"o{i}", 1, rng.choice("ABC"), rng.choice(["", "X", "Y"]),
+                     rng.choice([1000, 1300]), durations={"M1": rng.randint(1, 6)})
+           for i in range(n)]
+    dts = tuple((t, t + 7) for t in range(150, 9000, 400)) if downtime else ()
+    machine = Machine("M1", dts, 1, 2)
+    table = SetupTable(ops, [machine], {("A", "B"): 2, ("B", "C"): 3, ("C", "A"): 1,
+                                        ("A", "A"): 1})
+    classes = sorted(set(table.cls))
+    ref = Timeline(table, [machine.downtime], [classes], [1]).lines[0]
+    fast = NATIVE(table, [machine.downtime], [classes], [1]).lines[0]
+    gaps_seen = 0
+    for x, o in enumerate(ops):
+        d = o.durations["M1"]
+        r = rng.randint(0, 12 * x + 10)  # ready times spread out: gaps form, later ones fill them
+        queries = [(x, d, r), (x, d, r, r + d + rng.randint(0, 40))]
+        for _ in range(6):  # other operations, sizes and ready times against the same line
+            q = (rng.randrange(n), rng.randint(1, 12), rng.randint(0, ref.tail + 5))
+            queries += [q, (*q, q[1] + q[2] + rng.randint(0, 200))]
+        for args in queries:
+            assert fast.find(*args) == ref.find(*args), args
+        found = ref.find(x, d, r)
+        ref.place(x, d, *found)
+        fast.place(x, d, *found)
+        gaps_seen = max(gaps_seen, len(ref.ge))
+    assert gaps_seen > 3 * 64, gaps_seen  # the searches crossed several capacity blocks
+    assert fast.starts == ref.starts and fast.ends == ref.ends and fast.ops == ref.ops
+    assert fast.cur == list(ref.cur)

@@ -7,10 +7,9 @@ scheduler can use either (``PRODSCHED_TIMELINE=python`` forces the reference). T
 and require identical schedules.
 """
 
+from libcpp.algorithm cimport sort as std_sort
+from libcpp.utility cimport pair
 from libcpp.vector cimport vector
-from libcpp.unordered_map cimport unordered_map
-
-ctypedef long long i64
 
 cdef i64 NEVER = (<i64>1) << 62
 cdef int CLAMP = 255
@@ -38,17 +37,76 @@ cdef inline Py_ssize_t _br(vector[i64]& v, i64 x, Py_ssize_t lo, Py_ssize_t hi):
     return lo
 
 
-cdef inline Py_ssize_t _scan(vector[unsigned char]& buf, Py_ssize_t k, Py_ssize_t stop,
-                             unsigned char d):
+# Gap capacities are bytes; ``top[b]`` bounds from above the largest of block ``b`` (BLOCK
+# bytes), so a search skips whole blocks that cannot hold the operation instead of reading every
+# gap. An insert or erase shifts the bytes after it by one: each later block then takes the byte
+# that moved in into its bound (cheap, BLOCK times fewer steps than the shift itself), and a
+# search that reads a whole block without a hit makes its bound exact again.
+cdef enum:
+    BLOCK_BITS = 6
+    BLOCK = 1 << BLOCK_BITS
+
+
+cdef void _put(vector[unsigned char]& buf, vector[unsigned char]& top, Py_ssize_t k,
+               unsigned char v):
+    """Insert ``v`` at index ``k``."""
+    cdef Py_ssize_t b, n
+    buf.insert(buf.begin() + k, v)
+    n = buf.size()
+    b = k >> BLOCK_BITS
+    if b < <Py_ssize_t>top.size():
+        if v > top[b]:
+            top[b] = v
+        b += 1
+    while b < <Py_ssize_t>top.size():
+        if buf[b << BLOCK_BITS] > top[b]:
+            top[b] = buf[b << BLOCK_BITS]
+        b += 1
+    if <Py_ssize_t>top.size() << BLOCK_BITS < n:  # a new last block, holding one byte
+        top.push_back(buf[n - 1])
+
+
+cdef void _drop(vector[unsigned char]& buf, vector[unsigned char]& top, Py_ssize_t k):
+    """Remove index ``k``."""
+    cdef Py_ssize_t b, i, n
+    buf.erase(buf.begin() + k)
+    n = buf.size()
+    top.resize((n + BLOCK - 1) >> BLOCK_BITS)
+    b = k >> BLOCK_BITS
+    while b < <Py_ssize_t>top.size():
+        i = ((b + 1) << BLOCK_BITS) - 1
+        if i < n and buf[i] > top[b]:
+            top[b] = buf[i]
+        b += 1
+
+
+cdef inline Py_ssize_t _scan(vector[unsigned char]& buf, vector[unsigned char]& top,
+                             Py_ssize_t k, Py_ssize_t stop, unsigned char d):
     """First index in [k, stop) whose byte is >= d, -1 when none."""
-    cdef Py_ssize_t i
-    if stop > <Py_ssize_t>buf.size():
-        stop = buf.size()
+    cdef Py_ssize_t i, b, end, n = buf.size()
+    cdef unsigned char m
+    cdef bint whole
+    if stop > n:
+        stop = n
     i = k
     while i < stop:
-        if buf[i] >= d:
-            return i
-        i += 1
+        b = i >> BLOCK_BITS
+        if top[b] < d:
+            i = (b + 1) << BLOCK_BITS
+            continue
+        end = (b + 1) << BLOCK_BITS
+        whole = i == b << BLOCK_BITS and end <= n
+        if end > n:
+            end = n
+        m = 0
+        while i < end:
+            if buf[i] >= d:
+                return i if i < stop else -1
+            if buf[i] > m:
+                m = buf[i]
+            i += 1
+        if whole:  # read the whole block without a hit: its bound becomes exact
+            top[b] = m
     return -1
 
 
@@ -58,12 +116,6 @@ cdef inline i64 _byte(i64 v):
 
 cdef class Shared:
     """The integer setup table and the timeline-wide setup charged to each placed op."""
-
-    cdef vector[int] cls, mix, typ, wr
-    cdef vector[int] matrix
-    cdef int ncls, nw
-    cdef vector[int] l2s, s2l
-    cdef vector[i64] cur
 
     def __init__(self, table):
         cdef Py_ssize_t i
@@ -83,12 +135,12 @@ cdef class Shared:
     def cur_list(self):
         return list(self.cur)
 
-    cdef inline int change(self, int a, int b, int m):
+    cdef int change(self, int a, int b, int m):
         if b < a:
             return self.l2s[m]
         return self.s2l[m] if b > a else 0
 
-    cdef inline int setup(self, int p, int x, int m):
+    cdef int setup(self, int p, int x, int m):
         cdef int a = self.cls[p]
         cdef int b = self.cls[x]
         cdef int tc = self.matrix[a * self.ncls + b] if (a != b or self.mix[p] != self.mix[x]) else 0
@@ -107,20 +159,6 @@ cdef class Shared:
 cdef class NativeLine:
     """One machine; see :class:`prodsched.engine.timeline.MachineLine`."""
 
-    cdef Shared S
-    cdef readonly int m
-    cdef readonly i64 tail, gap_limit, mind
-    cdef vector[int] classes, local
-    cdef vector[i64] _starts, _ends, _ge, _gxa, _dts, _dte
-    cdef vector[int] _ops, _gxp, _gxn
-    cdef vector[vector[unsigned char]] gbuf
-    cdef unordered_map[int, vector[i64]] tge
-    cdef unordered_map[int, vector[unsigned char]] tbuf
-    cdef unordered_map[i64, vector[int]] bounds
-    cdef vector[unsigned char] capbuf
-    cdef i64 cap_p, cap_n
-    cdef i64 rt, rs, rk  # result of the last successful search
-
     def __init__(self, int m, downtime, Shared shared, classes, i64 min_duration=1):
         cdef Py_ssize_t i
         self.m = m
@@ -130,6 +168,7 @@ cdef class NativeLine:
         for i in range(self.classes.size()):
             self.local[self.classes[i]] = i
         self.gbuf.resize(self.classes.size())
+        self.gtop.resize(self.classes.size())
         self.capbuf.resize(self.classes.size())
         self._dts = [int(s) for s, _ in downtime]
         self._dte = [int(e) for _, e in downtime]
@@ -169,7 +208,7 @@ cdef class NativeLine:
     def last_op(self):
         return self._ops.back() if self._ops.size() else -1
 
-    cdef inline i64 _clear(self, i64 t, i64 sin, i64 d):
+    cdef i64 _clear(self, i64 t, i64 sin, i64 d):
         cdef Py_ssize_t nd = self._dts.size()
         cdef Py_ssize_t q
         if nd == 0:
@@ -183,7 +222,7 @@ cdef class NativeLine:
     def clear(self, i64 t, i64 sin, i64 d):
         return self._clear(t, sin, d)
 
-    cdef inline bint _hits(self, i64 a, i64 b):
+    cdef bint _hits(self, i64 a, i64 b):
         cdef Py_ssize_t nd = self._dts.size()
         cdef Py_ssize_t q
         if a >= b or nd == 0:
@@ -195,6 +234,10 @@ cdef class NativeLine:
         return self._hits(a, b)
 
     def tail_end(self, int x, i64 d, i64 r):
+        return self._tail_end(x, d, r)
+
+    cdef i64 _tail_end(self, int x, i64 d, i64 r):
+        """End of ``x`` appended after the line's last operation (and any downtime)."""
         cdef i64 sin, t
         if self._ends.size() == 0:
             return self._clear(r, 0, d) + d
@@ -233,7 +276,8 @@ cdef class NativeLine:
             found = False
             k = _bl(self._ge, lo, 0, n)
             while True:
-                hit = _scan(self.gbuf[self.local[self.S.cls[x]]], k, stop, dd)
+                hit = _scan(self.gbuf[self.local[self.S.cls[x]]],
+                            self.gtop[self.local[self.S.cls[x]]], k, stop, dd)
                 if hit < 0:
                     break
                 k = hit
@@ -248,11 +292,12 @@ cdef class NativeLine:
             if it != self.tge.end() and stop:
                 ends = &self.tge[ty]
                 tb = &self.tbuf[ty]
+                tt = &self.ttop[ty]
                 if ends.size():
                     i = _bl(ends[0], lo, 0, ends.size())
                     e = _br(ends[0], self._ge[stop - 1], 0, ends.size())
                     while True:
-                        hit = _scan(tb[0], i, e, dd)
+                        hit = _scan(tb[0], tt[0], i, e, dd)
                         if hit < 0:
                             break
                         i = hit
@@ -416,7 +461,7 @@ cdef class NativeLine:
         self._gxp.insert(self._gxp.begin() + k, p)
         self._gxn.insert(self._gxn.begin() + k, n)
         for c in range(self.gbuf.size()):
-            self.gbuf[c].insert(self.gbuf[c].begin() + k, self.capbuf[c])
+            _put(self.gbuf[c], self.gtop[c], k, self.capbuf[c])
         tn = self.S.typ[n]
         if p >= 0:
             tp = self.S.typ[p]
@@ -430,15 +475,14 @@ cdef class NativeLine:
 
     cdef void _index_type(self, int t, i64 g, i64 cap):
         ends = &self.tge[t]
-        buf = &self.tbuf[t]
         cdef Py_ssize_t j
         if ends.size() == 0 or g > ends.back():
+            j = ends.size()
             ends.push_back(g)
-            buf.push_back(<unsigned char>_byte(cap))
         else:
             j = _bl(ends[0], g, 0, ends.size())
             ends.insert(ends.begin() + j, g)
-            buf.insert(buf.begin() + j, <unsigned char>_byte(cap))
+        _put(self.tbuf[t], self.ttop[t], j, <unsigned char>_byte(cap))
 
     cdef void _unindex_type(self, int t, i64 g):
         it = self.tge.find(t)
@@ -450,8 +494,7 @@ cdef class NativeLine:
             j = _bl(ends[0], g, 0, ends.size())
             if j < <Py_ssize_t>ends.size() and ends[0][j] == g:
                 ends.erase(ends.begin() + j)
-                buf = &self.tbuf[t]
-                buf.erase(buf.begin() + j)
+                _drop(self.tbuf[t], self.ttop[t], j)
 
     cdef void _unindex(self, Py_ssize_t k):
         cdef i64 g = self._ge[k]
@@ -464,13 +507,16 @@ cdef class NativeLine:
         self._gxp.erase(self._gxp.begin() + k)
         self._gxn.erase(self._gxn.begin() + k)
         for c in range(self.gbuf.size()):
-            self.gbuf[c].erase(self.gbuf[c].begin() + k)
+            _drop(self.gbuf[c], self.gtop[c], k)
         tn = self.S.typ[n]
         self._unindex_type(tn, g)
         if p >= 0 and self.S.typ[p] != tn:
             self._unindex_type(self.S.typ[p], g)
 
     def place(self, int x, i64 d, i64 t, i64 sin, Py_ssize_t k):
+        self._place(x, d, t, sin, k)
+
+    cdef void _place(self, int x, i64 d, i64 t, i64 sin, Py_ssize_t k):
         cdef i64 e = t + d
         cdef i64 a, b
         cdef int p, n
@@ -528,7 +574,35 @@ class NativeTimeline:
     def place(self, m, x, d, t, sin, k):
         self.lines[m].place(x, d, t, sin, k)
 
+    def columns(self):
+        """See :meth:`prodsched.engine.timeline.Timeline.columns`."""
+        return _columns(self.lines, self.shared)
+
     def placements(self):
         cur = self.cur
         return [(x, line.m, s, e, cur[x]) for line in self.lines
                 for x, s, e in zip(line.ops, line.starts, line.ends)]
+
+
+cdef tuple _columns(list lines, Shared S):
+    cdef vector[pair[pair[i64, int], int]] keys  # ((start, machine), op)
+    cdef vector[i64] end_of = vector[i64](S.cur.size())
+    cdef NativeLine line
+    cdef Py_ssize_t i
+    cdef int x
+    for obj in lines:
+        line = <NativeLine>obj
+        for i in range(line._ops.size()):
+            keys.push_back(pair[pair[i64, int], int](pair[i64, int](line._starts[i], line.m),
+                                                     line._ops[i]))
+            end_of[line._ops[i]] = line._ends[i]
+    std_sort(keys.begin(), keys.end())
+    starts, machines, ops, ends, setups = [], [], [], [], []
+    for i in range(keys.size()):
+        x = keys[i].second
+        starts.append(keys[i].first.first)
+        machines.append(keys[i].first.second)
+        ops.append(x)
+        ends.append(end_of[x])
+        setups.append(S.cur[x])
+    return starts, machines, ops, ends, setups

@@ -1,0 +1,46 @@
+# Declarations of the compiled timeline, shared with the compiled dispatch loops.
+
+from libcpp.unordered_map cimport unordered_map
+from libcpp.vector cimport vector
+
+ctypedef long long i64
+
+
+cdef class Shared:
+    cdef vector[int] cls, mix, typ, wr
+    cdef vector[int] matrix
+    cdef int ncls, nw
+    cdef vector[int] l2s, s2l
+    cdef vector[i64] cur
+
+    cdef int change(self, int a, int b, int m)
+    cdef int setup(self, int p, int x, int m)
+
+
+cdef class NativeLine:
+    cdef Shared S
+    cdef readonly int m
+    cdef readonly i64 tail, gap_limit, mind
+    cdef vector[int] classes, local
+    cdef vector[i64] _starts, _ends, _ge, _gxa, _dts, _dte
+    cdef vector[int] _ops, _gxp, _gxn
+    cdef vector[vector[unsigned char]] gbuf, gtop  # per local class: capacity bytes, block maxima
+    cdef unordered_map[int, vector[i64]] tge
+    cdef unordered_map[int, vector[unsigned char]] tbuf, ttop
+    cdef unordered_map[i64, vector[int]] bounds
+    cdef vector[unsigned char] capbuf
+    cdef i64 cap_p, cap_n
+    cdef i64 rt, rs, rk  # result of the last successful search
+
+    cdef i64 _clear(self, i64 t, i64 sin, i64 d)
+    cdef bint _hits(self, i64 a, i64 b)
+    cdef i64 _tail_end(self, int x, i64 d, i64 r)
+    cdef bint _find(self, int x, i64 d, i64 r, i64 bound)
+    cdef bint _try_gap(self, Py_ssize_t k, int x, i64 d, i64 r)
+    cdef vector[int]* _generic(self, int p, int n)
+    cdef bint _gap(self, i64 a, i64 b, int p, int n)
+    cdef void _index(self, Py_ssize_t k, i64 b, i64 a, int p, int n)
+    cdef void _index_type(self, int t, i64 g, i64 cap)
+    cdef void _unindex_type(self, int t, i64 g)
+    cdef void _unindex(self, Py_ssize_t k)
+    cdef void _place(self, int x, i64 d, i64 t, i64 sin, Py_ssize_t k)
