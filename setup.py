@@ -1,5 +1,6 @@
-"""Builds the compiled timeline (``prodsched.engine._native_timeline``) when a C++ compiler is
-there; without one the package installs and runs on the pure-Python reference timeline."""
+"""Builds the compiled timeline and dispatch loops (``prodsched.engine._native_timeline``,
+``_native_dispatch``) when a C++ compiler is there; without one the package installs and runs
+on the pure-Python reference."""
 
 import sys
 
@@ -24,9 +25,9 @@ except ImportError:  # no Cython: the Python timeline only
     extensions = []
 else:
     extensions = cythonize(
-        [Extension("prodsched.engine._native_timeline",
-                   ["prodsched/engine/_native_timeline.pyx"],
-                   language="c++", extra_compile_args=["-O2"])],
+        [Extension(f"prodsched.engine.{name}", [f"prodsched/engine/{name}.pyx"],
+                   language="c++", extra_compile_args=["-O2"])
+         for name in ("_native_timeline", "_native_dispatch")],
         quiet=True,
     )
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from prodsched.engine.model import Instance, Operation
 from prodsched.engine.setups import SetupTable
-from prodsched.engine.timeline import _NEVER, timeline_class
+from prodsched.engine.timeline import _NEVER, Timeline, timeline_class
 from prodsched.errors import ScheduleError
 
 
@@ -38,39 +38,58 @@ class Core:
                  timeline: str | None = None) -> None:
         self.instance = instance
         machines = instance.machines
-        self.mindex = {mc.code: m for m, mc in enumerate(machines)}
-        ops = sorted(instance.operations, key=lambda o: (o.due_slot, -o.width, o.id))
-        self.ops: list[Operation] = ops
-        self.n = n = len(ops)
-        self.index = {op.id: i for i, op in enumerate(ops)}
+        self.mindex = mindex = {mc.code: m for m, mc in enumerate(machines)}
+        source = instance.operations
+        self.n = n = len(source)
+        order = sorted(range(n), key=[(op.due_slot, -op.width, op.id) for op in source]
+                       .__getitem__)
+        self.ops: list[Operation] = [source[i] for i in order]
+        x_of = [0] * n  # priority position of each operation in the given order
+        for x, i in enumerate(order):
+            x_of[i] = x
+        self.index = index = {op.id: x for op, x in zip(source, x_of)}
         rng = random.Random(seed) if seed else None
         morder = list(range(len(machines)))
         if rng is not None:
             rng.shuffle(morder)
-        self.mrank = [0] * len(machines)
+        self.mrank = mrank = [0] * len(machines)
         for rank, m in enumerate(morder):
-            self.mrank[m] = rank
+            mrank[m] = rank
         tie = list(range(n))
         if rng is not None:
             rng.shuffle(tie)
         self.tie = tie
-        self.due = [op.due_slot for op in ops]
-        self.aging = [op.aging_slots for op in ops]
-        self.elig: list[list[tuple[int, int]]] = []
-        self.dur: list[dict[int, int]] = []
-        self.preds: list[list[int]] = [[] for _ in range(n)]
-        self.succ: list[list[int]] = [[] for _ in range(n)]
-        mindex = self.mindex
-        mrank = self.mrank
-        index = self.index
+        # one pass over the operations in their given order (how they lie in memory), filling
+        # per-operation columns at each one's priority position
+        due = [0] * n
+        aging = [0] * n
+        elig: list[list[tuple[int, int]]] = [[]] * n
+        pmin = [0] * n
+        none: list[int] = []  # shared by every operation without predecessors / successors
+        preds: list[list[int]] = [none] * n
+        succ: list[list[int]] = [none] * n
+        op_class = [""] * n
+        mixture = [""] * n
+        width = [0] * n
+        opname = [""] * n
+        opid = [""] * n
         mind = [0] * len(machines)
-        for x, op in enumerate(ops):
+        mclass: list[set[str]] = [set() for _ in machines]
+        for op, x in zip(source, x_of):
             if not op.durations:
                 raise ScheduleError(op.id, "no eligible machine (no machine can run it after "
                                            "speeds, limits and allocations)")
             if op.aging_slots < 0:
                 raise ScheduleError(op.id, f"aging_slots {op.aging_slots} is negative")
+            due[x] = op.due_slot
+            aging[x] = op.aging_slots
+            op_class[x] = c = op.op_class
+            mixture[x] = op.mixture
+            width[x] = op.width
+            opname[x] = op.operation or c
+            opid[x] = op.id
             pairs = []
+            least = 0
             for mc, d in op.durations.items():
                 m = mindex.get(mc)
                 if m is None:
@@ -81,38 +100,54 @@ class Core:
                 pairs.append((m, d))
                 if mind[m] == 0 or d < mind[m]:
                     mind[m] = d
+                if least == 0 or d < least:
+                    least = d
+                mclass[m].add(c)
             if len(pairs) > 1:
                 if rng is None:
                     pairs.sort()
                 else:
                     pairs.sort(key=lambda pair: mrank[pair[0]])
-            self.elig.append(pairs)
-            self.dur.append(dict(pairs))
-            for pid in op.predecessors:
-                p = index.get(pid)
-                if p is None:
-                    raise ScheduleError(op.id, f"its predecessor {pid} is not an operation of "
-                                               "the plan")
-                if p not in self.preds[x]:
-                    self.preds[x].append(p)
-                    self.succ[p].append(x)
-        self.pmin = [min(d for _, d in pairs) for pairs in self.elig]
-        self.npred = [len(p) for p in self.preds]
-        self.setups = SetupTable(ops, machines, instance.class_setup)
-        mclasses: list[set[int]] = [set() for _ in machines]
-        for x, pairs in enumerate(self.elig):
-            for m, _d in pairs:
-                mclasses[m].add(self.setups.cls[x])
+            elig[x] = pairs
+            pmin[x] = least
+            if op.predecessors:
+                preds[x] = mine = []
+                for pid in op.predecessors:
+                    p = index.get(pid)
+                    if p is None:
+                        raise ScheduleError(op.id, f"its predecessor {pid} is not an operation "
+                                                   "of the plan")
+                    if p not in mine:
+                        mine.append(p)
+                        if succ[p] is none:
+                            succ[p] = [x]
+                        else:
+                            succ[p].append(x)
+        for ys in succ:
+            if len(ys) > 1:
+                ys.sort()
+        self.due, self.aging, self.elig, self.pmin = due, aging, elig, pmin
+        self.preds, self.succ = preds, succ
+        self.mixture, self.opname, self.opid = mixture, opname, opid
+        self.npred = [len(p) for p in preds]
+        self.setups = SetupTable.from_columns(op_class, mixture, width, machines,
+                                              instance.class_setup)
+        cindex = {c: k for k, c in enumerate(self.setups.classes)}
+        mclasses = [sorted(cindex[c] for c in names) for names in mclass]
         self.timeline = timeline_class(timeline)(self.setups, [mc.downtime for mc in machines],
-                                 [sorted(c) for c in mclasses], mind)
+                                                 mclasses, mind)
         self.active = [m for m, c in enumerate(mclasses) if c]  # machines with eligible ops
         self.ready = [0] * n
         self.placed = bytearray(n)
         self.horizon = _NEVER if instance.horizon is None else int(instance.horizon)
         self.count = 0
         self.ticker = ticker
-        self.pbar = sum(self.pmin) / n if n else 0.0
+        self.pbar = sum(pmin) / n if n else 0.0
         self.sbar = self.setups.mean_positive()
+        self.native = None  # the compiled twin of best() and of the window loop
+        if not isinstance(self.timeline, Timeline):
+            from prodsched.engine._native_dispatch import NativeCore
+            self.native = NativeCore(self)
 
     def index_of(self, op: Operation | str) -> int:
         return self.index[op if isinstance(op, str) else op.id]
@@ -126,6 +161,8 @@ class Core:
         later (``bound``), which keeps their gap searches short.
         """
         r = self.ready[x]
+        if self.native is not None:
+            return self.native.best(x, r)
         lines = self.timeline.lines
         elig = self.elig[x]
         if len(elig) == 1:

@@ -8,6 +8,7 @@ mixture, then of the same operation, follow the head on its machine (DESIGN §4)
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 import time
@@ -31,11 +32,16 @@ def _run_window(core: Core, window: int, options: Mapping[str, Any]) -> None:
     ready = core.ready
     elig = core.elig
     lines = core.timeline.lines
-    mixnames = {op.mixture for op in core.ops}
-    mixid = {mx: i for i, mx in enumerate(sorted(mixnames))}
-    mixkey = [mixid[op.mixture] if op.mixture else -1 for op in core.ops]
-    opid = {nm: i for i, nm in enumerate(sorted({op.name for op in core.ops}))}
-    opkey = [opid[op.name] for op in core.ops]
+    mixid = {mx: i for i, mx in enumerate(sorted(set(core.mixture)))}
+    mixkey = [mixid[mx] if mx else -1 for mx in core.mixture]
+    opid = {nm: i for i, nm in enumerate(sorted(set(core.opname)))}
+    opkey = [opid[nm] for nm in core.opname]
+    if core.native is not None:  # the compiled twin of the loop below
+        core.placed = core.native.run_window(window, max_rejects, max_scan, mixkey, opkey,
+                                             len(mixid), len(opid))
+        core.count = core.native.count
+        return
+    dur = [dict(pairs) for pairs in elig]
     mixlists: list[list[int]] = [[] for _ in mixid]
     oplists: list[list[int]] = [[] for _ in opid]
     heap: list[int] = []
@@ -79,7 +85,7 @@ def _run_window(core: Core, window: int, options: Mapping[str, Any]) -> None:
                 if i >= len(lst) or lst[i] >= hi:
                     break
                 c = last = lst[i]
-                dm = core.dur[c].get(m)
+                dm = dur[c].get(m)
                 if dm is None:
                     continue
                 rc = ready[c]
@@ -190,8 +196,14 @@ def _one_pass(instance, rule: Rule, window_slots: int, seed: int, options, ticke
 def _assignments(core: Core) -> tuple[Assignment, ...]:
     """Final assignments; setups come from the timeline (insertions may have changed them)."""
     codes = [mc.code for mc in core.instance.machines]
-    rows = sorted((t, m, x, e, s) for x, m, t, e, s in core.timeline.placements())
-    return tuple(Assignment(core.ops[x].id, codes[m], t, e, s) for t, m, x, e, s in rows)
+    starts, machines, ops, ends, setups = core.timeline.columns()
+    return tuple(map(_new_assignment, zip(map(core.opid.__getitem__, ops),
+                                          map(codes.__getitem__, machines), starts, ends,
+                                          setups)))
+
+
+_new_assignment = functools.partial(tuple.__new__, Assignment)  # Assignment(*row), without
+# the Python-level __new__ of a NamedTuple
 
 
 def _objective(core: Core) -> tuple[int, int, int]:

@@ -60,16 +60,29 @@ class SetupTable:
         machines: Sequence[Machine],
         class_setup: Mapping[tuple[str, str], int],
     ) -> None:
-        classes = sorted({op.op_class for op in operations} | {k[0] for k in class_setup}
+        self._fill([op.op_class for op in operations], [op.mixture for op in operations],
+                   [op.width for op in operations], machines, class_setup)
+
+    @classmethod
+    def from_columns(cls, op_class: Sequence[str], mixture: Sequence[str], width: Sequence[int],
+                     machines: Sequence[Machine],
+                     class_setup: Mapping[tuple[str, str], int]) -> SetupTable:
+        """The table for operations given as columns (class, mixture, width per operation)."""
+        table = cls.__new__(cls)
+        table._fill(op_class, mixture, width, machines, class_setup)
+        return table
+
+    def _fill(self, op_class, mixture, width, machines, class_setup) -> None:
+        classes = sorted(set(op_class) | {k[0] for k in class_setup}
                          | {k[1] for k in class_setup})
         cindex = {c: i for i, c in enumerate(classes)}
-        mixtures = sorted({op.mixture for op in operations})
+        mixtures = sorted(set(mixture))
         mindex = {mx: i for i, mx in enumerate(mixtures)}
         self.classes = classes
-        self.cls = [cindex[op.op_class] for op in operations]
-        self.mix = [mindex[op.mixture] for op in operations]
+        self.cls = [cindex[c] for c in op_class]
+        self.mix = [mindex[mx] for mx in mixture]
         self.typ = [c * len(mixtures) + mx for c, mx in zip(self.cls, self.mix)]  # class+mixture
-        self.width = [int(op.width) for op in operations]
+        self.width = [int(w) for w in width]
         self.widths = sorted(set(self.width))
         self.matrix = [[int(class_setup.get((a, b), 0)) for b in classes] for a in classes]
         self.l2s = [int(m.long_to_short) for m in machines]

@@ -23,6 +23,7 @@ no gap fits, ``x`` goes after the last operation.
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import re
 import warnings
@@ -396,6 +397,17 @@ class Timeline:
     def place(self, m: int, x: int, d: int, t: int, sin: int, k: int) -> None:
         self.lines[m].place(x, d, t, sin, k)
 
+    def columns(self) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
+        """Every placement as columns ``(starts, machines, ops, ends, setups)``, ordered by
+        start, then machine, then op."""
+        cur = self.cur
+        rows = sorted((s, line.m, x, e) for line in self.lines
+                      for x, s, e in zip(line.ops, line.starts, line.ends))
+        starts = [r[0] for r in rows]
+        machines = [r[1] for r in rows]
+        ops = [r[2] for r in rows]
+        return starts, machines, ops, [r[3] for r in rows], [cur[x] for x in ops]
+
     def placements(self) -> list[tuple[int, int, int, int, int]]:
         """``(op, machine, start, end, setup)`` for every placed operation."""
         cur = self.cur
@@ -403,21 +415,32 @@ class Timeline:
                 for x, s, e in zip(line.ops, line.starts, line.ends)]
 
 
+_COMPILED = ("_native_timeline", "_native_dispatch")  # built together from their .pyx
+
+
 @functools.cache
 def _native_timeline() -> type | None:
     """The compiled twin of :class:`Timeline`, or None when it is not built or is older than
-    its source (an edited ``.pyx`` not yet rebuilt: ``pip install -e .`` rebuilds it)."""
+    its source (an edited ``.pyx`` not yet rebuilt: ``pip install -e .`` rebuilds it).
+
+    It comes with the compiled dispatch loops (``_native_dispatch``); both must be there.
+    """
     try:
-        from prodsched.engine import _native_timeline as native
+        from prodsched.engine import _native_dispatch, _native_timeline  # noqa: F401
     except ImportError:
         return None
-    source = Path(__file__).with_name("_native_timeline.pyx")
-    built = Path(native.__file__)
-    if source.exists() and source.stat().st_mtime > built.stat().st_mtime + 1:
-        warnings.warn(f"{built.name} is older than {source.name}; using the Python timeline "
-                      "until it is rebuilt (pip install -e .)", RuntimeWarning, stacklevel=2)
-        return None
-    return native.NativeTimeline
+    here = Path(__file__).parent
+    sources = [here / f"{name}.{ext}" for name in _COMPILED for ext in ("pyx", "pxd")]
+    for name in _COMPILED:
+        built = Path(importlib.import_module(f"prodsched.engine.{name}").__file__)
+        stale = [src.name for src in sources
+                 if src.exists() and src.stat().st_mtime > built.stat().st_mtime + 1]
+        if stale:
+            warnings.warn(f"{built.name} is older than {', '.join(stale)}; using the Python "
+                          "timeline until it is rebuilt (pip install -e .)", RuntimeWarning,
+                          stacklevel=2)
+            return None
+    return _native_timeline.NativeTimeline
 
 
 TIMELINES = ("native", "python")
