@@ -43,7 +43,8 @@ cdef inline Py_ssize_t _bisect_right(vector[i64]& v, i64 x):
 cdef class NativeCore:
     """Per-operation arrays of a :class:`Core` whose timeline is the compiled one."""
 
-    cdef object core, ticker
+    cdef object core  # the Core, only while run_window runs (no lasting reference cycle)
+    cdef object ticker
     cdef int n
     cdef vector[int] estart, em, sstart, succ, npred, mrank
     cdef vector[i64] ed, ready, due, aging
@@ -59,7 +60,7 @@ cdef class NativeCore:
 
     def __init__(self, core):
         cdef Py_ssize_t x
-        self.core = core
+        self.core = None
         self.ticker = core.ticker
         self.n = core.n
         self.lines = list(core.timeline.lines)
@@ -189,9 +190,18 @@ cdef class NativeCore:
         return self._elsewhere(x, m, end, r)
 
     # -- the window loop ---------------------------------------------------------------------
-    def run_window(self, i64 window, int max_rejects, int max_scan, mixkey, opkey,
+    def run_window(self, core, i64 window, int max_rejects, int max_scan, mixkey, opkey,
                    int nmix, int nop):
-        """``scheduler._run_window`` on this core; returns the placed flags (a bytearray)."""
+        """``scheduler._run_window`` on ``core``; returns the placed flags (a bytearray)."""
+        self.core = core
+        try:
+            self._window(window, max_rejects, max_scan, mixkey, opkey, nmix, nop)
+        finally:
+            self.core = None
+        return bytearray(self.placed)
+
+    cdef int _window(self, i64 window, int max_rejects, int max_scan, mixkey, opkey, int nmix,
+                     int nop) except -1:
         cdef vector[int] mk = mixkey
         cdef vector[int] ok = opkey
         cdef vector[cset[int]] mixsets = vector[cset[int]](nmix)
@@ -281,4 +291,4 @@ cdef class NativeCore:
                     rejects += 1
                     if rejects >= max_rejects:
                         break
-        return bytearray(self.placed)
+        return 0

@@ -37,8 +37,8 @@ def _run_window(core: Core, window: int, options: Mapping[str, Any]) -> None:
     opid = {nm: i for i, nm in enumerate(sorted(set(core.opname)))}
     opkey = [opid[nm] for nm in core.opname]
     if core.native is not None:  # the compiled twin of the loop below
-        core.placed = core.native.run_window(window, max_rejects, max_scan, mixkey, opkey,
-                                             len(mixid), len(opid))
+        core.placed = core.native.run_window(core, window, max_rejects, max_scan, mixkey,
+                                             opkey, len(mixid), len(opid))
         core.count = core.native.count
         return
     dur = [dict(pairs) for pairs in elig]
@@ -282,7 +282,9 @@ def schedule(
     ticker = _Ticker(n, progress, cancel, 0.0, scale)
     if cancel is not None and cancel.is_set():
         raise Cancelled("scheduling was cancelled")
-    # the passes allocate many small objects and free few: cyclic GC would only slow them
+    # the passes allocate many small objects and free few: cyclic GC would only slow them. The
+    # pass data hold no reference cycles, so they are freed (by reference counting) before the
+    # collector is enabled again, and it never has to walk them.
     collect = gc.isenabled()
     gc.disable()
     try:
@@ -294,20 +296,22 @@ def schedule(
                                             started, float(time_limit_s), slot_minutes,
                                             progress, cancel)
         assignments = _assignments(best)
+        timeline = "python" if isinstance(best.timeline, Timeline) else "native"
+        del best
+        elapsed = time.perf_counter() - started
+        plan = Schedule(
+            assignments=assignments,
+            rule=rule_obj.name,
+            window_days=window_days,
+            seed=seed,
+            elapsed_s=elapsed,
+            passes=passes,
+            info={"chosen_window_days": chosen[0], "chosen_seed": chosen[1],
+                  "timeline": timeline, "ops_per_s": n / elapsed if elapsed > 0 else math.inf},
+        )
     finally:
         if collect:
             gc.enable()
     if progress is not None:
         progress(1.0, f"placed {n} of {n} operations")
-    elapsed = time.perf_counter() - started
-    return Schedule(
-        assignments=assignments,
-        rule=rule_obj.name,
-        window_days=window_days,
-        seed=seed,
-        elapsed_s=elapsed,
-        passes=passes,
-        info={"chosen_window_days": chosen[0], "chosen_seed": chosen[1],
-              "timeline": "python" if isinstance(best.timeline, Timeline) else "native",
-              "ops_per_s": n / elapsed if elapsed > 0 else math.inf},
-    )
+    return plan
