@@ -8,14 +8,43 @@
 timeline's lines and on compact per-operation arrays. Tests require identical schedules.
 """
 
-from cython.operator cimport dereference as deref
 from libcpp.queue cimport priority_queue
-from libcpp.set cimport set as cset
 from libcpp.vector cimport vector
 
 from prodsched.engine._native_timeline cimport NativeLine, i64
 
 cdef i64 NEVER = (<i64>1) << 62
+
+ctypedef unsigned long long u64
+
+cdef extern from *:
+    int __builtin_ctzll(unsigned long long) nogil
+
+
+cdef inline void _set(u64* bits, int x):
+    bits[x >> 6] |= (<u64>1) << (x & 63)
+
+
+cdef inline void _unset(u64* bits, int x):
+    bits[x >> 6] &= ~((<u64>1) << (x & 63))
+
+
+cdef inline int _next(u64* bits, int last, Py_ssize_t hi):
+    """The first member after ``last`` and before ``hi``, -1 when none."""
+    cdef Py_ssize_t start = last + 1, w
+    cdef u64 word
+    if start >= hi:
+        return -1
+    w = start >> 6
+    word = bits[w] & (~(<u64>0) << (start & 63))
+    while True:
+        if word:
+            start = (w << 6) + __builtin_ctzll(word)
+            return <int>start if start < hi else -1
+        w += 1
+        if (w << 6) >= hi:
+            return -1
+        word = bits[w]
 
 
 cdef inline Py_ssize_t _bisect_left(vector[i64]& v, i64 x):
@@ -66,25 +95,50 @@ cdef class NativeCore:
         self.lines = list(core.timeline.lines)
         for line in self.lines:
             self.lp.push_back(<void*>line)
-        self.estart.push_back(0)
-        for pairs in core.elig:
-            for m, d in pairs:
-                self.em.push_back(m)
-                self.ed.push_back(d)
-            self.estart.push_back(self.em.size())
+        self.mrank = core.mrank
+        self._eligibility(core.em, core.ed, core.eoff, core.order)
         self.sstart.push_back(0)
         for ys in core.succ:
             for y in ys:
                 self.succ.push_back(y)
             self.sstart.push_back(self.succ.size())
         self.npred = core.npred
-        self.mrank = core.mrank
         self.due = core.due
         self.aging = core.aging
         self.ready = core.ready
         self.placed.resize(self.n)
         self.horizon = core.horizon
         self.count = 0
+
+    cdef void _eligibility(self, vector[int] em, vector[i64] ed, vector[Py_ssize_t] eoff,
+                           vector[Py_ssize_t] order):
+        """``estart``/``em``/``ed`` by priority position from Core's flat pairs (given order),
+        each operation's machines in their seeded order (``mrank``), like ``Core.elig``."""
+        cdef Py_ssize_t n = order.size(), i, x, a, b, j, k, pos
+        cdef int m
+        cdef i64 d
+        self.estart.reserve(n + 1)
+        self.em.reserve(em.size())
+        self.ed.reserve(em.size())
+        self.estart.push_back(0)
+        for x in range(n):
+            i = order[x]
+            a = eoff[i]
+            b = eoff[i + 1]
+            pos = self.em.size()
+            for j in range(a, b):  # insertion sort by machine rank
+                m = em[j]
+                d = ed[j]
+                self.em.push_back(m)
+                self.ed.push_back(d)
+                k = pos + (j - a)
+                while k > pos and self.mrank[self.em[k - 1]] > self.mrank[m]:
+                    self.em[k] = self.em[k - 1]
+                    self.ed[k] = self.ed[k - 1]
+                    k -= 1
+                self.em[k] = m
+                self.ed[k] = d
+            self.estart.push_back(self.em.size())
 
     cdef inline NativeLine _line(self, int m):
         return <NativeLine>self.lp[m]
@@ -202,24 +256,24 @@ cdef class NativeCore:
 
     cdef int _window(self, i64 window, int max_rejects, int max_scan, mixkey, opkey, int nmix,
                      int nop) except -1:
+        # the ready, unplaced operations of each mixture and of each operation name, as bitsets
+        # over the priority order (the window scan asks for the next one after a given index)
         cdef vector[int] mk = mixkey
         cdef vector[int] ok = opkey
-        cdef vector[cset[int]] mixsets = vector[cset[int]](nmix)
-        cdef vector[cset[int]] opsets = vector[cset[int]](nop)
+        cdef Py_ssize_t words = (self.n + 63) >> 6
+        cdef vector[u64] mixbits = vector[u64](nmix * words + 1)
+        cdef vector[u64] opbits = vector[u64](nop * words + 1)
+        cdef u64* mixrow = &mixbits[0]
+        cdef u64* oprow = &opbits[0]
         cdef priority_queue[int] heap  # of -x: the smallest index on top
-        cdef cset[int]* groups[2]
-        cdef cset[int]* g
-        cdef cset[int].iterator it
+        cdef u64* groups[2]
         cdef Py_ssize_t x, gi, ng, lo, hi, j, other
-        cdef int h, c, m, y, rejects, scanned, last
+        cdef int h, c, m, rejects, scanned, last
         cdef i64 rc, dm, guess, a, est, ub, ft, fs, fk
         cdef NativeLine line
         for x in range(self.n):
             if self.npred[x] == 0:
-                heap.push(-x)
-                if mk[x] >= 0:
-                    mixsets[mk[x]].insert(x)
-                opsets[ok[x]].insert(x)
+                self._ready_to(x, heap, mk, ok, mixrow, oprow, words)
         while not heap.empty():
             h = -heap.top()
             heap.pop()
@@ -228,34 +282,30 @@ cdef class NativeCore:
             self._best(h, self.ready[h])
             m = self.bm
             if mk[h] >= 0:
-                mixsets[mk[h]].erase(h)
-            opsets[ok[h]].erase(h)
+                _unset(mixrow + mk[h] * words, h)
+            _unset(oprow + ok[h] * words, h)
             self._commit(h, m, self.bt, self.bs, self.bk, self.bd)
-            for y in self.newly:
-                heap.push(-y)
-                if mk[y] >= 0:
-                    mixsets[mk[y]].insert(y)
-                opsets[ok[y]].insert(y)
+            for j in range(<Py_ssize_t>self.newly.size()):
+                self._ready_to(self.newly[j], heap, mk, ok, mixrow, oprow, words)
             lo = _bisect_left(self.due, self.due[h] - window)
             hi = _bisect_right(self.due, self.due[h] + window)
             ng = 0
             if mk[h] >= 0:
-                groups[ng] = &mixsets[mk[h]]
+                groups[ng] = mixrow + mk[h] * words
                 ng += 1
-            groups[ng] = &opsets[ok[h]]
+            groups[ng] = oprow + ok[h] * words
             ng += 1
             line = self._line(m)
             for gi in range(ng):
-                g = groups[gi]
                 rejects = 0
                 scanned = 0
                 last = lo - 1
                 while scanned < max_scan:
                     scanned += 1
-                    it = g.upper_bound(last)
-                    if it == g.end() or deref(it) >= hi:
+                    c = _next(groups[gi], last, hi)
+                    if c < 0:
                         break
-                    c = last = deref(it)
+                    last = c
                     dm = -1
                     for j in range(self.estart[c], self.estart[c + 1]):
                         if self.em[j] == m:
@@ -279,16 +329,21 @@ cdef class NativeCore:
                         ft, fs, fk = line.rt, line.rs, line.rk
                         if not self._elsewhere(c, m, ft + dm, rc):
                             if mk[c] >= 0:
-                                mixsets[mk[c]].erase(c)
-                            opsets[ok[c]].erase(c)
+                                _unset(mixrow + mk[c] * words, c)
+                            _unset(oprow + ok[c] * words, c)
                             self._commit(c, m, ft, fs, fk, dm)
-                            for y in self.newly:
-                                heap.push(-y)
-                                if mk[y] >= 0:
-                                    mixsets[mk[y]].insert(y)
-                                opsets[ok[y]].insert(y)
+                            for j in range(<Py_ssize_t>self.newly.size()):
+                                self._ready_to(self.newly[j], heap, mk, ok, mixrow, oprow,
+                                               words)
                             continue
                     rejects += 1
                     if rejects >= max_rejects:
                         break
         return 0
+
+    cdef inline void _ready_to(self, int y, priority_queue[int]& heap, vector[int]& mk,
+                               vector[int]& ok, u64* mixrow, u64* oprow, Py_ssize_t words):
+        heap.push(-y)
+        if mk[y] >= 0:
+            _set(mixrow + mk[y] * words, y)
+        _set(oprow + ok[y] * words, y)

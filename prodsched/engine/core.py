@@ -9,6 +9,7 @@ the latest predecessor end plus that predecessor's aging slots.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 from typing import Any
@@ -63,7 +64,9 @@ class Core:
         # per-operation columns at each one's priority position
         due = [0] * n
         aging = [0] * n
-        elig: list[list[tuple[int, int]]] = [[]] * n
+        em: list[int] = []  # eligible machines and durations, flat, in the given order
+        ed: list[int] = []
+        eoff = [0]  # operation i's pairs are em[eoff[i]:eoff[i + 1]]
         pmin = [0] * n
         none: list[int] = []  # shared by every operation without predecessors / successors
         preds: list[list[int]] = [none] * n
@@ -88,7 +91,6 @@ class Core:
             width[x] = op.width
             opname[x] = op.operation or c
             opid[x] = op.id
-            pairs = []
             least = 0
             for mc, d in op.durations.items():
                 m = mindex.get(mc)
@@ -97,18 +99,14 @@ class Core:
                                                "of the plan")
                 if type(d) is not int or d < 1:
                     d = _whole_slots(op, mc, d)
-                pairs.append((m, d))
+                em.append(m)
+                ed.append(d)
                 if mind[m] == 0 or d < mind[m]:
                     mind[m] = d
                 if least == 0 or d < least:
                     least = d
                 mclass[m].add(c)
-            if len(pairs) > 1:
-                if rng is None:
-                    pairs.sort()
-                else:
-                    pairs.sort(key=lambda pair: mrank[pair[0]])
-            elig[x] = pairs
+            eoff.append(len(em))
             pmin[x] = least
             if op.predecessors:
                 preds[x] = mine = []
@@ -126,7 +124,8 @@ class Core:
         for ys in succ:
             if len(ys) > 1:
                 ys.sort()
-        self.due, self.aging, self.elig, self.pmin = due, aging, elig, pmin
+        self.due, self.aging, self.pmin = due, aging, pmin
+        self.em, self.ed, self.eoff, self.x_of, self.order = em, ed, eoff, x_of, order
         self.preds, self.succ = preds, succ
         self.mixture, self.opname, self.opid = mixture, opname, opid
         self.npred = [len(p) for p in preds]
@@ -148,6 +147,19 @@ class Core:
         if not isinstance(self.timeline, Timeline):
             from prodsched.engine._native_dispatch import NativeCore
             self.native = NativeCore(self)
+
+    @functools.cached_property
+    def elig(self) -> list[list[tuple[int, int]]]:
+        """``[(machine, duration), ...]`` of each operation, machines in their seeded order."""
+        em, ed, eoff, mrank = self.em, self.ed, self.eoff, self.mrank
+        out: list[list[tuple[int, int]]] = [[]] * self.n
+        for i, x in enumerate(self.x_of):
+            a, b = eoff[i], eoff[i + 1]
+            pairs = list(zip(em[a:b], ed[a:b]))
+            if b - a > 1:
+                pairs.sort(key=lambda pair: mrank[pair[0]])
+            out[x] = pairs
+        return out
 
     def index_of(self, op: Operation | str) -> int:
         return self.index[op if isinstance(op, str) else op.id]

@@ -27,11 +27,6 @@ from prodsched.errors import Cancelled
 def _run_window(core: Core, window: int, options: Mapping[str, Any]) -> None:
     max_rejects = int(options.get("follow_rejects", 3))
     max_scan = int(options.get("follow_scan", 256))
-    due = core.due
-    placed = core.placed
-    ready = core.ready
-    elig = core.elig
-    lines = core.timeline.lines
     mixid = {mx: i for i, mx in enumerate(sorted(set(core.mixture)))}
     mixkey = [mixid[mx] if mx else -1 for mx in core.mixture]
     opid = {nm: i for i, nm in enumerate(sorted(set(core.opname)))}
@@ -41,6 +36,11 @@ def _run_window(core: Core, window: int, options: Mapping[str, Any]) -> None:
                                              opkey, len(mixid), len(opid))
         core.count = core.native.count
         return
+    due = core.due
+    placed = core.placed
+    ready = core.ready
+    elig = core.elig
+    lines = core.timeline.lines
     dur = [dict(pairs) for pairs in elig]
     mixlists: list[list[int]] = [[] for _ in mixid]
     oplists: list[list[int]] = [[] for _ in opid]
