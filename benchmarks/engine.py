@@ -7,7 +7,9 @@
 Each instance has ~30 machines, class/mixture/width changeovers, downtime and aging waits.
 Timings are the median CPU time (``time.process_time``: the engine is single-threaded, and CPU
 time is steadier than wall time on a shared machine) of ``--repeats`` runs of
-``prodsched.engine.schedule`` (the instance is built beforehand); every schedule is checked by
+``prodsched.engine.schedule`` (the instances are built beforehand). Each repeat runs every size
+once, in turn, so a slow spell of a shared machine hits all sizes alike; the growth factor is
+the median of the repeats' paired time ratios. Every schedule is checked by
 ``prodsched.engine.verify`` (not timed).
 Writes ``benchmarks/results/engine.md``.
 """
@@ -94,24 +96,28 @@ def machine_info() -> str:
 def run(sizes: list[int], repeats: int, rules: list[str], out: Path,
         timelines: list[str]) -> str:
     rows = []
-    medians: dict[tuple[str, int], float] = {}
-    for n in sizes:
-        inst = make_instance(n)
-        for rule, timeline in [(r, t) for t in timelines for r in rules]:
-            if rule in ("atcs", "spt") and n > 10_000:
-                continue
-            times = []
-            plan = None
-            for _ in range(repeats if n <= 10_000 else max(1, min(repeats, 3))):
+    instances = {n: make_instance(n) for n in sizes}
+    for rule, timeline in [(r, t) for t in timelines for r in rules]:
+        active = [n for n in sizes if not (rule in ("atcs", "spt") and n > 10_000)]
+        times: dict[int, list[float]] = {n: [] for n in active}
+        plans = {}
+        # rounds of every size once: a slow spell of the shared machine hits all sizes alike,
+        # and each round gives a paired time ratio between neighbouring sizes
+        for _ in range(repeats):
+            for n in active:
                 t0 = time.process_time()
-                plan = schedule(inst, rule=rule, options={"timeline": timeline})
-                times.append(time.process_time() - t0)
+                plans[n] = schedule(instances[n], rule=rule, options={"timeline": timeline})
+                times[n].append(time.process_time() - t0)
+        for k, n in enumerate(active):
+            plan, inst = plans[n], instances[n]
             violations = verify(inst, plan)
-            med = statistics.median(times)
+            med = statistics.median(times[n])
             key = f"{rule} ({plan.info['timeline']})"
-            medians[(key, n)] = med
-            prev = [s for s in sizes if s < n and (key, s) in medians]
-            growth = f"{med / medians[(key, prev[-1])]:.1f}× ({n // prev[-1]}× ops)" if prev else "–"
+            growth = "–"
+            if k:
+                prev = active[k - 1]
+                ratio = statistics.median(a / b for a, b in zip(times[n], times[prev]))
+                growth = f"{ratio:.1f}× ({n // prev}× ops)"
             rows.append((key, n, len(inst.machines), med, n / med, growth, plan.makespan,
                          plan.setup_slots, plan.tardiness(inst), len(violations)))
             print(f"{key:16s} {n:>7d} ops  {med:8.3f} s  {n / med:10.0f} ops/s  growth {growth}  "
@@ -123,8 +129,9 @@ def run(sizes: list[int], repeats: int, rules: list[str], out: Path,
         "",
         f"Run: {machine_info()}.",
         "",
-        (f"Command: `{command}`. Median CPU seconds of the repeats (at most 3 at 100k ops; atcs "
-        "and spt only up to 10k). Instances from `make_instance`: ≈30 machines, 7 operation "
+        (f"Command: `{command}`. Median CPU seconds of the repeats; the sizes run in turn in "
+        "each repeat, and the growth is the median of each repeat's time ratio to the next "
+        "smaller size (atcs and spt only up to 10k). Instances from `make_instance`: ≈30 machines, 7 operation "
         "classes, 25 mixtures, 3 widths, downtime every 2–3 weeks, 20 % of operations with "
         "aging. Every schedule was verified (not timed). `native` is the compiled timeline "
         "(the default when the package is built with a C++ compiler), `python` the reference "

@@ -44,7 +44,6 @@ class Core:
         self.n = n = len(source)
         order = sorted(range(n), key=[(op.due_slot, -op.width, op.id) for op in source]
                        .__getitem__)
-        self.ops: list[Operation] = [source[i] for i in order]
         x_of = [0] * n  # priority position of each operation in the given order
         for x, i in enumerate(order):
             x_of[i] = x
@@ -147,6 +146,12 @@ class Core:
         if not isinstance(self.timeline, Timeline):
             from prodsched.engine._native_dispatch import NativeCore
             self.native = NativeCore(self)
+
+    @functools.cached_property
+    def ops(self) -> list[Operation]:
+        """The operations in priority order (``ops[x]`` is operation ``x``)."""
+        source = self.instance.operations
+        return [source[i] for i in self.order]
 
     @functools.cached_property
     def elig(self) -> list[list[tuple[int, int]]]:

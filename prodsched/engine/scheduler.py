@@ -115,7 +115,7 @@ def _run_window(core: Core, window: int, options: Mapping[str, Any]) -> None:
 def _run_static(core: Core, rule: Rule, state: RuleState) -> None:
     prio = rule.priority
     internal = rule.internal
-    ops = core.ops
+    ops = None if internal else core.ops  # built-in rules work on indexes
     tie = core.tie
     heap: list[tuple[Any, int, int]] = []
 
@@ -136,7 +136,7 @@ def _run_dynamic(core: Core, rule: Rule, state: RuleState) -> None:
     prio = rule.priority
     internal = rule.internal
     limit = rule.candidates
-    ops = core.ops
+    ops = None if internal else core.ops  # built-in rules work on indexes
     tie = core.tie
     ready_list: list[int] = [x for x in range(core.n) if core.npred[x] == 0]
 
