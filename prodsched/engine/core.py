@@ -120,9 +120,6 @@ class Core:
                             succ[p] = [x]
                         else:
                             succ[p].append(x)
-        for ys in succ:
-            if len(ys) > 1:
-                ys.sort()
         self.due, self.aging, self.pmin = due, aging, pmin
         self.em, self.ed, self.eoff, self.x_of, self.order = em, ed, eoff, x_of, order
         self.preds, self.succ = preds, succ
