@@ -17,6 +17,7 @@ from prodsched.engine import (
     schedule,
     verify,
 )
+from prodsched.engine.timeline import Timeline, timeline_class
 from prodsched.errors import Cancelled, ScheduleError
 
 
@@ -206,6 +207,24 @@ def test_precedence_cycle_raises_naming_the_cycle():
     with pytest.raises(ScheduleError, match="cycle") as err:
         schedule(Instance(ops, (Machine("M1"),), {}))
     assert err.value.op_id in {"a", "b", "c"}
+
+
+@pytest.mark.parametrize("timeline", ["native", "python"])
+@pytest.mark.parametrize("rule", ["window", "edd", "atcs"])
+def test_a_predecessor_named_twice_counts_once(rule, timeline):
+    if timeline == "native" and timeline_class(None) is Timeline:
+        pytest.skip("compiled timeline not built here")
+    ops = (op("a", durations={"M1": 3}), op("b", durations={"M1": 2}),
+           op("c", predecessors=("a", "b", "a"), durations={"M1": 1}, aging_slots=0))
+    inst = Instance(ops, (Machine("M1"),), {})
+    plan = schedule(inst, rule=rule, options={"timeline": timeline})
+    assert verify(inst, plan) == []
+    assert plan.by_op()["c"].start == 5  # after both, once each
+
+
+def test_a_self_loop_is_a_cycle():
+    with pytest.raises(ScheduleError, match="cycle: a -> a"):
+        schedule(Instance((op("a", predecessors=("a",)),), (Machine("M1"),), {}))
 
 
 def big_plant(n_jobs=400):

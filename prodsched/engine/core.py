@@ -67,8 +67,8 @@ class Core:
         ed: list[int] = []
         eoff = [0]  # operation i's pairs are em[eoff[i]:eoff[i + 1]]
         pmin = [0] * n
-        none: list[int] = []  # shared by every operation without predecessors / successors
-        preds: list[list[int]] = [none] * n
+        none: list[int] = []  # shared by every operation without successors
+        npred = [0] * n
         succ: list[list[int]] = [none] * n
         op_class = [""] * n
         mixture = [""] * n
@@ -107,24 +107,23 @@ class Core:
                 mclass[m].add(c)
             eoff.append(len(em))
             pmin[x] = least
-            if op.predecessors:
-                preds[x] = mine = []
-                for pid in op.predecessors:
-                    p = index.get(pid)
-                    if p is None:
-                        raise ScheduleError(op.id, f"its predecessor {pid} is not an operation "
-                                                   "of the plan")
-                    if p not in mine:
-                        mine.append(p)
-                        if succ[p] is none:
-                            succ[p] = [x]
-                        else:
-                            succ[p].append(x)
+            for pid in op.predecessors:
+                p = index.get(pid)
+                if p is None:
+                    raise ScheduleError(op.id, f"its predecessor {pid} is not an operation "
+                                               "of the plan")
+                after = succ[p]
+                if after is none:
+                    succ[p] = [x]
+                elif after[-1] != x:  # a predecessor named twice counts once
+                    after.append(x)
+                else:
+                    continue
+                npred[x] += 1
         self.due, self.aging, self.pmin = due, aging, pmin
         self.em, self.ed, self.eoff, self.x_of, self.order = em, ed, eoff, x_of, order
-        self.preds, self.succ = preds, succ
+        self.succ, self.npred = succ, npred
         self.mixture, self.opname, self.opid = mixture, opname, opid
-        self.npred = [len(p) for p in preds]
         self.setups = SetupTable.from_columns(op_class, mixture, width, machines,
                                               instance.class_setup)
         cindex = {c: k for k, c in enumerate(self.setups.classes)}
@@ -149,6 +148,19 @@ class Core:
         """The operations in priority order (``ops[x]`` is operation ``x``)."""
         source = self.instance.operations
         return [source[i] for i in self.order]
+
+    @functools.cached_property
+    def preds(self) -> list[list[int]]:
+        """Each operation's predecessors, in the order its ``predecessors`` names them."""
+        index = self.index
+        out: list[list[int]] = []
+        for op in self.ops:
+            mine: list[int] = []
+            for pid in op.predecessors:
+                if index[pid] not in mine:
+                    mine.append(index[pid])
+            out.append(mine)
+        return out
 
     @functools.cached_property
     def elig(self) -> list[list[tuple[int, int]]]:
