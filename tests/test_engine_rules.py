@@ -186,12 +186,19 @@ def test_invalid_operations_raise_naming_them(bad, message):
         schedule(Instance((op("fine"), bad), (Machine("M1"),), {}))
 
 
-def test_operation_that_cannot_end_by_the_horizon_raises_naming_it():
+def needs(timeline):
+    if timeline == "native" and timeline_class(None) is Timeline:
+        pytest.skip("compiled timeline not built here")
+    return {"timeline": timeline}
+
+
+@pytest.mark.parametrize("timeline", ["native", "python"])
+def test_operation_that_cannot_end_by_the_horizon_raises_naming_it(timeline):
     ops = (op("a", due=0, durations={"M1": 4}), op("b", due=1, durations={"M1": 6}))
     inst = Instance(ops, (Machine("M1", ((3, 40),)),), {}, horizon=45)
     # a does not fit before the downtime: it runs [40, 44); b would end at 50 > 45
     with pytest.raises(ScheduleError, match="b.*horizon.*slot 50 on M1") as err:
-        schedule(inst)
+        schedule(inst, options=needs(timeline))
     assert err.value.op_id == "b"
     assert plan_of(Instance(ops[:1], inst.machines, {}, horizon=45)).makespan == 44
 
@@ -212,12 +219,10 @@ def test_precedence_cycle_raises_naming_the_cycle():
 @pytest.mark.parametrize("timeline", ["native", "python"])
 @pytest.mark.parametrize("rule", ["window", "edd", "atcs"])
 def test_a_predecessor_named_twice_counts_once(rule, timeline):
-    if timeline == "native" and timeline_class(None) is Timeline:
-        pytest.skip("compiled timeline not built here")
     ops = (op("a", durations={"M1": 3}), op("b", durations={"M1": 2}),
            op("c", predecessors=("a", "b", "a"), durations={"M1": 1}, aging_slots=0))
     inst = Instance(ops, (Machine("M1"),), {})
-    plan = schedule(inst, rule=rule, options={"timeline": timeline})
+    plan = schedule(inst, rule=rule, options=needs(timeline))
     assert verify(inst, plan) == []
     assert plan.by_op()["c"].start == 5  # after both, once each
 
@@ -252,15 +257,16 @@ class CancelAfter:
         return self.checks >= self.n
 
 
-def test_cancel_before_and_during_the_run():
+@pytest.mark.parametrize("timeline", ["native", "python"])
+def test_cancel_before_and_during_the_run(timeline):
     inst = big_plant()
     stop = threading.Event()
     stop.set()
     with pytest.raises(Cancelled):
-        schedule(inst, cancel=stop)
+        schedule(inst, cancel=stop, options=needs(timeline))
     during = CancelAfter(3)
     with pytest.raises(Cancelled):
-        schedule(inst, cancel=during)
+        schedule(inst, cancel=during, options=needs(timeline))
     assert during.checks == 3  # checked at the start, then every few hundred placements
     assert plan_of(inst, cancel=threading.Event()).makespan > 0
 

@@ -3,9 +3,10 @@
 """Compiled twin of :class:`prodsched.engine.core.Core`'s searches and of the ``window`` loop.
 
 ``core.py`` and ``scheduler.py`` are the reference: :meth:`NativeCore.best` mirrors
-``Core.best``, :meth:`NativeCore.finishes_earlier_elsewhere` mirrors its namesake, and
-:meth:`NativeCore.run_window` mirrors ``scheduler._run_window`` step for step, on the compiled
-timeline's lines and on compact per-operation arrays. Tests require identical schedules.
+``Core.best`` (the other rules' loops call it), and :meth:`NativeCore.run_window` mirrors
+``scheduler._run_window`` step for step, with ``Core.finishes_earlier_elsewhere`` and
+``Core.commit``, on the compiled timeline's lines and on compact per-operation arrays. Tests
+require identical schedules.
 """
 
 from libcpp.queue cimport priority_queue
@@ -235,13 +236,10 @@ cdef class NativeCore:
             self.ticker(self.count)
         return 0
 
-    # -- the Python-facing twins of Core's methods (used by the edd/spt/atcs/custom loops) -----
+    # -- the Python-facing twin of Core.best (the edd/spt/atcs/custom loops call it) -----------
     def best(self, int x, i64 r):
         self._best(x, r)
         return self.bm, self.bt, self.bs, self.bk, self.bd
-
-    def finishes_earlier_elsewhere(self, int x, int m, i64 end, i64 r):
-        return self._elsewhere(x, m, end, r)
 
     # -- the window loop ---------------------------------------------------------------------
     def run_window(self, core, i64 window, int max_rejects, int max_scan, mixkey, opkey,
