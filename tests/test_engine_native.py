@@ -100,3 +100,24 @@ def test_long_lines_answer_every_search_alike(seed, downtime):
     assert gaps_seen > 3 * 64, gaps_seen  # the searches crossed several capacity blocks
     assert fast.starts == ref.starts and fast.ends == ref.ends and fast.ops == ref.ops
     assert fast.cur == list(ref.cur)
+
+
+@needs_native
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(-5, 5), st.sampled_from([0, 1000, 1300, 2**40]),
+                               st.text(min_size=0, max_size=3)), max_size=60))
+def test_compiled_priority_order_is_sorted_order(rows):
+    from prodsched.engine._native_dispatch import priority_order
+
+    dues, widths, ids = ([r[k] for r in rows] for k in range(3))
+    expected = sorted(range(len(rows)), key=lambda i: (dues[i], -widths[i], ids[i]))
+    assert priority_order(dues, widths, ids) == expected
+
+
+@needs_native
+def test_compiled_priority_order_leaves_other_types_to_sorted():
+    from prodsched.engine._native_dispatch import priority_order
+
+    assert priority_order([1, 2.5], [1, 1], ["a", "b"]) is None
+    assert priority_order([1, 2], [1, True], ["a", "b"]) is None
+    assert priority_order([2**70, 1], [1, 1], ["a", "b"]) is None

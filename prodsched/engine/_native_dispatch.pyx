@@ -9,6 +9,9 @@
 require identical schedules.
 """
 
+from cpython.object cimport PyObject
+from cpython.unicode cimport PyUnicode_Compare
+from libcpp.algorithm cimport sort as std_sort
 from libcpp.queue cimport priority_queue
 from libcpp.vector cimport vector
 
@@ -68,6 +71,49 @@ cdef inline Py_ssize_t _bisect_right(vector[i64]& v, i64 x):
         else:
             lo = mid + 1
     return lo
+
+
+cdef struct Key:
+    i64 due
+    i64 negw
+    Py_ssize_t i
+
+
+cdef vector[PyObject*] _ids  # the ids compared by _before during one priority_order call
+
+
+cdef bint _before(Key a, Key b):
+    if a.due != b.due:
+        return a.due < b.due
+    if a.negw != b.negw:
+        return a.negw < b.negw
+    cdef int c = PyUnicode_Compare(<object>_ids[a.i], <object>_ids[b.i])
+    return c < 0 if c else a.i < b.i  # equal keys keep their given order, as sorted() does
+
+
+def priority_order(list dues, list widths, list ids):
+    """Indexes sorted by (due, -width, id), like ``sorted`` on those tuples; None unless every
+    due and width is an int within 64 bits and every id a str (then ``sorted`` decides)."""
+    cdef Py_ssize_t n = len(ids), i
+    cdef vector[Key] keys
+    cdef Key k
+    for i in range(n):
+        if type(dues[i]) is not int or type(widths[i]) is not int or type(ids[i]) is not str:
+            return None
+    keys.resize(n)
+    _ids.resize(n)
+    try:
+        for i in range(n):
+            k.due = dues[i]
+            k.negw = -<i64>widths[i]
+            k.i = i
+            keys[i] = k
+            _ids[i] = <PyObject*>ids[i]
+    except OverflowError:
+        return None
+    std_sort(keys.begin(), keys.end(), _before)
+    _ids.clear()
+    return [keys[i].i for i in range(n)]
 
 
 cdef class NativeCore:

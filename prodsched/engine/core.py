@@ -32,6 +32,18 @@ def _whole_slots(op: Operation, machine: str, d: Any) -> int:
     return int(d)
 
 
+def _priority_order(source, compiled: bool) -> list[int]:
+    """Indexes of ``source`` in the total priority order: due, then wider first, then id."""
+    if compiled:
+        from prodsched.engine._native_dispatch import priority_order
+        order = priority_order([op.due_slot for op in source], [op.width for op in source],
+                               [op.id for op in source])
+        if order is not None:
+            return order
+    return sorted(range(len(source)),
+                  key=[(op.due_slot, -op.width, op.id) for op in source].__getitem__)
+
+
 class Core:
     """Integer arrays of one instance and the timeline being filled."""
 
@@ -42,8 +54,8 @@ class Core:
         self.mindex = mindex = {mc.code: m for m, mc in enumerate(machines)}
         source = instance.operations
         self.n = n = len(source)
-        order = sorted(range(n), key=[(op.due_slot, -op.width, op.id) for op in source]
-                       .__getitem__)
+        timeline_type = timeline_class(timeline)
+        order = _priority_order(source, timeline_type is not Timeline)
         x_of = [0] * n  # priority position of each operation in the given order
         for x, i in enumerate(order):
             x_of[i] = x
@@ -128,8 +140,8 @@ class Core:
                                               instance.class_setup)
         cindex = {c: k for k, c in enumerate(self.setups.classes)}
         mclasses = [sorted(cindex[c] for c in names) for names in mclass]
-        self.timeline = timeline_class(timeline)(self.setups, [mc.downtime for mc in machines],
-                                                 mclasses, mind)
+        self.timeline = timeline_type(self.setups, [mc.downtime for mc in machines], mclasses,
+                                      mind)
         self.active = [m for m, c in enumerate(mclasses) if c]  # machines with eligible ops
         self.ready = [0] * n
         self.placed = bytearray(n)
