@@ -15,7 +15,7 @@ from libcpp.algorithm cimport sort as std_sort
 from libcpp.queue cimport priority_queue
 from libcpp.vector cimport vector
 
-from prodsched.engine._native_timeline cimport NativeLine, i64
+from prodsched.engine._native_timeline cimport NativeLine, _bl, _br, i64
 
 cdef i64 NEVER = (<i64>1) << 62
 
@@ -49,28 +49,6 @@ cdef inline int _next(u64* bits, int last, Py_ssize_t hi):
         if (w << 6) >= hi:
             return -1
         word = bits[w]
-
-
-cdef inline Py_ssize_t _bisect_left(vector[i64]& v, i64 x):
-    cdef Py_ssize_t lo = 0, hi = v.size(), mid
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if v[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-cdef inline Py_ssize_t _bisect_right(vector[i64]& v, i64 x):
-    cdef Py_ssize_t lo = 0, hi = v.size(), mid
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if x < v[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
 
 
 cdef struct Key:
@@ -110,6 +88,7 @@ def priority_order(list dues, list widths, list ids):
             keys[i] = k
             _ids[i] = <PyObject*>ids[i]
     except OverflowError:
+        _ids.clear()
         return None
     std_sort(keys.begin(), keys.end(), _before)
     _ids.clear()
@@ -135,7 +114,7 @@ cdef class NativeCore:
     cdef readonly long count
 
     def __init__(self, core):
-        cdef Py_ssize_t x
+        """What ``best`` needs; the window loop's own arrays come with ``run_window``."""
         self.core = None
         self.ticker = core.ticker
         self.n = core.n
@@ -144,6 +123,12 @@ cdef class NativeCore:
             self.lp.push_back(<void*>line)
         self.mrank = core.mrank
         self._eligibility(core.em, core.ed, core.eoff, core.order)
+        self.count = 0
+
+    cdef int _load(self, core) except -1:
+        """Successors, predecessor counts, due dates, aging and ready times of ``core``."""
+        self.sstart.clear()
+        self.succ.clear()
         self.sstart.push_back(0)
         for ys in core.succ:
             for y in ys:
@@ -153,9 +138,9 @@ cdef class NativeCore:
         self.due = core.due
         self.aging = core.aging
         self.ready = core.ready
-        self.placed.resize(self.n)
+        self.placed.assign(self.n, 0)
         self.horizon = core.horizon
-        self.count = 0
+        return 0
 
     cdef void _eligibility(self, vector[int] em, vector[i64] ed, vector[Py_ssize_t] eoff,
                            vector[Py_ssize_t] order):
@@ -292,6 +277,7 @@ cdef class NativeCore:
                    int nmix, int nop):
         """``scheduler._run_window`` on ``core``; returns the placed flags (a bytearray)."""
         self.core = core
+        self._load(core)
         try:
             self._window(window, max_rejects, max_scan, mixkey, opkey, nmix, nop)
         finally:
@@ -331,8 +317,8 @@ cdef class NativeCore:
             self._commit(h, m, self.bt, self.bs, self.bk, self.bd)
             for j in range(<Py_ssize_t>self.newly.size()):
                 self._ready_to(self.newly[j], heap, mk, ok, mixrow, oprow, words)
-            lo = _bisect_left(self.due, self.due[h] - window)
-            hi = _bisect_right(self.due, self.due[h] + window)
+            lo = _bl(self.due, self.due[h] - window, 0, self.due.size())
+            hi = _br(self.due, self.due[h] + window, 0, self.due.size())
             ng = 0
             if mk[h] >= 0:
                 groups[ng] = mixrow + mk[h] * words

@@ -6,6 +6,29 @@ from libcpp.vector cimport vector
 ctypedef long long i64
 
 
+# bisect_left / bisect_right over v[lo:hi]
+cdef inline Py_ssize_t _bl(vector[i64]& v, i64 x, Py_ssize_t lo, Py_ssize_t hi):
+    cdef Py_ssize_t mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if v[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef inline Py_ssize_t _br(vector[i64]& v, i64 x, Py_ssize_t lo, Py_ssize_t hi):
+    cdef Py_ssize_t mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if x < v[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 cdef class Shared:
     cdef vector[int] cls, mix, typ, wr
     cdef vector[int] matrix

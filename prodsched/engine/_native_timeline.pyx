@@ -15,28 +15,6 @@ cdef i64 NEVER = (<i64>1) << 62
 cdef int CLAMP = 255
 
 
-cdef inline Py_ssize_t _bl(vector[i64]& v, i64 x, Py_ssize_t lo, Py_ssize_t hi):
-    cdef Py_ssize_t mid
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if v[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-cdef inline Py_ssize_t _br(vector[i64]& v, i64 x, Py_ssize_t lo, Py_ssize_t hi):
-    cdef Py_ssize_t mid
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if x < v[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
 # Gap capacities are bytes; ``top[b]`` bounds from above the largest of block ``b`` (BLOCK
 # bytes), so a search skips whole blocks that cannot hold the operation instead of reading every
 # gap. An insert or erase shifts the bytes after it by one: each later block then takes the byte
