@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_engine_properties import latest_first, plants
 
-from prodsched.engine import schedule, verify
+from prodsched.engine import Machine, Operation, SetupTable, schedule, verify
 from prodsched.engine.timeline import Timeline, _native_timeline, timeline_class
 
 NATIVE = _native_timeline()
@@ -67,10 +68,6 @@ def test_same_schedule_on_a_benchmark_plant(rule):
 def test_long_lines_answer_every_search_alike(seed, downtime):
     """Hundreds of gaps on one machine (many capacity blocks, inserts and removals in the middle
     of them): every search, bounded or not, gets the same answer from both timelines."""
-    import random
-
-    from prodsched.engine import Machine, Operation, SetupTable
-
     rng = random.Random(seed)
     n = 700
     ops = [Operation(f"o{i}", f"o{i}", 1, rng.choice("ABC"), rng.choice(["", "X", "Y"]),
@@ -121,3 +118,17 @@ def test_compiled_priority_order_leaves_other_types_to_sorted():
     assert priority_order([1, 2.5], [1, 1], ["a", "b"]) is None
     assert priority_order([1, 2], [1, True], ["a", "b"]) is None
     assert priority_order([2**70, 1], [1, 1], ["a", "b"]) is None
+
+
+@needs_native
+def test_a_source_newer_than_its_build_falls_back_with_a_warning():
+    source = Path(NATIVE.__module__.replace(".", "/")).with_suffix(".pxd")
+    source = Path(__file__).resolve().parents[1] / source
+    before = source.stat()
+    try:
+        os.utime(source, (before.st_atime, before.st_mtime + 3600))
+        with pytest.warns(RuntimeWarning, match=r"older than .*_native_timeline\.pxd"):
+            assert _native_timeline.__wrapped__() is None
+    finally:
+        os.utime(source, (before.st_atime, before.st_mtime))
+    assert _native_timeline.__wrapped__() is NATIVE

@@ -169,8 +169,9 @@ class Core:
         for op in self.ops:
             mine: list[int] = []
             for pid in op.predecessors:
-                if index[pid] not in mine:
-                    mine.append(index[pid])
+                p = index[pid]
+                if p not in mine:
+                    mine.append(p)
             out.append(mine)
         return out
 

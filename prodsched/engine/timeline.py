@@ -23,7 +23,6 @@ no gap fits, ``x`` goes after the last operation.
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import re
 import warnings
@@ -415,9 +414,6 @@ class Timeline:
                 for x, s, e in zip(line.ops, line.starts, line.ends)]
 
 
-_COMPILED = ("_native_timeline", "_native_dispatch")  # built together from their .pyx
-
-
 @functools.cache
 def _native_timeline() -> type | None:
     """The compiled twin of :class:`Timeline`, or None when it is not built or is older than
@@ -426,21 +422,21 @@ def _native_timeline() -> type | None:
     It comes with the compiled dispatch loops (``_native_dispatch``); both must be there.
     """
     try:
-        from prodsched.engine import _native_dispatch, _native_timeline  # noqa: F401
+        from prodsched.engine import _native_dispatch as dispatch
+        from prodsched.engine import _native_timeline as compiled
     except ImportError:
         return None
     here = Path(__file__).parent
-    sources = [here / f"{name}.{ext}" for name in _COMPILED for ext in ("pyx", "pxd")]
-    for name in _COMPILED:
-        built = Path(importlib.import_module(f"prodsched.engine.{name}").__file__)
-        stale = [src.name for src in sources
-                 if src.exists() and src.stat().st_mtime > built.stat().st_mtime + 1]
+    sources = [src for pattern in ("_native_*.pyx", "_native_*.pxd") for src in here.glob(pattern)]
+    for module in (compiled, dispatch):
+        built = Path(module.__file__)
+        stale = [src.name for src in sources if src.stat().st_mtime > built.stat().st_mtime + 1]
         if stale:
-            warnings.warn(f"{built.name} is older than {', '.join(stale)}; using the Python "
-                          "timeline until it is rebuilt (pip install -e .)", RuntimeWarning,
-                          stacklevel=2)
+            warnings.warn(f"{built.name} is older than {', '.join(sorted(stale))}; using the "
+                          "Python timeline until it is rebuilt (pip install -e .)",
+                          RuntimeWarning, stacklevel=2)
             return None
-    return _native_timeline.NativeTimeline
+    return compiled.NativeTimeline
 
 
 TIMELINES = ("native", "python")
