@@ -113,11 +113,7 @@ def run(sizes: list[int], repeats: int, rules: list[str], out: Path,
             violations = verify(inst, plan)
             med = statistics.median(times[n])
             key = f"{rule} ({plan.info['timeline']})"
-            growth = "–"
-            if k:
-                prev = active[k - 1]
-                ratio = statistics.median(a / b for a, b in zip(times[n], times[prev]))
-                growth = f"{ratio:.1f}× ({n // prev}× ops)"
+            growth = _paired_growth(times, active, k)
             rows.append((key, n, len(inst.machines), med, n / med, growth, plan.makespan,
                          plan.setup_slots, plan.tardiness(inst), len(violations)))
             print(f"{key:16s} {n:>7d} ops  {med:8.3f} s  {n / med:10.0f} ops/s  growth {growth}  "
@@ -164,6 +160,15 @@ def run(sizes: list[int], repeats: int, rules: list[str], out: Path,
     return text
 
 
+def _paired_growth(times: dict[int, list[float]], sizes: list[int], k: int) -> str:
+    """Median over the repeats of size ``k``'s time over the previous size's, as text."""
+    if not k:
+        return "–"
+    n, prev = sizes[k], sizes[k - 1]
+    ratio = statistics.median(a / b for a, b in zip(times[n], times[prev]))
+    return f"{ratio:.1f}× ({n // prev}× ops)"
+
+
 def _reference(instances: dict[int, Instance], sizes: list[int],
                repeats: int) -> list[tuple[int, float, str]]:
     """Median time and paired growth of sorting each instance's operations by priority."""
@@ -176,11 +181,7 @@ def _reference(instances: dict[int, Instance], sizes: list[int],
             times[n].append(time.process_time() - t0)
     out = []
     for k, n in enumerate(sizes):
-        growth = "–"
-        if k:
-            prev = sizes[k - 1]
-            ratio = statistics.median(a / b for a, b in zip(times[n], times[prev]))
-            growth = f"{ratio:.1f}× ({n // prev}× ops)"
+        growth = _paired_growth(times, sizes, k)
         out.append((n, statistics.median(times[n]), growth))
         print(f"reference sort  {n:>7d} ops  {out[-1][1]:8.4f} s  growth {growth}", flush=True)
     return out
