@@ -106,8 +106,10 @@ def run(sizes: list[int], repeats: int, rules: list[str], out: Path,
         for _ in range(repeats):
             for n in active:
                 t0 = time.process_time()
-                plans[n] = schedule(instances[n], rule=rule, options={"timeline": timeline})
+                plan = schedule(instances[n], rule=rule, options={"timeline": timeline})
                 times[n].append(time.process_time() - t0)
+                plans[n] = plan  # frees the previous repeat's plan outside the timing
+                del plan
         for k, n in enumerate(active):
             plan, inst = plans[n], instances[n]
             violations = verify(inst, plan)
