@@ -6,13 +6,15 @@ import os
 import random
 import sys
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_engine_properties import latest_first, plants
 
-from prodsched.engine import Machine, Operation, SetupTable, schedule, verify
+from prodsched.engine import Instance, Machine, Operation, SetupTable, schedule, verify
+from prodsched.engine.core import Core
 from prodsched.engine.timeline import Timeline, _native_timeline, timeline_class
 
 NATIVE = _native_timeline()
@@ -104,7 +106,7 @@ def test_long_lines_answer_every_search_alike(seed, downtime):
 @given(rows=st.lists(st.tuples(st.integers(-5, 5), st.sampled_from([0, 1000, 1300, 2**40]),
                                st.text(min_size=0, max_size=3)), max_size=60))
 def test_compiled_priority_order_is_sorted_order(rows):
-    from prodsched.engine._native_dispatch import priority_order
+    from prodsched.engine._native_load import priority_order
 
     dues, widths, ids = ([r[k] for r in rows] for k in range(3))
     expected = sorted(range(len(rows)), key=lambda i: (dues[i], -widths[i], ids[i]))
@@ -113,7 +115,7 @@ def test_compiled_priority_order_is_sorted_order(rows):
 
 @needs_native
 def test_compiled_priority_order_leaves_other_types_to_sorted():
-    from prodsched.engine._native_dispatch import priority_order
+    from prodsched.engine._native_load import priority_order
 
     assert priority_order([1, 2.5], [1, 1], ["a", "b"]) is None
     assert priority_order([1, 2], [1, True], ["a", "b"]) is None
@@ -132,3 +134,73 @@ def test_a_source_newer_than_its_build_falls_back_with_a_warning():
     finally:
         os.utime(source, (before.st_atime, before.st_mtime))
     assert _native_timeline.__wrapped__() is NATIVE
+
+
+CORE_COLUMNS = ("due", "aging", "pmin", "npred", "succ", "mixture", "opname", "opid", "em", "ed",
+                "eoff", "x_of", "order", "index", "active", "mrank", "tie", "pbar", "sbar",
+                "ready", "horizon", "ops", "preds", "elig")
+SETUP_COLUMNS = ("classes", "cls", "mix", "typ", "width", "widths", "matrix", "l2s", "s2l")
+
+
+def noop(count):
+    pass
+
+
+@needs_native
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inst=plants(), seed=st.integers(0, 3))
+def test_compiled_set_up_builds_the_columns_python_builds(inst, seed):
+    assert_same_columns(inst, seed)
+
+
+def assert_same_columns(inst, seed):
+    loaded = Core(inst, seed, noop, "native")
+    assert loaded.native.keyed  # plain ints and strs: the compiled set-up took them
+    reference = Core(inst, seed, noop, "python")
+    for name in CORE_COLUMNS:
+        assert getattr(loaded, name) == getattr(reference, name), name
+    for name in SETUP_COLUMNS:
+        assert getattr(loaded.setups, name) == getattr(reference.setups, name), name
+
+
+@needs_native
+def test_compiled_set_up_counts_a_predecessor_named_twice_once():
+    ops = (Operation("a", "A", 1, "C", durations={"M1": 2}),
+           Operation("b", "B", 1, "D", durations={"M1": 1}),
+           Operation("c", "C", 1, "C", durations={"M1": 1}, predecessors=("a", "b", "a")),
+           Operation("d", "D", 1, "C", durations={"M1": 1}, predecessors=("a",)))
+    inst = Instance(ops, (Machine("M1"),), {})
+    assert_same_columns(inst, 0)
+    core = Core(inst, 0, noop, "native")
+    assert core.npred[core.index["c"]] == 2
+    assert core.succ[core.index["a"]] == [core.index["c"], core.index["d"]]
+
+
+def unusual_values():
+    """Valid plants the compiled set-up leaves to the Python one."""
+    np = pytest.importorskip("numpy")
+    base = {"op_class": "C", "mixture": "m", "width": 1000, "due_slot": 4}
+    yield "durations as a mapping proxy", [Operation("a", "A", 1, durations=MappingProxyType(
+        {"M1": 2, "M2": 3}), **base), Operation("b", "A", 2, durations={"M1": 1},
+                                                predecessors=("a",), **base)]
+    yield "a whole float duration", [Operation("a", "A", 1, durations={"M1": 2.0}, **base),
+                                     Operation("b", "B", 1, durations={"M1": 3}, **base)]
+    yield "a numpy duration", [Operation("a", "A", 1, durations={"M1": np.int64(2)}, **base),
+                               Operation("b", "B", 1, durations={"M2": 3}, **base)]
+    yield "a numpy width", [Operation("a", "A", 1, "C", "m", np.int64(1300), 4,
+                                      durations={"M1": 2}),
+                            Operation("b", "B", 1, durations={"M1": 3}, **base)]
+
+
+@needs_native
+@pytest.mark.parametrize("case", list(unusual_values()), ids=lambda case: case[0])
+@pytest.mark.parametrize("rule", ["window", "edd", "atcs"])
+def test_values_left_to_the_python_set_up_schedule_alike(case, rule):
+    inst = Instance(tuple(case[1]), (Machine("M1", ((5, 7),), 1, 2), Machine("M2")), {})
+    core = Core(inst, 0, noop, "native")
+    assert core.native is not None and not core.native.keyed and "_columns" not in vars(core)
+    fast = schedule(inst, rule=rule, options={"timeline": "native"})
+    ref = schedule(inst, rule=rule, options={"timeline": "python"})
+    assert fast.info["timeline"] == "native"
+    assert fast.assignments == ref.assignments
+    assert verify(inst, fast) == []

@@ -168,28 +168,34 @@ def test_several_predecessors_all_finish_first():
 
 
 # -- errors --------------------------------------------------------------------------------
-def test_operation_without_eligible_machine_raises_naming_it():
-    ops = (op("ok"), op("dead-end", durations={}))
-    with pytest.raises(ScheduleError, match="dead-end.*no eligible machine") as err:
-        schedule(Instance(ops, (Machine("M1"),), {}))
-    assert err.value.op_id == "dead-end"
-
-
-@pytest.mark.parametrize("bad, message", [
-    (op("x", durations={"M9": 2}), "machine M9"),
-    (op("x", durations={"M1": 0}), "whole number"),
-    (op("x", durations={"M1": 1.5}), "whole number"),
-    (op("x", predecessors=("ghost",)), "predecessor ghost"),
-])
-def test_invalid_operations_raise_naming_them(bad, message):
-    with pytest.raises(ScheduleError, match=f"x.*{message}"):
-        schedule(Instance((op("fine"), bad), (Machine("M1"),), {}))
-
-
 def needs(timeline):
     if timeline == "native" and timeline_class(None) is Timeline:
         pytest.skip("compiled timeline not built here")
     return {"timeline": timeline}
+
+
+@pytest.mark.parametrize("timeline", ["native", "python"])
+def test_operation_without_eligible_machine_raises_naming_it(timeline):
+    ops = (op("ok"), op("dead-end", durations={}))
+    with pytest.raises(ScheduleError, match="dead-end.*no eligible machine") as err:
+        schedule(Instance(ops, (Machine("M1"),), {}), options=needs(timeline))
+    assert err.value.op_id == "dead-end"
+
+
+@pytest.mark.parametrize("timeline", ["native", "python"])
+@pytest.mark.parametrize("bad, message", [
+    (op("x", durations={"M9": 2}), "machine M9"),
+    (op("x", durations={"M1": 0}), "whole number"),
+    (op("x", durations={"M1": -2}), "whole number"),
+    (op("x", durations={"M1": 1.5}), "whole number"),
+    (op("x", durations={"M1": True}), "whole number"),
+    (op("x", aging_slots=-1), "aging_slots -1 is negative"),
+    (op("x", predecessors=("ghost",)), "predecessor ghost"),
+])
+def test_invalid_operations_raise_naming_them(bad, message, timeline):
+    with pytest.raises(ScheduleError, match=f"x.*{message}") as err:
+        schedule(Instance((op("fine"), bad), (Machine("M1"),), {}), options=needs(timeline))
+    assert err.value.op_id == "x"
 
 
 @pytest.mark.parametrize("timeline", ["native", "python"])

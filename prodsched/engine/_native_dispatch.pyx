@@ -9,12 +9,10 @@
 require identical schedules.
 """
 
-from cpython.object cimport PyObject
-from cpython.unicode cimport PyUnicode_Compare
-from libcpp.algorithm cimport sort as std_sort
 from libcpp.queue cimport priority_queue
 from libcpp.vector cimport vector
 
+from prodsched.engine._native_load cimport Columns
 from prodsched.engine._native_timeline cimport NativeLine, _bl, _br, i64
 
 cdef i64 NEVER = (<i64>1) << 62
@@ -51,50 +49,6 @@ cdef inline int _next(u64* bits, int last, Py_ssize_t hi):
         word = bits[w]
 
 
-cdef struct Key:
-    i64 due
-    i64 negw
-    Py_ssize_t i
-
-
-cdef vector[PyObject*] _ids  # the ids compared by _before during one priority_order call
-
-
-cdef bint _before(Key a, Key b):
-    if a.due != b.due:
-        return a.due < b.due
-    if a.negw != b.negw:
-        return a.negw < b.negw
-    cdef int c = PyUnicode_Compare(<object>_ids[a.i], <object>_ids[b.i])
-    return c < 0 if c else a.i < b.i  # equal keys keep their given order, as sorted() does
-
-
-def priority_order(list dues, list widths, list ids):
-    """Indexes sorted by (due, -width, id), like ``sorted`` on those tuples; None unless every
-    due and width is an int within 64 bits and every id a str (then ``sorted`` decides)."""
-    cdef Py_ssize_t n = len(ids), i
-    cdef vector[Key] keys
-    cdef Key k
-    for i in range(n):
-        if type(dues[i]) is not int or type(widths[i]) is not int or type(ids[i]) is not str:
-            return None
-    keys.resize(n)
-    _ids.resize(n)
-    try:
-        for i in range(n):
-            k.due = dues[i]
-            k.negw = -<i64>widths[i]
-            k.i = i
-            keys[i] = k
-            _ids[i] = <PyObject*>ids[i]
-    except OverflowError:
-        _ids.clear()
-        return None
-    std_sort(keys.begin(), keys.end(), _before)
-    _ids.clear()
-    return [keys[i].i for i in range(n)]
-
-
 cdef class NativeCore:
     """Per-operation arrays of a :class:`Core` whose timeline is the compiled one."""
 
@@ -102,6 +56,9 @@ cdef class NativeCore:
     cdef object ticker
     cdef int n
     cdef vector[int] estart, em, sstart, succ, npred, mrank
+    cdef vector[int] mk, ok  # mixture and name codes of the window loop (-1: no mixture)
+    cdef int nmix, nop
+    cdef readonly bint keyed  # loaded from Columns: run_window needs no keys and no _load
     cdef vector[i64] ed, ready, due, aging
     cdef vector[unsigned char] placed
     cdef i64 horizon
@@ -113,8 +70,10 @@ cdef class NativeCore:
     cdef i64 bm, bt, bs, bk, bd  # result of the last _best
     cdef readonly long count
 
-    def __init__(self, core):
-        """What ``best`` needs; the window loop's own arrays come with ``run_window``."""
+    def __init__(self, core, Columns columns=None):
+        """What ``best`` needs; with ``columns`` (see ``_native_load``) also the window loop's
+        arrays, else those come from ``core``'s lists in ``run_window``."""
+        cdef Py_ssize_t x
         self.core = None
         self.ticker = core.ticker
         self.n = core.n
@@ -122,8 +81,29 @@ cdef class NativeCore:
         for line in self.lines:
             self.lp.push_back(<void*>line)
         self.mrank = core.mrank
-        self._eligibility(core.em, core.ed, core.eoff, core.order)
         self.count = 0
+        self.keyed = columns is not None
+        if not self.keyed:
+            self._eligibility(core.em, core.ed, core.eoff, core.order)
+            return
+        self.estart = columns.estart
+        self.em = columns.em
+        self.ed = columns.ed
+        self.sstart = columns.sstart
+        self.succ = columns.succ
+        self.npred = columns.npred
+        self.due = columns.due
+        self.aging = columns.aging
+        self.ready.assign(self.n, 0)
+        self.placed.assign(self.n, 0)
+        self.ok = columns.opn
+        self.mk = columns.mix
+        if columns.mixture_names and columns.mixture_names[0] == "":
+            for x in range(self.n):
+                if self.mk[x] == 0:
+                    self.mk[x] = -1
+        self.nmix = len(columns.mixture_names)
+        self.nop = len(columns.op_names)
 
     cdef int _load(self, core) except -1:
         """Successors, predecessor counts, due dates, aging and ready times of ``core``."""
@@ -139,7 +119,6 @@ cdef class NativeCore:
         self.aging = core.aging
         self.ready = core.ready
         self.placed.assign(self.n, 0)
-        self.horizon = core.horizon
         return 0
 
     cdef void _eligibility(self, vector[int] em, vector[i64] ed, vector[Py_ssize_t] eoff,
@@ -273,26 +252,33 @@ cdef class NativeCore:
         return self.bm, self.bt, self.bs, self.bk, self.bd
 
     # -- the window loop ---------------------------------------------------------------------
-    def run_window(self, core, i64 window, int max_rejects, int max_scan, mixkey, opkey,
-                   int nmix, int nop):
-        """``scheduler._run_window`` on ``core``; returns the placed flags (a bytearray)."""
+    def run_window(self, core, i64 window, int max_rejects, int max_scan, mixkey=None,
+                   opkey=None, int nmix=0, int nop=0):
+        """``scheduler._run_window`` on ``core``; returns the placed flags (a bytearray).
+
+        The mixture and name keys are needed unless this was built from Columns (``keyed``)."""
         self.core = core
-        self._load(core)
+        self.horizon = core.horizon
+        if not self.keyed:
+            self._load(core)
+            self.mk = mixkey
+            self.ok = opkey
+            self.nmix = nmix
+            self.nop = nop
         try:
-            self._window(window, max_rejects, max_scan, mixkey, opkey, nmix, nop)
+            self._window(window, max_rejects, max_scan)
         finally:
             self.core = None
         return bytearray(self.placed)
 
-    cdef int _window(self, i64 window, int max_rejects, int max_scan, mixkey, opkey, int nmix,
-                     int nop) except -1:
+    cdef int _window(self, i64 window, int max_rejects, int max_scan) except -1:
         # the ready, unplaced operations of each mixture and of each operation name, as bitsets
         # over the priority order (the window scan asks for the next one after a given index)
-        cdef vector[int] mk = mixkey
-        cdef vector[int] ok = opkey
+        cdef vector[int] mk = self.mk
+        cdef vector[int] ok = self.ok
         cdef Py_ssize_t words = (self.n + 63) >> 6
-        cdef vector[u64] mixbits = vector[u64](nmix * words + 1)
-        cdef vector[u64] opbits = vector[u64](nop * words + 1)
+        cdef vector[u64] mixbits = vector[u64](self.nmix * words + 1)
+        cdef vector[u64] opbits = vector[u64](self.nop * words + 1)
         cdef u64* mixrow = &mixbits[0]
         cdef u64* oprow = &opbits[0]
         cdef priority_queue[int] heap  # of -x: the smallest index on top

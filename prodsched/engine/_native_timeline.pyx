@@ -536,9 +536,11 @@ class NativeTimeline:
 
     __slots__ = ("lines", "shared")
 
-    def __init__(self, table, downtimes, machine_classes, min_durations=None):
+    def __init__(self, table, downtimes, machine_classes, min_durations=None, shared=None):
+        """As :class:`~prodsched.engine.timeline.Timeline`; ``shared``, when given, is the setup
+        table already in compiled form (``table`` is then not read)."""
         mins = list(min_durations) if min_durations is not None else [1] * len(downtimes)
-        self.shared = Shared(table)
+        self.shared = Shared(table) if shared is None else shared
         self.lines = [NativeLine(m, dt, self.shared, machine_classes[m], mins[m])
                       for m, dt in enumerate(downtimes)]
 

@@ -35,13 +35,17 @@ def _whole_slots(op: Operation, machine: str, d: Any) -> int:
 def _priority_order(source, compiled: bool) -> list[int]:
     """Indexes of ``source`` in the total priority order: due, then wider first, then id."""
     if compiled:
-        from prodsched.engine._native_dispatch import priority_order
+        from prodsched.engine._native_load import priority_order
         order = priority_order([op.due_slot for op in source], [op.width for op in source],
                                [op.id for op in source])
         if order is not None:
             return order
     return sorted(range(len(source)),
                   key=[(op.due_slot, -op.width, op.id) for op in source].__getitem__)
+
+
+_FROM_COLUMNS = frozenset({"due", "aging", "pmin", "npred", "succ", "mixture", "opname", "opid",
+                           "em", "ed", "eoff", "x_of", "order"})
 
 
 class Core:
@@ -55,11 +59,6 @@ class Core:
         source = instance.operations
         self.n = n = len(source)
         timeline_type = timeline_class(timeline)
-        order = _priority_order(source, timeline_type is not Timeline)
-        x_of = [0] * n  # priority position of each operation in the given order
-        for x, i in enumerate(order):
-            x_of[i] = x
-        self.index = index = {op.id: x for op, x in zip(source, x_of)}
         rng = random.Random(seed) if seed else None
         morder = list(range(len(machines)))
         if rng is not None:
@@ -71,6 +70,38 @@ class Core:
         if rng is not None:
             rng.shuffle(tie)
         self.tie = tie
+        columns = None
+        if timeline_type is not Timeline:
+            from prodsched.engine._native_load import load
+            columns = load(source, mindex, mrank, machines, instance.class_setup)
+        if columns is None:
+            self._set_up(source, machines, timeline_type)
+        else:  # the Python-side columns are built from these on first use (__getattr__)
+            self._columns = columns
+            self.index = columns.index
+            self.timeline = timeline_type(None, [mc.downtime for mc in machines],
+                                          columns.machine_classes, columns.min_durations,
+                                          shared=columns.shared)
+            self.active = [m for m, c in enumerate(columns.machine_classes) if c]
+        self.placed = bytearray(n)
+        self.horizon = _NEVER if instance.horizon is None else int(instance.horizon)
+        self.count = 0
+        self.ticker = ticker
+        self.native = None  # the compiled twin of best() and of the window loop
+        if not isinstance(self.timeline, Timeline):
+            from prodsched.engine._native_dispatch import NativeCore
+            self.native = NativeCore(self, columns)
+
+    def _set_up(self, source, machines, timeline_type: type) -> None:
+        """Columns, setup table and timeline, in Python (the reference; it words the errors)."""
+        n = self.n
+        mindex = self.mindex
+        instance = self.instance
+        order = _priority_order(source, timeline_type is not Timeline)
+        x_of = [0] * n  # priority position of each operation in the given order
+        for x, i in enumerate(order):
+            x_of[i] = x
+        self.index = index = {op.id: x for op, x in zip(source, x_of)}
         # one pass over the operations in their given order (how they lie in memory), filling
         # per-operation columns at each one's priority position
         due = [0] * n
@@ -144,16 +175,31 @@ class Core:
                                       mind)
         self.active = [m for m, c in enumerate(mclasses) if c]  # machines with eligible ops
         self.ready = [0] * n
-        self.placed = bytearray(n)
-        self.horizon = _NEVER if instance.horizon is None else int(instance.horizon)
-        self.count = 0
-        self.ticker = ticker
         self.pbar = sum(pmin) / n if n else 0.0
         self.sbar = self.setups.mean_positive()
-        self.native = None  # the compiled twin of best() and of the window loop
-        if not isinstance(self.timeline, Timeline):
-            from prodsched.engine._native_dispatch import NativeCore
-            self.native = NativeCore(self)
+
+    def __getattr__(self, name: str) -> Any:
+        """The Python-side columns of a Core set up by the compiled loader, built on first use
+        (the compiled loops never need them; the other rules' Python loops do)."""
+        columns = self.__dict__.get("_columns")
+        if columns is None or name.startswith("__"):
+            raise AttributeError(name)
+        if name in _FROM_COLUMNS:
+            value = columns.by_position(name)
+        elif name == "ready":
+            value = [0] * self.n
+        elif name == "setups":
+            value = SetupTable.from_columns(columns.by_position("op_class"), self.mixture,
+                                            columns.by_position("width"),
+                                            self.instance.machines, self.instance.class_setup)
+        elif name == "pbar":
+            value = sum(self.pmin) / self.n if self.n else 0.0
+        elif name == "sbar":
+            value = self.setups.mean_positive()
+        else:
+            raise AttributeError(name)
+        setattr(self, name, value)
+        return value
 
     @functools.cached_property
     def ops(self) -> list[Operation]:

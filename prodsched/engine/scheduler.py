@@ -27,11 +27,15 @@ from prodsched.errors import Cancelled
 def _run_window(core: Core, window: int, options: Mapping[str, Any]) -> None:
     max_rejects = int(options.get("follow_rejects", 3))
     max_scan = int(options.get("follow_scan", 256))
+    if core.native is not None and core.native.keyed:  # the compiled twin of the loop below
+        core.placed = core.native.run_window(core, window, max_rejects, max_scan)
+        core.count = core.native.count
+        return
     mixid = {mx: i for i, mx in enumerate(sorted(set(core.mixture)))}
     mixkey = [mixid[mx] if mx else -1 for mx in core.mixture]
     opid = {nm: i for i, nm in enumerate(sorted(set(core.opname)))}
     opkey = [opid[nm] for nm in core.opname]
-    if core.native is not None:  # the compiled twin of the loop below
+    if core.native is not None:  # set up in Python (see Core), with the compiled loops
         core.placed = core.native.run_window(core, window, max_rejects, max_scan, mixkey,
                                              opkey, len(mixid), len(opid))
         core.count = core.native.count
