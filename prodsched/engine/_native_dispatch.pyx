@@ -9,15 +9,23 @@
 require identical schedules.
 """
 
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+from cpython.object cimport PyTypeObject
+from libcpp.algorithm cimport sort as std_sort
 from libcpp.queue cimport priority_queue
+from libcpp.utility cimport pair
 from libcpp.vector cimport vector
 
 from prodsched.engine._native_load cimport Columns
-from prodsched.engine._native_timeline cimport NativeLine, _bl, _br, i64
+from prodsched.engine._native_timeline cimport NativeLine, Shared, _bl, _br, i64
 
 cdef i64 NEVER = (<i64>1) << 62
 
 ctypedef unsigned long long u64
+
+cdef extern from "Python.h":
+    object PyType_GenericAlloc(PyTypeObject* type, Py_ssize_t nitems)
 
 cdef extern from *:
     int __builtin_ctzll(unsigned long long) nogil
@@ -49,6 +57,12 @@ cdef inline int _next(u64* bits, int last, Py_ssize_t hi):
         word = bits[w]
 
 
+cdef inline void _set_item(object tup, Py_ssize_t j, object item):
+    """Item ``j`` of a tuple being filled (PyTuple_SET_ITEM steals a reference)."""
+    Py_INCREF(item)
+    PyTuple_SET_ITEM(tup, j, item)
+
+
 cdef class NativeCore:
     """Per-operation arrays of a :class:`Core` whose timeline is the compiled one."""
 
@@ -59,6 +73,8 @@ cdef class NativeCore:
     cdef vector[int] mk, ok  # mixture and name codes of the window loop (-1: no mixture)
     cdef int nmix, nop
     cdef readonly bint keyed  # loaded from Columns: run_window needs no keys and no _load
+    cdef list ids  # with Columns: the op ids in the given order, and the priority order
+    cdef vector[Py_ssize_t] order
     cdef vector[i64] ed, ready, due, aging
     cdef vector[unsigned char] placed
     cdef i64 horizon
@@ -104,6 +120,8 @@ cdef class NativeCore:
                     self.mk[x] = -1
         self.nmix = len(columns.mixture_names)
         self.nop = len(columns.op_names)
+        self.ids = columns.ids
+        self.order = columns.order
 
     cdef int _load(self, core) except -1:
         """Successors, predecessor counts, due dates, aging and ready times of ``core``."""
@@ -250,6 +268,37 @@ cdef class NativeCore:
     def best(self, int x, i64 r):
         self._best(x, r)
         return self.bm, self.bt, self.bs, self.bk, self.bd
+
+    def assignments(self, cls, list codes, list opid=None):
+        """Every placement as a ``cls`` tuple ``(op id, machine code, start, end, setup)``,
+        ordered by start, then machine, then op: ``scheduler._assignments`` without the
+        intermediate columns. ``opid`` (ids by priority position) is needed unless ``keyed``."""
+        cdef vector[pair[pair[i64, int], int]] keys  # ((start, machine), op)
+        cdef vector[i64] end_of = vector[i64](self.n)
+        cdef NativeLine line
+        cdef Py_ssize_t i
+        cdef int x
+        for obj in self.lines:
+            line = <NativeLine>obj
+            for i in range(line._ops.size()):
+                keys.push_back(pair[pair[i64, int], int](pair[i64, int](line._starts[i], line.m),
+                                                         line._ops[i]))
+                end_of[line._ops[i]] = line._ends[i]
+        std_sort(keys.begin(), keys.end())
+        out = PyTuple_New(keys.size())
+        if keys.size() == 0:
+            return out
+        cdef Shared S = (<NativeLine>self.lines[0]).S  # the setups charged to each op
+        for i in range(keys.size()):
+            x = keys[i].second
+            row = PyType_GenericAlloc(<PyTypeObject*>cls, 5)  # what tuple.__new__(cls, ...) allocates
+            _set_item(row, 0, opid[x] if opid is not None else self.ids[self.order[x]])
+            _set_item(row, 1, codes[keys[i].first.second])
+            _set_item(row, 2, keys[i].first.first)
+            _set_item(row, 3, end_of[x])
+            _set_item(row, 4, S.cur[x])
+            _set_item(out, i, row)
+        return out
 
     # -- the window loop ---------------------------------------------------------------------
     def run_window(self, core, i64 window, int max_rejects, int max_scan, mixkey=None,

@@ -200,6 +200,9 @@ def _one_pass(instance, rule: Rule, window_slots: int, seed: int, options, ticke
 def _assignments(core: Core) -> tuple[Assignment, ...]:
     """Final assignments; setups come from the timeline (insertions may have changed them)."""
     codes = [mc.code for mc in core.instance.machines]
+    if core.native is not None:  # the same, built in one compiled pass
+        return core.native.assignments(Assignment, codes,
+                                       None if core.native.keyed else core.opid)
     starts, machines, ops, ends, setups = core.timeline.columns()
     return tuple(map(_new_assignment, zip(map(core.opid.__getitem__, ops),
                                           map(codes.__getitem__, machines), starts, ends,
