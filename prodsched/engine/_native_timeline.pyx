@@ -58,6 +58,16 @@ cdef void _drop(vector[unsigned char]& buf, vector[unsigned char]& top, Py_ssize
         b += 1
 
 
+cdef inline unsigned char _block_max(const unsigned char* p):
+    """The largest of the BLOCK bytes at ``p`` (a fixed-length loop the compiler vectorises)."""
+    cdef unsigned char m = 0
+    cdef int j
+    for j in range(BLOCK):
+        if p[j] > m:
+            m = p[j]
+    return m
+
+
 cdef inline Py_ssize_t _scan(vector[unsigned char]& buf, vector[unsigned char]& top,
                              Py_ssize_t k, Py_ssize_t stop, unsigned char d):
     """First index in [k, stop) whose byte is >= d, -1 when none."""
@@ -74,17 +84,18 @@ cdef inline Py_ssize_t _scan(vector[unsigned char]& buf, vector[unsigned char]& 
             continue
         end = (b + 1) << BLOCK_BITS
         whole = i == b << BLOCK_BITS and end <= n
+        if whole:  # read the whole block at once: its bound becomes exact
+            m = _block_max(&buf[i])
+            top[b] = m
+            if m < d:
+                i = end
+                continue
         if end > n:
             end = n
-        m = 0
-        while i < end:
+        while i < end:  # a whole block gets here only when it holds a hit
             if buf[i] >= d:
                 return i if i < stop else -1
-            if buf[i] > m:
-                m = buf[i]
             i += 1
-        if whole:  # read the whole block without a hit: its bound becomes exact
-            top[b] = m
     return -1
 
 
