@@ -12,13 +12,12 @@ require identical schedules.
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.object cimport PyTypeObject
-from libcpp.algorithm cimport sort as std_sort
 from libcpp.queue cimport priority_queue
-from libcpp.utility cimport pair
 from libcpp.vector cimport vector
 
 from prodsched.engine._native_load cimport Columns
-from prodsched.engine._native_timeline cimport NativeLine, Shared, _bl, _br, i64
+from prodsched.engine._native_timeline cimport (NativeLine, Shared, _bl, _br,
+                                                _placement_order, i64)
 
 cdef i64 NEVER = (<i64>1) << 62
 
@@ -26,6 +25,7 @@ ctypedef unsigned long long u64
 
 cdef extern from "Python.h":
     object PyType_GenericAlloc(PyTypeObject* type, Py_ssize_t nitems)
+    void PyObject_GC_UnTrack(object op)
 
 cdef extern from *:
     int __builtin_ctzll(unsigned long long) nogil
@@ -273,31 +273,29 @@ cdef class NativeCore:
         """Every placement as a ``cls`` tuple ``(op id, machine code, start, end, setup)``,
         ordered by start, then machine, then op: ``scheduler._assignments`` without the
         intermediate columns. ``opid`` (ids by priority position) is needed unless ``keyed``."""
-        cdef vector[pair[pair[i64, int], int]] keys  # ((start, machine), op)
-        cdef vector[i64] end_of = vector[i64](self.n)
+        cdef vector[Py_ssize_t] order = _placement_order(self.lines)
+        cdef Py_ssize_t j, i, total = order.size() // 2
         cdef NativeLine line
-        cdef Py_ssize_t i
         cdef int x
-        for obj in self.lines:
-            line = <NativeLine>obj
-            for i in range(line._ops.size()):
-                keys.push_back(pair[pair[i64, int], int](pair[i64, int](line._starts[i], line.m),
-                                                         line._ops[i]))
-                end_of[line._ops[i]] = line._ends[i]
-        std_sort(keys.begin(), keys.end())
-        out = PyTuple_New(keys.size())
-        if keys.size() == 0:
+        out = PyTuple_New(total)
+        if total == 0:
             return out
         cdef Shared S = (<NativeLine>self.lines[0]).S  # the setups charged to each op
-        for i in range(keys.size()):
-            x = keys[i].second
+        for j in range(total):
+            line = self._line(<int>order[2 * j])
+            i = order[2 * j + 1]
+            x = line._ops[i]
             row = PyType_GenericAlloc(<PyTypeObject*>cls, 5)  # what tuple.__new__(cls, ...) allocates
             _set_item(row, 0, opid[x] if opid is not None else self.ids[self.order[x]])
-            _set_item(row, 1, codes[keys[i].first.second])
-            _set_item(row, 2, keys[i].first.first)
-            _set_item(row, 3, end_of[x])
-            _set_item(row, 4, S.cur[x])
-            _set_item(out, i, row)
+            _set_item(row, 1, codes[line.m])
+            _set_item(row, 2, line._starts[i])
+            _set_item(row, 3, line._ends[i])
+            _set_item(row, 4, S.op[x].cur)
+            # only strings and ints inside: no reference cycle can run through a row, so the
+            # cyclic collector need not walk the rows (as it stops walking plain tuples of
+            # such items); 100k rows would cost every later full collection their walk
+            PyObject_GC_UnTrack(row)
+            _set_item(out, j, row)
         return out
 
     # -- the window loop ---------------------------------------------------------------------

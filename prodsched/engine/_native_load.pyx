@@ -315,17 +315,17 @@ cdef Shared _shared(Columns c, machines, class_setup, list class_names):
     cdef int nmix = len(c.mixture_names)
     widths = sorted({c.width[x] for x in range(n)})
     cdef dict wrank = {w: r for r, w in enumerate(widths)}
-    S.cls = c.cls
-    S.mix = c.mix
-    S.typ.resize(n)
-    S.wr.resize(n)
+    S.op.resize(n)
     for x in range(n):
-        S.typ[x] = c.cls[x] * nmix + c.mix[x]
-        S.wr[x] = wrank[c.width[x]]
+        S.op[x].cur = 0
+        S.op[x].cls = c.cls[x]
+        S.op[x].mix = c.mix[x]
+        S.op[x].typ = 0
+        S.op[x].wr = wrank[c.width[x]]
     S.nw = len(widths)
     S.ncls = len(class_names)
+    S._dense_types(nmix)
     S.matrix = [int(class_setup.get((a, b), 0)) for a in class_names for b in class_names]
     S.l2s = [int(mc.long_to_short) for mc in machines]
     S.s2l = [int(mc.short_to_long) for mc in machines]
-    S.cur.assign(n, 0)
     return S

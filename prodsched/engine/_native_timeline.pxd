@@ -34,13 +34,23 @@ cdef inline Py_ssize_t _br(vector[i64]& v, i64 x, Py_ssize_t lo, Py_ssize_t hi):
     return (base - v.data()) + (not (x < base[0]))
 
 
-cdef class Shared:
-    cdef vector[int] cls, mix, typ, wr
-    cdef vector[int] matrix
-    cdef int ncls, nw
-    cdef vector[int] l2s, s2l
-    cdef vector[i64] cur
+# What the setups need of one operation, together (one cache line for the neighbours of a gap)
+cdef struct OpSetup:
+    i64 cur  # the setup charged right before it, once placed
+    int cls  # class code (row/column of the class matrix)
+    int mix  # mixture code
+    int typ  # dense code of (class, mixture), 0 .. ntyp - 1
+    int wr  # rank of its width
 
+
+cdef class Shared:
+    cdef vector[OpSetup] op
+    cdef vector[int] matrix
+    cdef int ncls, nw, ntyp
+    cdef vector[int] l2s, s2l
+
+    cdef void _dense_types(self, int nmix)
+    cdef void _fill(self, list cls, list mix, list wr)
     cdef int change(self, int a, int b, int m)
     cdef int setup(self, int p, int x, int m)
 
@@ -50,16 +60,30 @@ cdef class NativeLine:
     cdef readonly int m
     cdef readonly i64 tail, gap_limit, mind
     cdef vector[int] classes, local
+    # placements in the order they were made (not by start: an insertion into a gap appends
+    # too, so nothing shifts); the one that ends last is ``_last`` (-1: none), starting at
+    # ``_last_start`` and ending at ``tail``
     cdef vector[i64] _starts, _ends, _ge, _gxa, _dts, _dte
     cdef vector[int] _ops, _gxp, _gxn
+    cdef int _last
+    cdef i64 _last_start
+    # downtime ends bucketed by slot >> _dshift: _dfirst[b] = first downtime ending at or after
+    # slot b << _dshift, so a lookup bisects a bucket, not the whole list
+    cdef vector[Py_ssize_t] _dfirst
+    cdef int _dshift
     cdef vector[vector[unsigned char]] gbuf, gtop  # per local class: capacity bytes, block maxima
-    cdef unordered_map[int, vector[i64]] tge
-    cdef unordered_map[int, vector[unsigned char]] tbuf, ttop
+    # per type of operation met next to a gap (tloc[type]: its slot, -1 when none yet): ends of
+    # those gaps, the capacity bytes for an op of that type, block maxima
+    cdef vector[int] tloc
+    cdef vector[vector[i64]] tge
+    cdef vector[vector[unsigned char]] tbuf, ttop
     cdef unordered_map[i64, vector[int]] bounds
     cdef vector[unsigned char] capbuf
     cdef i64 cap_p, cap_n
     cdef i64 rt, rs, rk  # result of the last successful search
 
+    cdef void _bucket_downtime(self)
+    cdef Py_ssize_t _after(self, i64 v) noexcept
     cdef i64 _clear(self, i64 t, i64 sin, i64 d)
     cdef bint _hits(self, i64 a, i64 b)
     cdef i64 _tail_end(self, int x, i64 d, i64 r)
@@ -67,8 +91,13 @@ cdef class NativeLine:
     cdef bint _try_gap(self, Py_ssize_t k, int x, i64 d, i64 r)
     cdef vector[int]* _generic(self, int p, int n)
     cdef bint _gap(self, i64 a, i64 b, int p, int n)
-    cdef void _index(self, Py_ssize_t k, i64 b, i64 a, int p, int n)
+    cdef void _index(self, Py_ssize_t k, i64 b, i64 a, int p, int n, bint insert)
     cdef void _index_type(self, int t, i64 g, i64 cap)
     cdef void _unindex_type(self, int t, i64 g)
     cdef void _unindex(self, Py_ssize_t k)
+    cdef void _erase(self, Py_ssize_t k)
     cdef void _place(self, int x, i64 d, i64 t, i64 sin, Py_ssize_t k)
+    cdef vector[Py_ssize_t] _by_start(self)
+
+
+cdef vector[Py_ssize_t] _placement_order(list lines) except *

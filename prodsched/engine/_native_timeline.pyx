@@ -7,7 +7,9 @@ scheduler can use either (``PRODSCHED_TIMELINE=python`` forces the reference). T
 and require identical schedules.
 """
 
+from cython.operator cimport dereference as deref
 from libcpp.algorithm cimport sort as std_sort
+from libcpp.unordered_map cimport unordered_map
 from libcpp.utility cimport pair
 from libcpp.vector cimport vector
 
@@ -44,6 +46,14 @@ cdef void _put(vector[unsigned char]& buf, vector[unsigned char]& top, Py_ssize_
         top.push_back(buf[n - 1])
 
 
+cdef inline void _overwrite(vector[unsigned char]& buf, vector[unsigned char]& top,
+                            Py_ssize_t k, unsigned char v):
+    """Set index ``k`` to ``v`` (the block bound stays an upper bound)."""
+    buf[k] = v
+    if v > top[k >> BLOCK_BITS]:
+        top[k >> BLOCK_BITS] = v
+
+
 cdef void _drop(vector[unsigned char]& buf, vector[unsigned char]& top, Py_ssize_t k):
     """Remove index ``k``."""
     cdef Py_ssize_t b, i, n
@@ -68,10 +78,44 @@ cdef inline unsigned char _block_max(const unsigned char* p):
     return m
 
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* Index of the first of the n bytes at p that is >= d, -1 when none. Eight bytes at a
+       time where it can: with d <= 128, adding 128 - d to a byte sets its high bit (or the
+       byte has it already) exactly when the byte is >= d; a carry only runs into later bytes,
+       after a byte that matched, so the lowest flagged byte is the first match. */
+    static inline Py_ssize_t prodsched_first_ge(const unsigned char *p, Py_ssize_t n,
+                                                unsigned char d) {
+        Py_ssize_t i = 0;
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__GNUC__)
+        if (d <= 128) {
+            const uint64_t high = 0x8080808080808080ULL;
+            const uint64_t add = 0x0101010101010101ULL * (uint64_t)(128 - d);
+            for (; i + 8 <= n; i += 8) {
+                uint64_t w, f;
+                memcpy(&w, p + i, 8);
+                f = ((w + add) | w) & high;
+                if (f)
+                    return i + (__builtin_ctzll(f) >> 3);
+            }
+        }
+    #endif
+        for (; i < n; i++)
+            if (p[i] >= d)
+                return i;
+        return -1;
+    }
+    """
+    Py_ssize_t _first_ge "prodsched_first_ge" (const unsigned char* p, Py_ssize_t n,
+                                                 unsigned char d) noexcept nogil
+
+
 cdef inline Py_ssize_t _scan(vector[unsigned char]& buf, vector[unsigned char]& top,
-                             Py_ssize_t k, Py_ssize_t stop, unsigned char d):
+                             Py_ssize_t k, Py_ssize_t stop, unsigned char d) noexcept:
     """First index in [k, stop) whose byte is >= d, -1 when none."""
-    cdef Py_ssize_t i, b, end, n = buf.size()
+    cdef Py_ssize_t i, b, j, end, n = buf.size()
     cdef unsigned char m
     cdef bint whole
     if stop > n:
@@ -79,8 +123,11 @@ cdef inline Py_ssize_t _scan(vector[unsigned char]& buf, vector[unsigned char]& 
     i = k
     while i < stop:
         b = i >> BLOCK_BITS
-        if top[b] < d:
-            i = (b + 1) << BLOCK_BITS
+        if top[b] < d:  # on to the next block whose bound admits d
+            j = _first_ge(top.data() + b + 1, ((stop - 1) >> BLOCK_BITS) - b, d)
+            if j < 0:
+                return -1
+            i = (b + 1 + j) << BLOCK_BITS
             continue
         end = (b + 1) << BLOCK_BITS
         whole = i == b << BLOCK_BITS and end <= n
@@ -92,10 +139,10 @@ cdef inline Py_ssize_t _scan(vector[unsigned char]& buf, vector[unsigned char]& 
                 continue
         if end > n:
             end = n
-        while i < end:  # a whole block gets here only when it holds a hit
-            if buf[i] >= d:
-                return i if i < stop else -1
-            i += 1
+        j = _first_ge(buf.data() + i, end - i, d)  # a whole block gets here only when it holds a hit
+        if j >= 0:
+            return i + j if i + j < stop else -1
+        i = end
     return -1
 
 
@@ -110,19 +157,58 @@ cdef class Shared:
         cdef Py_ssize_t i
         widths = sorted(set(table.width))
         rank = {w: i for i, w in enumerate(widths)}
-        self.cls = list(table.cls)
-        self.mix = list(table.mix)
-        self.typ = list(table.typ)
-        self.wr = [rank[w] for w in table.width]
+        self._fill(list(table.cls), list(table.mix), [rank[w] for w in table.width])
+        self._dense_types(len(set(table.mix)))
         self.nw = len(widths)
         self.ncls = len(table.matrix)
         self.matrix = [v for row in table.matrix for v in row]
         self.l2s = list(table.l2s)
         self.s2l = list(table.s2l)
-        self.cur = [0] * len(table.cls)
+
+    cdef void _fill(self, list cls, list mix, list wr):
+        """One :c:type:`OpSetup` per operation; ``cur`` 0, ``typ`` set by ``_dense_types``."""
+        cdef Py_ssize_t x, n = len(cls)
+        self.op.resize(n)
+        for x in range(n):
+            self.op[x].cur = 0
+            self.op[x].cls = cls[x]
+            self.op[x].mix = mix[x]
+            self.op[x].typ = 0
+            self.op[x].wr = wr[x]
+
+    cdef void _dense_types(self, int nmix):
+        """``typ``: each distinct (class, mixture) of ``cls``/``mix`` as a dense code, in order
+        of first appearance (types are only compared, so any one-to-one code will do)."""
+        cdef Py_ssize_t x, n = self.op.size()
+        cdef i64 key, span = 0
+        cdef vector[int] code
+        cdef unordered_map[i64, int] sparse
+        for x in range(n):
+            if self.op[x].cls >= span:
+                span = self.op[x].cls + 1
+        span *= max(nmix, 1)
+        self.ntyp = 0
+        if span <= 4 * n + 4096:
+            code.assign(span, -1)
+            for x in range(n):
+                key = <i64>self.op[x].cls * nmix + self.op[x].mix
+                if code[key] < 0:
+                    code[key] = self.ntyp
+                    self.ntyp += 1
+                self.op[x].typ = code[key]
+            return
+        for x in range(n):
+            key = <i64>self.op[x].cls * nmix + self.op[x].mix
+            it = sparse.find(key)
+            if it == sparse.end():
+                sparse[key] = self.ntyp
+                self.op[x].typ = self.ntyp
+                self.ntyp += 1
+            else:
+                self.op[x].typ = deref(it).second
 
     def cur_list(self):
-        return list(self.cur)
+        return [self.op[x].cur for x in range(self.op.size())]
 
     cdef int change(self, int a, int b, int m):
         if b < a:
@@ -130,11 +216,11 @@ cdef class Shared:
         return self.s2l[m] if b > a else 0
 
     cdef int setup(self, int p, int x, int m):
-        cdef int a = self.cls[p]
-        cdef int b = self.cls[x]
-        cdef int tc = self.matrix[a * self.ncls + b] if (a != b or self.mix[p] != self.mix[x]) else 0
-        cdef int wp = self.wr[p]
-        cdef int wx = self.wr[x]
+        cdef int a = self.op[p].cls
+        cdef int b = self.op[x].cls
+        cdef int tc = self.matrix[a * self.ncls + b] if (a != b or self.op[p].mix != self.op[x].mix) else 0
+        cdef int wp = self.op[p].wr
+        cdef int wx = self.op[x].wr
         cdef int wc
         if wx < wp:
             wc = self.l2s[m]
@@ -156,27 +242,43 @@ cdef class NativeLine:
         self.local = [-1] * shared.ncls
         for i in range(self.classes.size()):
             self.local[self.classes[i]] = i
+        self.tloc.assign(shared.ntyp, -1)
         self.gbuf.resize(self.classes.size())
         self.gtop.resize(self.classes.size())
         self.capbuf.resize(self.classes.size())
         self._dts = [int(s) for s, _ in downtime]
         self._dte = [int(e) for _, e in downtime]
+        self._bucket_downtime()
         self.mind = max(1, int(min_duration))
         self.tail = 0
         self.gap_limit = -1
+        self._last = -1
+        self._last_start = 0
 
     # -- views for tests and results ---------------------------------------------------------
     @property
     def starts(self):
-        return list(self._starts)
+        return [self._starts[i] for i in self._by_start()]
 
     @property
     def ends(self):
-        return list(self._ends)
+        return [self._ends[i] for i in self._by_start()]
 
     @property
     def ops(self):
-        return list(self._ops)
+        return [self._ops[i] for i in self._by_start()]
+
+    cdef vector[Py_ssize_t] _by_start(self):
+        """Indexes of the placements ordered by start."""
+        cdef vector[pair[i64, Py_ssize_t]] keys
+        cdef vector[Py_ssize_t] out
+        cdef Py_ssize_t i
+        for i in range(self._starts.size()):
+            keys.push_back(pair[i64, Py_ssize_t](self._starts[i], i))
+        std_sort(keys.begin(), keys.end())
+        for i in range(keys.size()):
+            out.push_back(keys[i].second)
+        return out
 
     @property
     def dts(self):
@@ -188,21 +290,49 @@ cdef class NativeLine:
 
     @property
     def cur(self):
-        return list(self.S.cur)
+        return self.S.cur_list()
 
     # -- queries -----------------------------------------------------------------------------
     def available(self):
         return self.tail
 
     def last_op(self):
-        return self._ops.back() if self._ops.size() else -1
+        return self._last
+
+    cdef void _bucket_downtime(self):
+        cdef Py_ssize_t nd = self._dte.size(), q = 0, b, nb
+        cdef i64 last
+        self._dshift = 0
+        if nd == 0 or self._dte[0] < 0:  # (negative slots: _after bisects the whole list)
+            return
+        last = self._dte[nd - 1]
+        while (last >> self._dshift) > 2 * nd:
+            self._dshift += 1
+        nb = (last >> self._dshift) + 2
+        self._dfirst.resize(nb)
+        for b in range(nb):
+            while q < nd and self._dte[q] < (<i64>b << self._dshift):
+                q += 1
+            self._dfirst[b] = q
+
+    cdef Py_ssize_t _after(self, i64 v) noexcept:
+        """The first downtime ending after slot ``v`` (``bisect_right`` on the ends)."""
+        cdef Py_ssize_t nd = self._dte.size(), b
+        if nd == 0 or v < self._dte[0]:
+            return 0
+        if v >= self._dte[nd - 1]:
+            return nd
+        if self._dfirst.size() == 0:
+            return _br(self._dte, v, 0, nd)
+        b = v >> self._dshift
+        return _br(self._dte, v, self._dfirst[b], self._dfirst[b + 1])
 
     cdef i64 _clear(self, i64 t, i64 sin, i64 d):
         cdef Py_ssize_t nd = self._dts.size()
         cdef Py_ssize_t q
         if nd == 0:
             return t
-        q = _br(self._dte, t - sin, 0, nd)
+        q = self._after(t - sin)
         while q < nd and self._dts[q] < t + d:
             t = self._dte[q] + sin
             q += 1
@@ -216,7 +346,7 @@ cdef class NativeLine:
         cdef Py_ssize_t q
         if a >= b or nd == 0:
             return False
-        q = _br(self._dte, a, 0, nd)
+        q = self._after(a)
         return q < nd and self._dts[q] < b
 
     def hits_downtime(self, i64 a, i64 b):
@@ -228,10 +358,10 @@ cdef class NativeLine:
     cdef i64 _tail_end(self, int x, i64 d, i64 r):
         """End of ``x`` appended after the line's last operation (and any downtime)."""
         cdef i64 sin, t
-        if self._ends.size() == 0:
+        if self._last < 0:
             return self._clear(r, 0, d) + d
-        sin = self.S.setup(self._ops.back(), x, self.m)
-        t = self._ends.back() + sin
+        sin = self.S.setup(self._last, x, self.m)
+        t = self.tail + sin
         if r > t:
             t = r
         return self._clear(t, sin, d) + d
@@ -247,7 +377,7 @@ cdef class NativeLine:
         cdef unsigned char dd
         cdef bint found
         cdef int ty
-        if self._starts.size() == 0:
+        if self._last < 0:
             t = self._clear(r, 0, d)
             if t + d <= bound:
                 self.rt, self.rs, self.rk = t, 0, -1
@@ -255,18 +385,18 @@ cdef class NativeLine:
             return False
         lo = r + d
         n = self._ge.size()
-        if n and lo <= self._starts.back() and lo <= bound:
+        if n and lo <= self._last_start and lo <= bound:
             dd = d if d < CLAMP else CLAMP
+            # gap ends are sorted; the searches often start before the first gap or allow
+            # every gap, and then need no bisection
             stop = n
-            if bound < NEVER:
+            if bound < NEVER and bound - d < self._ge[n - 1]:
                 stop = _br(self._ge, bound - d, 0, n) + 1
-                if stop > n:
-                    stop = n
             found = False
-            k = _bl(self._ge, lo, 0, n)
+            k = 0 if lo <= self._ge[0] else _bl(self._ge, lo, 0, n)
             while True:
-                hit = _scan(self.gbuf[self.local[self.S.cls[x]]],
-                            self.gtop[self.local[self.S.cls[x]]], k, stop, dd)
+                hit = _scan(self.gbuf[self.local[self.S.op[x].cls]],
+                            self.gtop[self.local[self.S.op[x].cls]], k, stop, dd)
                 if hit < 0:
                     break
                 k = hit
@@ -276,15 +406,16 @@ cdef class NativeLine:
                     stop = k
                     break
                 k += 1
-            ty = self.S.typ[x]
-            it = self.tge.find(ty)
-            if it != self.tge.end() and stop:
+            ty = self.tloc[self.S.op[x].typ]
+            if ty >= 0 and stop:
                 ends = &self.tge[ty]
                 tb = &self.tbuf[ty]
                 tt = &self.ttop[ty]
                 if ends.size():
-                    i = _bl(ends[0], lo, 0, ends.size())
-                    e = _br(ends[0], self._ge[stop - 1], 0, ends.size())
+                    i = 0 if lo <= ends[0][0] else _bl(ends[0], lo, 0, ends.size())
+                    e = ends.size()
+                    if self._ge[stop - 1] < ends[0][e - 1]:
+                        e = _br(ends[0], self._ge[stop - 1], 0, e)
                     while True:
                         hit = _scan(tb[0], tt[0], i, e, dd)
                         if hit < 0:
@@ -300,10 +431,10 @@ cdef class NativeLine:
                     self.rt, self.rs, self.rk = bt, bs, bk
                     return True
                 return False
-        t = self._ends.back()
+        t = self.tail
         if t + d > bound:
             return False
-        sin = self.S.setup(self._ops.back(), x, self.m)
+        sin = self.S.setup(self._last, x, self.m)
         t += sin
         if r > t:
             t = r
@@ -331,7 +462,7 @@ cdef class NativeLine:
         if t + d > limit:
             return False
         if self._dts.size():
-            now = self.S.cur[n]
+            now = self.S.op[n].cur
             if sout > now and self._hits(nstart - sout, nstart - now):
                 return False
             t = self._clear(t, sin, d)
@@ -344,16 +475,16 @@ cdef class NativeLine:
     cdef vector[int]* _generic(self, int p, int n):
         """(both, into, leave) per local class, cached; see SetupTable.gap_bounds."""
         cdef Shared S = self.S
-        cdef int b = S.cls[n]
-        cdef int wn = S.wr[n]
+        cdef int b = S.op[n].cls
+        cdef int wn = S.op[n].wr
         cdef int a, wp, c, into, leave, both, v, w, x1, x2
         cdef Py_ssize_t i
         cdef i64 key
         if p < 0:
             key = (<i64>b * S.nw + wn) * (S.ncls + 1) * S.nw
         else:
-            a = S.cls[p]
-            wp = S.wr[p]
+            a = S.op[p].cls
+            wp = S.op[p].wr
             key = ((<i64>b * S.nw + wn) * (S.ncls + 1) + a + 1) * S.nw + wp
         it = self.bounds.find(key)
         if it != self.bounds.end():
@@ -392,7 +523,7 @@ cdef class NativeLine:
         cdef int w, ca, cb
         cdef vector[int]* gen
         if nd:
-            q = _br(self._dte, a, 0, nd)
+            q = self._after(a)
             while q < nd and self._dts[q] < b:
                 if self._dts[q] - cur > early:
                     early = self._dts[q] - cur
@@ -403,14 +534,14 @@ cdef class NativeLine:
             return False
         gen = self._generic(p, n)
         if p >= 0:
-            ca = S.cls[p]
-            cb = S.cls[n]
-            direct = S.matrix[ca * S.ncls + cb] if (ca != cb or S.mix[p] != S.mix[n]) else 0
+            ca = S.op[p].cls
+            cb = S.op[n].cls
+            direct = S.matrix[ca * S.ncls + cb] if (ca != cb or S.op[p].mix != S.op[n].mix) else 0
             both_p = -1
             both_n = -1
             for w in range(S.nw):
-                x1 = S.change(S.wr[p], w, self.m)
-                x2 = S.change(w, S.wr[n], self.m)
+                x1 = S.change(S.op[p].wr, w, self.m)
+                x2 = S.change(w, S.op[n].wr, self.m)
                 v1 = x1 + (direct if direct > x2 else x2)
                 v2 = (direct if direct > x1 else x1) + x2
                 if both_p < 0 or v1 < both_p:
@@ -441,19 +572,29 @@ cdef class NativeLine:
             return False
         return True
 
-    cdef void _index(self, Py_ssize_t k, i64 b, i64 a, int p, int n):
+    cdef void _index(self, Py_ssize_t k, i64 b, i64 a, int p, int n, bint insert):
+        """Gap [a, b) between ``p`` and ``n`` as gap ``k``, inserted before the gap now at
+        ``k`` or (``insert`` false) written over it; capacities from the last ``_gap``."""
         cdef Py_ssize_t c
         cdef i64 cap_p = self.cap_p, cap_n = self.cap_n
         cdef int tn, tp
-        self._ge.insert(self._ge.begin() + k, b)
-        self._gxa.insert(self._gxa.begin() + k, a)
-        self._gxp.insert(self._gxp.begin() + k, p)
-        self._gxn.insert(self._gxn.begin() + k, n)
-        for c in range(self.gbuf.size()):
-            _put(self.gbuf[c], self.gtop[c], k, self.capbuf[c])
-        tn = self.S.typ[n]
+        if insert:
+            self._ge.insert(self._ge.begin() + k, b)
+            self._gxa.insert(self._gxa.begin() + k, a)
+            self._gxp.insert(self._gxp.begin() + k, p)
+            self._gxn.insert(self._gxn.begin() + k, n)
+            for c in range(self.gbuf.size()):
+                _put(self.gbuf[c], self.gtop[c], k, self.capbuf[c])
+        else:
+            self._ge[k] = b
+            self._gxa[k] = a
+            self._gxp[k] = p
+            self._gxn[k] = n
+            for c in range(self.gbuf.size()):
+                _overwrite(self.gbuf[c], self.gtop[c], k, self.capbuf[c])
+        tn = self.S.op[n].typ
         if p >= 0:
-            tp = self.S.typ[p]
+            tp = self.S.op[p].typ
             if tp == tn:
                 if cap_p > cap_n:
                     cap_n = cap_p
@@ -463,44 +604,53 @@ cdef class NativeLine:
             self._index_type(tn, b, cap_n)
 
     cdef void _index_type(self, int t, i64 g, i64 cap):
-        ends = &self.tge[t]
         cdef Py_ssize_t j
+        cdef int slot = self.tloc[t]
+        if slot < 0:
+            slot = self.tloc[t] = self.tge.size()
+            self.tge.resize(slot + 1)
+            self.tbuf.resize(slot + 1)
+            self.ttop.resize(slot + 1)
+        ends = &self.tge[slot]
         if ends.size() == 0 or g > ends.back():
             j = ends.size()
             ends.push_back(g)
         else:
             j = _bl(ends[0], g, 0, ends.size())
             ends.insert(ends.begin() + j, g)
-        _put(self.tbuf[t], self.ttop[t], j, <unsigned char>_byte(cap))
+        _put(self.tbuf[slot], self.ttop[slot], j, <unsigned char>_byte(cap))
 
     cdef void _unindex_type(self, int t, i64 g):
-        it = self.tge.find(t)
         cdef Py_ssize_t j
-        if it == self.tge.end():
+        cdef int slot = self.tloc[t]
+        if slot < 0:
             return
-        ends = &self.tge[t]
+        ends = &self.tge[slot]
         if ends.size():
             j = _bl(ends[0], g, 0, ends.size())
             if j < <Py_ssize_t>ends.size() and ends[0][j] == g:
                 ends.erase(ends.begin() + j)
-                _drop(self.tbuf[t], self.ttop[t], j)
+                _drop(self.tbuf[slot], self.ttop[slot], j)
 
     cdef void _unindex(self, Py_ssize_t k):
+        """Gap ``k`` out of the per-type indexes; its slot stays for ``_index`` or ``_erase``."""
         cdef i64 g = self._ge[k]
         cdef int p = self._gxp[k]
         cdef int n = self._gxn[k]
-        cdef Py_ssize_t c
         cdef int tn
+        tn = self.S.op[n].typ
+        self._unindex_type(tn, g)
+        if p >= 0 and self.S.op[p].typ != tn:
+            self._unindex_type(self.S.op[p].typ, g)
+
+    cdef void _erase(self, Py_ssize_t k):
+        cdef Py_ssize_t c
         self._ge.erase(self._ge.begin() + k)
         self._gxa.erase(self._gxa.begin() + k)
         self._gxp.erase(self._gxp.begin() + k)
         self._gxn.erase(self._gxn.begin() + k)
         for c in range(self.gbuf.size()):
             _drop(self.gbuf[c], self.gtop[c], k)
-        tn = self.S.typ[n]
-        self._unindex_type(tn, g)
-        if p >= 0 and self.S.typ[p] != tn:
-            self._unindex_type(self.S.typ[p], g)
 
     def place(self, int x, i64 d, i64 t, i64 sin, Py_ssize_t k):
         self._place(x, d, t, sin, k)
@@ -509,37 +659,42 @@ cdef class NativeLine:
         cdef i64 e = t + d
         cdef i64 a, b
         cdef int p, n
-        cdef Py_ssize_t j
-        self.S.cur[x] = sin
+        cdef bint vacant
+        self.S.op[x].cur = sin
+        self._starts.push_back(t)
+        self._ends.push_back(e)
+        self._ops.push_back(x)
         if k < 0:
-            if self._ends.size():
-                a = self._ends.back()
-                p = self._ops.back()
+            if self._last >= 0:
+                a = self.tail
+                p = self._last
             else:
                 a = 0
                 p = -1
             if t - a >= self.mind and self._gap(a, t, p, x):
-                self._index(self._ge.size(), t, a, p, x)
-            self._starts.push_back(t)
-            self._ends.push_back(e)
-            self._ops.push_back(x)
+                self._index(self._ge.size(), t, a, p, x, True)
+            self._last = x
+            self._last_start = t
+            self.tail = e
         else:
             a = self._gxa[k]
             p = self._gxp[k]
             n = self._gxn[k]
             b = self._ge[k]
-            j = _bl(self._starts, b, 0, self._starts.size())
-            self._starts.insert(self._starts.begin() + j, t)
-            self._ends.insert(self._ends.begin() + j, e)
-            self._ops.insert(self._ops.begin() + j, x)
-            self.S.cur[n] = self.S.setup(x, n, self.m)
+            self.S.op[n].cur = self.S.setup(x, n, self.m)
+            # the gap becomes up to two, [a, t) and [e, b), in its own slot where it can (no
+            # shift of the later gaps)
             self._unindex(k)
+            vacant = True
             if b - e >= self.mind and self._gap(e, b, x, n):
-                self._index(k, b, e, x, n)
+                self._index(k, b, e, x, n, False)
+                vacant = False
             if t - a >= self.mind and self._gap(a, t, p, x):
-                self._index(k, t, a, p, x)
-        self.tail = self._ends.back()
-        self.gap_limit = self._starts.back() if self._ge.size() else -1
+                self._index(k, t, a, p, x, not vacant)
+                vacant = False
+            if vacant:
+                self._erase(k)
+        self.gap_limit = self._last_start if self._ge.size() else -1
 
 
 class NativeTimeline:
@@ -575,25 +730,68 @@ class NativeTimeline:
                 for x, s, e in zip(line.ops, line.starts, line.ends)]
 
 
-cdef tuple _columns(list lines, Shared S):
-    cdef vector[pair[pair[i64, int], int]] keys  # ((start, machine), op)
-    cdef vector[i64] end_of = vector[i64](S.cur.size())
+cdef vector[Py_ssize_t] _placement_order(list lines) except *:
+    """Every placement of ``lines`` (machine ``m`` is ``lines[m]``) ordered by start, then
+    machine, as pairs ``m, i`` (placement ``i`` of line ``m``) flattened. Linear in the
+    placements plus the last start (a counting sort), unless starts spread much wider than
+    there are placements."""
+    cdef vector[Py_ssize_t] out
+    cdef vector[Py_ssize_t] count
+    cdef vector[pair[pair[i64, Py_ssize_t], Py_ssize_t]] keys  # ((start, m), i)
     cdef NativeLine line
-    cdef Py_ssize_t i
-    cdef int x
-    for obj in lines:
-        line = <NativeLine>obj
-        for i in range(line._ops.size()):
-            keys.push_back(pair[pair[i64, int], int](pair[i64, int](line._starts[i], line.m),
-                                                     line._ops[i]))
-            end_of[line._ops[i]] = line._ends[i]
+    cdef Py_ssize_t m, i, j, total = 0, nl = len(lines)
+    cdef i64 last = 0, s
+    cdef bint negative = False
+    for m in range(nl):
+        line = <NativeLine>lines[m]
+        total += line._starts.size()
+        if line._last >= 0 and line._last_start > last:
+            last = line._last_start
+        for i in range(line._starts.size()):
+            if line._starts[i] < 0:
+                negative = True
+    out.resize(2 * total)
+    if not negative and last <= 4 * total + 4096:
+        count.assign(last + 2, 0)
+        for m in range(nl):
+            line = <NativeLine>lines[m]
+            for i in range(line._starts.size()):
+                count[line._starts[i] + 1] += 1
+        for s in range(last + 1):
+            count[s + 1] += count[s]
+        for m in range(nl):  # machines in order: within one start, by machine
+            line = <NativeLine>lines[m]
+            for i in range(line._starts.size()):
+                j = count[line._starts[i]]
+                count[line._starts[i]] += 1
+                out[2 * j] = m
+                out[2 * j + 1] = i
+        return out
+    for m in range(nl):
+        line = <NativeLine>lines[m]
+        for i in range(line._starts.size()):
+            keys.push_back(pair[pair[i64, Py_ssize_t], Py_ssize_t](
+                pair[i64, Py_ssize_t](line._starts[i], m), i))
     std_sort(keys.begin(), keys.end())
+    for j in range(keys.size()):
+        out[2 * j] = keys[j].first.second
+        out[2 * j + 1] = keys[j].second
+    return out
+
+
+cdef tuple _columns(list lines, Shared S):
+    cdef vector[Py_ssize_t] order = _placement_order(lines)
+    cdef NativeLine line
+    cdef Py_ssize_t j, i
+    cdef int x
     starts, machines, ops, ends, setups = [], [], [], [], []
-    for i in range(keys.size()):
-        x = keys[i].second
-        starts.append(keys[i].first.first)
-        machines.append(keys[i].first.second)
+    for j in range(order.size() // 2):
+        line = <NativeLine>lines[order[2 * j]]
+        i = order[2 * j + 1]
+        x = line._ops[i]
+        starts.append(line._starts[i])
+        machines.append(line.m)
         ops.append(x)
-        ends.append(end_of[x])
-        setups.append(S.cur[x])
+        ends.append(line._ends[i])
+        setups.append(S.op[x].cur)
     return starts, machines, ops, ends, setups
