@@ -10,6 +10,7 @@ require identical schedules.
 """
 
 from cpython.ref cimport Py_INCREF
+from cpython.list cimport PyList_GET_ITEM
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.object cimport PyTypeObject
 from libcpp.queue cimport priority_queue
@@ -61,6 +62,17 @@ cdef inline void _set_item(object tup, Py_ssize_t j, object item):
     """Item ``j`` of a tuple being filled (PyTuple_SET_ITEM steals a reference)."""
     Py_INCREF(item)
     PyTuple_SET_ITEM(tup, j, item)
+
+
+cdef inline object _slot(list slots, i64 v):
+    """The int ``v``, one object per value when ``slots`` (indexed by value) is given."""
+    if slots is None or v < 0:
+        return v
+    cdef object known = <object>PyList_GET_ITEM(slots, v)
+    if known is None:
+        known = v
+        slots[v] = known
+    return known
 
 
 cdef class NativeCore:
@@ -272,14 +284,20 @@ cdef class NativeCore:
     def assignments(self, cls, list codes, list opid=None):
         """Every placement as a ``cls`` tuple ``(op id, machine code, start, end, setup)``,
         ordered by start, then machine, then op: ``scheduler._assignments`` without the
-        intermediate columns. ``opid`` (ids by priority position) is needed unless ``keyed``."""
+        intermediate columns. ``opid`` (ids by priority position) is needed unless ``keyed``.
+        Equal slot numbers share one int object (an end is mostly some other row's start)."""
         cdef vector[Py_ssize_t] order = _placement_order(self.lines)
         cdef Py_ssize_t j, i, total = order.size() // 2
         cdef NativeLine line
         cdef int x
+        cdef i64 top = 0
         out = PyTuple_New(total)
         if total == 0:
             return out
+        for obj in self.lines:
+            if (<NativeLine>obj).tail > top:
+                top = (<NativeLine>obj).tail
+        cdef list slots = [None] * (top + 1) if top <= 4 * total + 4096 else None
         cdef Shared S = (<NativeLine>self.lines[0]).S  # the setups charged to each op
         for j in range(total):
             line = self._line(<int>order[2 * j])
@@ -288,8 +306,8 @@ cdef class NativeCore:
             row = PyType_GenericAlloc(<PyTypeObject*>cls, 5)  # what tuple.__new__(cls, ...) allocates
             _set_item(row, 0, opid[x] if opid is not None else self.ids[self.order[x]])
             _set_item(row, 1, codes[line.m])
-            _set_item(row, 2, line._starts[i])
-            _set_item(row, 3, line._ends[i])
+            _set_item(row, 2, _slot(slots, line._starts[i]))
+            _set_item(row, 3, _slot(slots, line._ends[i]))
             _set_item(row, 4, S.op[x].cur)
             # only strings and ints inside: no reference cycle can run through a row, so the
             # cyclic collector need not walk the rows (as it stops walking plain tuples of

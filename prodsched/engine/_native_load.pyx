@@ -41,12 +41,43 @@ cdef bint _before(Key a, Key b):
 
 
 cdef void _sort(vector[Key]& keys, list ids):
-    """Sort ``keys`` by (due, -width, id); ``ids`` are str."""
-    cdef Py_ssize_t i, n = len(ids)
-    _ids.resize(n)
-    for i in range(n):
+    """Sort ``keys`` by (due, -width, id); ``ids`` are str. Due dates are bucketed first (a
+    counting sort, linear) unless they spread much wider than there are keys; each bucket is
+    then sorted on its own."""
+    cdef Py_ssize_t i, j, n = keys.size()
+    cdef i64 lo, hi
+    cdef vector[Key] out
+    cdef vector[Py_ssize_t] start
+    _ids.resize(len(ids))
+    for i in range(len(ids)):
         _ids[i] = <PyObject*>ids[i]
-    std_sort(keys.begin(), keys.end(), _before)
+    if n > 1:
+        lo = hi = keys[0].due
+        for i in range(n):
+            if keys[i].due < lo:
+                lo = keys[i].due
+            if keys[i].due > hi:
+                hi = keys[i].due
+        if hi - lo > 4 * n + 4096:
+            std_sort(keys.begin(), keys.end(), _before)
+        else:
+            start.assign(hi - lo + 2, 0)
+            for i in range(n):
+                start[keys[i].due - lo + 1] += 1
+            for j in range(hi - lo + 1):
+                start[j + 1] += start[j]
+            out.resize(n)
+            for i in range(n):
+                j = keys[i].due - lo
+                out[start[j]] = keys[i]
+                start[j] += 1
+            # start[j] is now the end of bucket j, and the start of bucket j + 1
+            i = 0
+            for j in range(hi - lo + 1):
+                if start[j] - i > 1:
+                    std_sort(out.begin() + i, out.begin() + start[j], _before)
+                i = start[j]
+            keys.swap(out)
     _ids.clear()
 
 
@@ -91,6 +122,13 @@ cdef list _ranks(list names, list sorted_names):
 
 cdef class Columns:
     """Per-operation arrays of one instance (see :func:`load`); lists for Core on request."""
+
+    def id_index(self):
+        """``{op id: priority position}``, built on first use."""
+        cdef Py_ssize_t x
+        if self.index is None:
+            self.index = {self.ids[self.order[x]]: x for x in range(self.n)}
+        return self.index
 
     def by_position(self, str name):
         """Column ``name`` as a list by priority position (Core's Python-side columns)."""
@@ -139,7 +177,7 @@ def load(operations, dict mindex, list mrank, machines, class_setup):
     cdef Py_ssize_t n = len(operations), nm = len(mrank), i, x, j, a, b, k, pos, p
     cdef i64 d, least, due, width, aging
     cdef int m, cc, mx, on, y
-    cdef dict cls_codes = {}, mix_codes = {}, op_codes = {}, index = {}
+    cdef dict cls_codes = {}, mix_codes = {}, op_codes = {}, index = None
     cdef list cls_names = [], mix_names = [], op_names = [], ids = [], pids = []
     cdef vector[i64] due_g, width_g, aging_g, pmin_g
     cdef vector[int] cls_g, mix_g, opn_g, poff, pres, last, rank = mrank
@@ -219,10 +257,9 @@ def load(operations, dict mindex, list mrank, machines, class_setup):
     for x in range(n):
         c.order[x] = keys[x].i
         x_of[keys[x].i] = x
-    for i in range(n):
-        PyDict_SetItem(index, ids[i], x_of[i])
     # successors by priority position, each in the given order of the operations naming it;
-    # a predecessor named twice by one operation counts once
+    # a predecessor named twice by one operation counts once. Most operations name the one
+    # given just before them; the others are looked up by id (the id index is built then)
     c.npred.assign(n, 0)
     pres.resize(len(pids))
     last.assign(n, -1)
@@ -230,10 +267,18 @@ def load(operations, dict mindex, list mrank, machines, class_setup):
     for i in range(n):
         x = x_of[i]
         for j in range(poff[i], poff[i + 1]):
-            found = PyDict_GetItem(index, pids[j])
-            if found is NULL:
-                return None
-            p = <Py_ssize_t><object>found
+            pid = pids[j]
+            if i and (pid is ids[i - 1] or pid == ids[i - 1]):
+                p = x_of[i - 1]
+            else:
+                if index is None:
+                    index = {}
+                    for k in range(n):
+                        PyDict_SetItem(index, ids[k], x_of[k])
+                found = PyDict_GetItem(index, pid)
+                if found is NULL:
+                    return None
+                p = <Py_ssize_t><object>found
             if last[p] == x:
                 pres[j] = -1
                 continue

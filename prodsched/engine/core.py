@@ -78,7 +78,6 @@ class Core:
             self._set_up(source, machines, timeline_type)
         else:  # the Python-side columns are built from these on first use (__getattr__)
             self._columns = columns
-            self.index = columns.index
             self.timeline = timeline_type(None, [mc.downtime for mc in machines],
                                           columns.machine_classes, columns.min_durations,
                                           shared=columns.shared)
@@ -186,6 +185,8 @@ class Core:
             raise AttributeError(name)
         if name in _FROM_COLUMNS:
             value = columns.by_position(name)
+        elif name == "index":
+            value = columns.id_index()
         elif name == "ready":
             value = [0] * self.n
         elif name == "setups":
