@@ -69,7 +69,9 @@ def test_same_schedule_on_a_benchmark_plant(rule):
 @given(seed=st.integers(0, 10_000), downtime=st.booleans())
 def test_long_lines_answer_every_search_alike(seed, downtime):
     """Hundreds of gaps on one machine (many capacity blocks, inserts and removals in the middle
-    of them): every search, bounded or not, gets the same answer from both timelines."""
+    of them): every search, bounded or not, gets the same answer from both timelines: the same
+    start and setup, in the same gap (named by its end slot: the index of a gap is each
+    timeline's own handle) or after the last operation."""
     rng = random.Random(seed)
     n = 700
     ops = [Operation(f"o{i}", f"o{i}", 1, rng.choice("ABC"), rng.choice(["", "X", "Y"]),
@@ -91,14 +93,49 @@ def test_long_lines_answer_every_search_alike(seed, downtime):
             q = (rng.randrange(n), rng.randint(1, 12), rng.randint(0, ref.tail + 5))
             queries += [q, (*q, q[1] + q[2] + rng.randint(0, 200))]
         for args in queries:
-            assert fast.find(*args) == ref.find(*args), args
-        found = ref.find(x, d, r)
-        ref.place(x, d, *found)
-        fast.place(x, d, *found)
+            assert _answer(fast, fast.find(*args)) == _answer(ref, ref.find(*args)), args
+        ref.place(x, d, *ref.find(x, d, r))
+        fast.place(x, d, *fast.find(x, d, r))
         gaps_seen = max(gaps_seen, len(ref.ge))
     assert gaps_seen > 3 * 64, gaps_seen  # the searches crossed several capacity blocks
     assert fast.starts == ref.starts and fast.ends == ref.ends and fast.ops == ref.ops
     assert fast.cur == list(ref.cur)
+
+
+@needs_native
+@pytest.mark.parametrize("downtime", [False, True])
+def test_filled_gaps_go_and_searches_still_agree(downtime):
+    """Gaps filled exactly are dropped (the compiled line keeps them dead until they are the
+    greater part, then drops them at once): searches before, during and after that agree
+    with the reference, and so does the line at the end."""
+    rng = random.Random(3)
+    n = 600
+    ops = [Operation(f"o{i}", f"o{i}", 1, "A", "", 1000, durations={"M1": 5}) for i in range(n)]
+    dts = ((2003, 2009), (2500, 2503)) if downtime else ()
+    machine = Machine("M1", dts)
+    table = SetupTable(ops, [machine], {})
+    ref = Timeline(table, [machine.downtime], [[0]], [5]).lines[0]
+    fast = NATIVE(table, [machine.downtime], [[0]], [5]).lines[0]
+    gaps = []
+    for x in range(n):
+        # first 250 ops at 10-slot steps leave a 5-slot gap after each; the rest fill them
+        r = 10 * x if x < 250 else 0
+        for args in [(x, 5, r), (x, 5, r, r + 40), (x, rng.randint(1, 9), rng.randint(0, 3000))]:
+            assert _answer(fast, fast.find(*args)) == _answer(ref, ref.find(*args)), (x, args)
+        ref.place(x, 5, *ref.find(x, 5, r))
+        fast.place(x, 5, *fast.find(x, 5, r))
+        gaps.append(len(ref.ge))
+    assert max(gaps) > 200 and gaps[-1] < max(gaps) - 150  # many gaps came and went
+    assert fast.starts == ref.starts and fast.ends == ref.ends and fast.ops == ref.ops
+    assert fast.gap_limit == ref.gap_limit
+
+
+def _answer(line, found):
+    """A search result with the gap named by its end slot (-1: after the last operation)."""
+    if found is None:
+        return None
+    t, s, k = found
+    return t, s, -1 if k < 0 else line.gap_end(k)
 
 
 @needs_native

@@ -64,7 +64,8 @@ cdef class NativeLine:
     # too, so nothing shifts); the one that ends last is ``_last`` (-1: none), starting at
     # ``_last_start`` and ending at ``tail``
     cdef vector[i64] _starts, _ends, _ge, _gxa, _dts, _dte
-    cdef vector[int] _ops, _gxp, _gxn
+    cdef vector[int] _ops, _gxp, _gxn  # a filled gap stays, dead (_gxn -1, capacities 0),
+    cdef Py_ssize_t _dead  # until the dead are many: filling old gaps shifts nothing
     cdef int _last
     cdef i64 _last_start
     # downtime ends bucketed by slot >> _dshift: _dfirst[b] = first downtime ending at or after
@@ -96,6 +97,7 @@ cdef class NativeLine:
     cdef void _unindex_type(self, int t, i64 g)
     cdef void _unindex(self, Py_ssize_t k)
     cdef void _erase(self, Py_ssize_t k)
+    cdef void _compact(self)
     cdef void _place(self, int x, i64 d, i64 t, i64 sin, Py_ssize_t k)
     cdef vector[Py_ssize_t] _by_start(self)
 

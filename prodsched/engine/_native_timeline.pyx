@@ -252,6 +252,7 @@ cdef class NativeLine:
         self.mind = max(1, int(min_duration))
         self.tail = 0
         self.gap_limit = -1
+        self._dead = 0
         self._last = -1
         self._last_start = 0
 
@@ -385,7 +386,7 @@ cdef class NativeLine:
             return False
         lo = r + d
         n = self._ge.size()
-        if n and lo <= self._last_start and lo <= bound:
+        if n > self._dead and lo <= self._last_start and lo <= bound:
             dd = d if d < CLAMP else CLAMP
             # gap ends are sorted; the searches often start before the first gap or allow
             # every gap, and then need no bisection
@@ -578,6 +579,10 @@ cdef class NativeLine:
         cdef Py_ssize_t c
         cdef i64 cap_p = self.cap_p, cap_n = self.cap_n
         cdef int tn, tp
+        if insert and k and self._gxn[k - 1] < 0:  # a dead gap just before: take its slot
+            k -= 1
+            insert = False
+            self._dead -= 1
         if insert:
             self._ge.insert(self._ge.begin() + k, b)
             self._gxa.insert(self._gxa.begin() + k, a)
@@ -644,13 +649,44 @@ cdef class NativeLine:
             self._unindex_type(self.S.op[p].typ, g)
 
     cdef void _erase(self, Py_ssize_t k):
+        """Gap ``k`` is gone: it stays in place, dead (no capacity, never tried), until dead
+        gaps are the greater part; then they all go at once (``_compact``)."""
         cdef Py_ssize_t c
-        self._ge.erase(self._ge.begin() + k)
-        self._gxa.erase(self._gxa.begin() + k)
-        self._gxp.erase(self._gxp.begin() + k)
-        self._gxn.erase(self._gxn.begin() + k)
         for c in range(self.gbuf.size()):
-            _drop(self.gbuf[c], self.gtop[c], k)
+            self.gbuf[c][k] = 0  # the block bound stays an upper bound
+        self._gxn[k] = -1
+        self._dead += 1
+        if self._dead > BLOCK and 2 * self._dead > <Py_ssize_t>self._ge.size():
+            self._compact()
+
+    cdef void _compact(self):
+        cdef Py_ssize_t k, w = 0, c, n = self._ge.size(), b
+        for k in range(n):
+            if self._gxn[k] < 0:
+                continue
+            self._ge[w] = self._ge[k]
+            self._gxa[w] = self._gxa[k]
+            self._gxp[w] = self._gxp[k]
+            self._gxn[w] = self._gxn[k]
+            for c in range(self.gbuf.size()):
+                self.gbuf[c][w] = self.gbuf[c][k]
+            w += 1
+        self._ge.resize(w)
+        self._gxa.resize(w)
+        self._gxp.resize(w)
+        self._gxn.resize(w)
+        for c in range(self.gbuf.size()):
+            self.gbuf[c].resize(w)
+            self.gtop[c].assign((w + BLOCK - 1) >> BLOCK_BITS, 0)
+            for k in range(w):
+                b = k >> BLOCK_BITS
+                if self.gbuf[c][k] > self.gtop[c][b]:
+                    self.gtop[c][b] = self.gbuf[c][k]
+        self._dead = 0
+
+    def gap_end(self, Py_ssize_t k):
+        """End of gap ``k`` (``k`` as :meth:`find` returns it)."""
+        return self._ge[k]
 
     def place(self, int x, i64 d, i64 t, i64 sin, Py_ssize_t k):
         self._place(x, d, t, sin, k)
@@ -694,7 +730,7 @@ cdef class NativeLine:
                 vacant = False
             if vacant:
                 self._erase(k)
-        self.gap_limit = self._last_start if self._ge.size() else -1
+        self.gap_limit = self._last_start if <Py_ssize_t>self._ge.size() > self._dead else -1
 
 
 class NativeTimeline:

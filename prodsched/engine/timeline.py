@@ -99,6 +99,11 @@ class MachineLine:
         """End of the last operation (0 when the machine is empty)."""
         return self.tail
 
+    def gap_end(self, k: int) -> int:
+        """End of gap ``k`` (``k`` as :meth:`find` returns it: a handle valid until the next
+        :meth:`place`)."""
+        return self.ge[k]
+
     def last_op(self) -> int:
         """Index of the operation that ends last, -1 when the machine is empty."""
         return self.ops[-1] if self.ops else -1
