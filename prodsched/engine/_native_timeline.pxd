@@ -43,6 +43,32 @@ cdef struct OpSetup:
     int wr  # rank of its width
 
 
+# One idle gap of a line: from ``start`` to the start of operation ``n``, after operation ``p``
+# (-1: none), with copies of what the setups need of both (``ns.cur`` is the setup charged
+# before ``n``, fixed while the gap lasts), so a search reads one record, not two operations
+cdef struct GapRec:
+    i64 start
+    int p
+    int n
+    OpSetup ps
+    OpSetup ns
+
+
+# setup before ``x`` when ``p`` precedes it on machine ``m`` (see Shared.setup)
+cdef inline int _setup(const int* matrix, int ncls, const int* l2s, const int* s2l,
+                       const OpSetup* p, const OpSetup* x, int m) noexcept:
+    cdef int tc = (matrix[p.cls * ncls + x.cls]
+                   if (p.cls != x.cls or p.mix != x.mix) else 0)
+    cdef int wc
+    if x.wr < p.wr:
+        wc = l2s[m]
+    elif x.wr > p.wr:
+        wc = s2l[m]
+    else:
+        return tc
+    return tc if tc > wc else wc
+
+
 cdef class Shared:
     cdef vector[OpSetup] op
     cdef vector[int] matrix
@@ -53,6 +79,7 @@ cdef class Shared:
     cdef void _fill(self, list cls, list mix, list wr)
     cdef int change(self, int a, int b, int m)
     cdef int setup(self, int p, int x, int m)
+    cdef int between(self, const OpSetup* p, const OpSetup* x, int m) noexcept
 
 
 cdef class NativeLine:
@@ -63,11 +90,17 @@ cdef class NativeLine:
     # placements in the order they were made (not by start: an insertion into a gap appends
     # too, so nothing shifts); the one that ends last is ``_last`` (-1: none), starting at
     # ``_last_start`` and ending at ``tail``
-    cdef vector[i64] _starts, _ends, _ge, _gxa, _dts, _dte
-    cdef vector[int] _ops, _gxp, _gxn  # a filled gap stays, dead (_gxn -1, capacities 0),
-    cdef Py_ssize_t _dead  # until the dead are many: filling old gaps shifts nothing
+    cdef vector[i64] _starts, _ends, _dts, _dte
+    cdef vector[int] _ops
     cdef int _last
+    cdef OpSetup _lastkey  # what the setups need of _last
     cdef i64 _last_start
+    # the gaps, by end (= start of the op after them): ends apart for bisections. A filled
+    # gap stays, dead (n -1, capacities 0), until the dead are many: filling old gaps shifts
+    # nothing
+    cdef vector[i64] _ge
+    cdef vector[GapRec] _gx
+    cdef Py_ssize_t _dead
     # downtime ends bucketed by slot >> _dshift: _dfirst[b] = first downtime ending at or after
     # slot b << _dshift, so a lookup bisects a bucket, not the whole list
     cdef vector[Py_ssize_t] _dfirst
@@ -78,7 +111,10 @@ cdef class NativeLine:
     cdef vector[int] tloc
     cdef vector[vector[i64]] tge
     cdef vector[vector[unsigned char]] tbuf, ttop
-    cdef unordered_map[i64, vector[int]] bounds
+    # generic gap bounds (see _generic) per (class and width of the ops either side): offset
+    # into _gdata by a dense key when the keys are few (_gslot), else by a hash map
+    cdef vector[int] _gslot, _gdata
+    cdef unordered_map[i64, int] _gmap
     cdef vector[unsigned char] capbuf
     cdef i64 cap_p, cap_n
     cdef i64 rt, rs, rk  # result of the last successful search
@@ -89,10 +125,11 @@ cdef class NativeLine:
     cdef bint _hits(self, i64 a, i64 b)
     cdef i64 _tail_end(self, int x, i64 d, i64 r)
     cdef bint _find(self, int x, i64 d, i64 r, i64 bound)
-    cdef bint _try_gap(self, Py_ssize_t k, int x, i64 d, i64 r)
-    cdef vector[int]* _generic(self, int p, int n)
-    cdef bint _gap(self, i64 a, i64 b, int p, int n)
-    cdef void _index(self, Py_ssize_t k, i64 b, i64 a, int p, int n, bint insert)
+    cdef bint _try_gap(self, Py_ssize_t k, const OpSetup* xs, i64 d, i64 r)
+    cdef const int* _generic(self, const OpSetup* ps, const OpSetup* ns)
+    cdef bint _gap(self, i64 a, i64 b, const OpSetup* ps, const OpSetup* ns)
+    cdef void _index(self, Py_ssize_t k, i64 b, i64 a, int p, int n, const OpSetup* ps,
+                     const OpSetup* ns, bint insert)
     cdef void _index_type(self, int t, i64 g, i64 cap)
     cdef void _unindex_type(self, int t, i64 g)
     cdef void _unindex(self, Py_ssize_t k)

@@ -216,19 +216,10 @@ cdef class Shared:
         return self.s2l[m] if b > a else 0
 
     cdef int setup(self, int p, int x, int m):
-        cdef int a = self.op[p].cls
-        cdef int b = self.op[x].cls
-        cdef int tc = self.matrix[a * self.ncls + b] if (a != b or self.op[p].mix != self.op[x].mix) else 0
-        cdef int wp = self.op[p].wr
-        cdef int wx = self.op[x].wr
-        cdef int wc
-        if wx < wp:
-            wc = self.l2s[m]
-        elif wx > wp:
-            wc = self.s2l[m]
-        else:
-            return tc
-        return tc if tc > wc else wc
+        return self.between(&self.op[p], &self.op[x], m)
+
+    cdef int between(self, const OpSetup* p, const OpSetup* x, int m) noexcept:
+        return _setup(self.matrix.data(), self.ncls, self.l2s.data(), self.s2l.data(), p, x, m)
 
 
 cdef class NativeLine:
@@ -255,6 +246,9 @@ cdef class NativeLine:
         self._dead = 0
         self._last = -1
         self._last_start = 0
+        span = <i64>shared.ncls * shared.nw * (shared.ncls + 1) * shared.nw
+        if span <= 16384:
+            self._gslot.assign(span, -1)
 
     # -- views for tests and results ---------------------------------------------------------
     @property
@@ -361,7 +355,7 @@ cdef class NativeLine:
         cdef i64 sin, t
         if self._last < 0:
             return self._clear(r, 0, d) + d
-        sin = self.S.setup(self._last, x, self.m)
+        sin = self.S.between(&self._lastkey, &self.S.op[x], self.m)
         t = self.tail + sin
         if r > t:
             t = r
@@ -378,6 +372,7 @@ cdef class NativeLine:
         cdef unsigned char dd
         cdef bint found
         cdef int ty
+        cdef const OpSetup* xs = &self.S.op[x]
         if self._last < 0:
             t = self._clear(r, 0, d)
             if t + d <= bound:
@@ -396,18 +391,18 @@ cdef class NativeLine:
             found = False
             k = 0 if lo <= self._ge[0] else _bl(self._ge, lo, 0, n)
             while True:
-                hit = _scan(self.gbuf[self.local[self.S.op[x].cls]],
-                            self.gtop[self.local[self.S.op[x].cls]], k, stop, dd)
+                hit = _scan(self.gbuf[self.local[xs.cls]], self.gtop[self.local[xs.cls]], k,
+                            stop, dd)
                 if hit < 0:
                     break
                 k = hit
-                if self._try_gap(k, x, d, r):
+                if self._try_gap(k, xs, d, r):
                     found = True
                     bt, bs, bk = self.rt, self.rs, self.rk
                     stop = k
                     break
                 k += 1
-            ty = self.tloc[self.S.op[x].typ]
+            ty = self.tloc[xs.typ]
             if ty >= 0 and stop:
                 ends = &self.tge[ty]
                 tb = &self.tbuf[ty]
@@ -422,7 +417,7 @@ cdef class NativeLine:
                         if hit < 0:
                             break
                         i = hit
-                        if self._try_gap(_bl(self._ge, ends[0][i], 0, n), x, d, r):
+                        if self._try_gap(_bl(self._ge, ends[0][i], 0, n), xs, d, r):
                             found = True
                             bt, bs, bk = self.rt, self.rs, self.rk
                             break
@@ -435,7 +430,7 @@ cdef class NativeLine:
         t = self.tail
         if t + d > bound:
             return False
-        sin = self.S.setup(self._last, x, self.m)
+        sin = self.S.between(&self._lastkey, xs, self.m)
         t += sin
         if r > t:
             t = r
@@ -448,22 +443,20 @@ cdef class NativeLine:
         self.rt, self.rs, self.rk = t, sin, -1
         return True
 
-    cdef bint _try_gap(self, Py_ssize_t k, int x, i64 d, i64 r):
-        cdef i64 a = self._gxa[k]
-        cdef int p = self._gxp[k]
-        cdef int n = self._gxn[k]
+    cdef bint _try_gap(self, Py_ssize_t k, const OpSetup* xs, i64 d, i64 r):
+        cdef const GapRec* g = &self._gx[k]
         cdef i64 nstart = self._ge[k]
-        cdef i64 sin = self.S.setup(p, x, self.m) if p >= 0 else 0
-        cdef i64 sout = self.S.setup(x, n, self.m)
+        cdef i64 sin = self.S.between(&g.ps, xs, self.m) if g.p >= 0 else 0
+        cdef i64 sout = self.S.between(xs, &g.ns, self.m)
         cdef i64 limit = nstart - sout
-        cdef i64 t = a + sin
+        cdef i64 t = g.start + sin
         cdef i64 now
         if t < r:
             t = r
         if t + d > limit:
             return False
         if self._dts.size():
-            now = self.S.op[n].cur
+            now = g.ns.cur
             if sout > now and self._hits(nstart - sout, nstart - now):
                 return False
             t = self._clear(t, sin, d)
@@ -473,31 +466,38 @@ cdef class NativeLine:
         return True
 
     # -- updates -----------------------------------------------------------------------------
-    cdef vector[int]* _generic(self, int p, int n):
-        """(both, into, leave) per local class, cached; see SetupTable.gap_bounds."""
+    cdef const int* _generic(self, const OpSetup* ps, const OpSetup* ns):
+        """(both, into, leave) per local class for a gap after ``ps`` (NULL: none) and before
+        ``ns``, cached; see SetupTable.gap_bounds. Valid until the next call."""
         cdef Shared S = self.S
-        cdef int b = S.op[n].cls
-        cdef int wn = S.op[n].wr
-        cdef int a, wp, c, into, leave, both, v, w, x1, x2
-        cdef Py_ssize_t i
+        cdef int b = ns.cls
+        cdef int wn = ns.wr
+        cdef int a = -1, wp = 0, c, into, leave, both, v, w, x1, x2
+        cdef Py_ssize_t i, off
         cdef i64 key
-        if p < 0:
-            key = (<i64>b * S.nw + wn) * (S.ncls + 1) * S.nw
+        if ps != NULL:
+            a = ps.cls
+            wp = ps.wr
+        key = ((<i64>b * S.nw + wn) * (S.ncls + 1) + a + 1) * S.nw + wp
+        if self._gslot.size():
+            off = self._gslot[key]
         else:
-            a = S.op[p].cls
-            wp = S.op[p].wr
-            key = ((<i64>b * S.nw + wn) * (S.ncls + 1) + a + 1) * S.nw + wp
-        it = self.bounds.find(key)
-        if it != self.bounds.end():
-            return &self.bounds[key]
-        out = &self.bounds[key]
+            it = self._gmap.find(key)
+            off = deref(it).second if it != self._gmap.end() else -1
+        if off >= 0:
+            return self._gdata.data() + off
+        off = self._gdata.size()
+        if self._gslot.size():
+            self._gslot[key] = off
+        else:
+            self._gmap[key] = off
         for i in range(self.classes.size()):
             c = self.classes[i]
-            if p < 0:
+            if ps == NULL:
                 leave = S.matrix[c * S.ncls + b]
-                out.push_back(leave)
-                out.push_back(0)
-                out.push_back(leave)
+                self._gdata.push_back(leave)
+                self._gdata.push_back(0)
+                self._gdata.push_back(leave)
                 continue
             into = S.matrix[a * S.ncls + c]
             leave = S.matrix[c * S.ncls + b]
@@ -508,13 +508,14 @@ cdef class NativeLine:
                 v = (into if into > x1 else x1) + (leave if leave > x2 else x2)
                 if both < 0 or v < both:
                     both = v
-            out.push_back(both)
-            out.push_back(into)
-            out.push_back(leave)
-        return out
+            self._gdata.push_back(both)
+            self._gdata.push_back(into)
+            self._gdata.push_back(leave)
+        return self._gdata.data() + off
 
-    cdef bint _gap(self, i64 a, i64 b, int p, int n):
-        """Fill ``capbuf``, ``cap_p``, ``cap_n`` for gap [a, b); False when nothing can fit."""
+    cdef bint _gap(self, i64 a, i64 b, const OpSetup* ps, const OpSetup* ns):
+        """Fill ``capbuf``, ``cap_p``, ``cap_n`` for gap [a, b) after ``ps`` (NULL: none) and
+        before ``ns``; False when nothing can fit."""
         cdef Shared S = self.S
         cdef i64 mind = self.mind
         cdef i64 early = 0
@@ -522,7 +523,7 @@ cdef class NativeLine:
         cdef i64 last, c, top, direct = 0, both_p = 0, both_n = 0, v1, v2, x1, x2
         cdef Py_ssize_t q, nd = self._dts.size(), i, nc = self.classes.size()
         cdef int w, ca, cb
-        cdef vector[int]* gen
+        cdef const int* gen
         if nd:
             q = self._after(a)
             while q < nd and self._dts[q] < b:
@@ -533,16 +534,16 @@ cdef class NativeLine:
         last = b - cur if b > cur else 0
         if last < mind and early < mind:
             return False
-        gen = self._generic(p, n)
-        if p >= 0:
-            ca = S.op[p].cls
-            cb = S.op[n].cls
-            direct = S.matrix[ca * S.ncls + cb] if (ca != cb or S.op[p].mix != S.op[n].mix) else 0
+        gen = self._generic(ps, ns)
+        if ps != NULL:
+            ca = ps.cls
+            cb = ns.cls
+            direct = S.matrix[ca * S.ncls + cb] if (ca != cb or ps.mix != ns.mix) else 0
             both_p = -1
             both_n = -1
             for w in range(S.nw):
-                x1 = S.change(S.op[p].wr, w, self.m)
-                x2 = S.change(w, S.op[n].wr, self.m)
+                x1 = S.change(ps.wr, w, self.m)
+                x2 = S.change(w, ns.wr, self.m)
                 v1 = x1 + (direct if direct > x2 else x2)
                 v2 = (direct if direct > x1 else x1) + x2
                 if both_p < 0 or v1 < both_p:
@@ -551,9 +552,9 @@ cdef class NativeLine:
                     both_n = v2
         top = -(NEVER)
         for i in range(nc):
-            c = last - gen[0][3 * i]
-            if early and gen[0][3 * i + 2] <= last and early - gen[0][3 * i + 1] > c:
-                c = early - gen[0][3 * i + 1]
+            c = last - gen[3 * i]
+            if early and gen[3 * i + 2] <= last and early - gen[3 * i + 1] > c:
+                c = early - gen[3 * i + 1]
             if c > top:
                 top = c
             self.capbuf[i] = (c if c < CLAMP else CLAMP) if c > 0 else 0
@@ -562,44 +563,49 @@ cdef class NativeLine:
             if early - direct > self.cap_n:
                 self.cap_n = early - direct
             self.cap_p = -1
-            if p >= 0:
+            if ps != NULL:
                 self.cap_p = last - both_p
                 if direct <= last and early > self.cap_p:
                     self.cap_p = early
         else:
             self.cap_n = last - both_n
-            self.cap_p = last - both_p if p >= 0 else -1
+            self.cap_p = last - both_p if ps != NULL else -1
         if self.cap_p < mind and self.cap_n < mind and top < mind:
             return False
         return True
 
-    cdef void _index(self, Py_ssize_t k, i64 b, i64 a, int p, int n, bint insert):
-        """Gap [a, b) between ``p`` and ``n`` as gap ``k``, inserted before the gap now at
-        ``k`` or (``insert`` false) written over it; capacities from the last ``_gap``."""
+    cdef void _index(self, Py_ssize_t k, i64 b, i64 a, int p, int n, const OpSetup* ps,
+                     const OpSetup* ns, bint insert):
+        """Gap [a, b) between ``p`` (``ps``; -1 and NULL: none) and ``n`` (``ns``) as gap
+        ``k``, inserted before the gap now at ``k`` or (``insert`` false) written over it;
+        capacities from the last ``_gap``."""
         cdef Py_ssize_t c
         cdef i64 cap_p = self.cap_p, cap_n = self.cap_n
         cdef int tn, tp
-        if insert and k and self._gxn[k - 1] < 0:  # a dead gap just before: take its slot
+        cdef GapRec rec
+        rec.start = a
+        rec.p = p
+        rec.n = n
+        if ps != NULL:
+            rec.ps = ps[0]
+        rec.ns = ns[0]
+        if insert and k and self._gx[k - 1].n < 0:  # a dead gap just before: take its slot
             k -= 1
             insert = False
             self._dead -= 1
         if insert:
             self._ge.insert(self._ge.begin() + k, b)
-            self._gxa.insert(self._gxa.begin() + k, a)
-            self._gxp.insert(self._gxp.begin() + k, p)
-            self._gxn.insert(self._gxn.begin() + k, n)
+            self._gx.insert(self._gx.begin() + k, rec)
             for c in range(self.gbuf.size()):
                 _put(self.gbuf[c], self.gtop[c], k, self.capbuf[c])
         else:
             self._ge[k] = b
-            self._gxa[k] = a
-            self._gxp[k] = p
-            self._gxn[k] = n
+            self._gx[k] = rec
             for c in range(self.gbuf.size()):
                 _overwrite(self.gbuf[c], self.gtop[c], k, self.capbuf[c])
-        tn = self.S.op[n].typ
-        if p >= 0:
-            tp = self.S.op[p].typ
+        tn = ns.typ
+        if ps != NULL:
+            tp = ps.typ
             if tp == tn:
                 if cap_p > cap_n:
                     cap_n = cap_p
@@ -640,13 +646,11 @@ cdef class NativeLine:
     cdef void _unindex(self, Py_ssize_t k):
         """Gap ``k`` out of the per-type indexes; its slot stays for ``_index`` or ``_erase``."""
         cdef i64 g = self._ge[k]
-        cdef int p = self._gxp[k]
-        cdef int n = self._gxn[k]
-        cdef int tn
-        tn = self.S.op[n].typ
+        cdef const GapRec* rec = &self._gx[k]
+        cdef int tn = rec.ns.typ
         self._unindex_type(tn, g)
-        if p >= 0 and self.S.op[p].typ != tn:
-            self._unindex_type(self.S.op[p].typ, g)
+        if rec.p >= 0 and rec.ps.typ != tn:
+            self._unindex_type(rec.ps.typ, g)
 
     cdef void _erase(self, Py_ssize_t k):
         """Gap ``k`` is gone: it stays in place, dead (no capacity, never tried), until dead
@@ -654,7 +658,7 @@ cdef class NativeLine:
         cdef Py_ssize_t c
         for c in range(self.gbuf.size()):
             self.gbuf[c][k] = 0  # the block bound stays an upper bound
-        self._gxn[k] = -1
+        self._gx[k].n = -1
         self._dead += 1
         if self._dead > BLOCK and 2 * self._dead > <Py_ssize_t>self._ge.size():
             self._compact()
@@ -662,19 +666,15 @@ cdef class NativeLine:
     cdef void _compact(self):
         cdef Py_ssize_t k, w = 0, c, n = self._ge.size(), b
         for k in range(n):
-            if self._gxn[k] < 0:
+            if self._gx[k].n < 0:
                 continue
             self._ge[w] = self._ge[k]
-            self._gxa[w] = self._gxa[k]
-            self._gxp[w] = self._gxp[k]
-            self._gxn[w] = self._gxn[k]
+            self._gx[w] = self._gx[k]
             for c in range(self.gbuf.size()):
                 self.gbuf[c][w] = self.gbuf[c][k]
             w += 1
         self._ge.resize(w)
-        self._gxa.resize(w)
-        self._gxp.resize(w)
-        self._gxn.resize(w)
+        self._gx.resize(w)
         for c in range(self.gbuf.size()):
             self.gbuf[c].resize(w)
             self.gtop[c].assign((w + BLOCK - 1) >> BLOCK_BITS, 0)
@@ -694,39 +694,41 @@ cdef class NativeLine:
     cdef void _place(self, int x, i64 d, i64 t, i64 sin, Py_ssize_t k):
         cdef i64 e = t + d
         cdef i64 a, b
-        cdef int p, n
         cdef bint vacant
+        cdef OpSetup xs
+        cdef GapRec old
         self.S.op[x].cur = sin
+        xs = self.S.op[x]
         self._starts.push_back(t)
         self._ends.push_back(e)
         self._ops.push_back(x)
         if k < 0:
-            if self._last >= 0:
-                a = self.tail
-                p = self._last
-            else:
-                a = 0
-                p = -1
-            if t - a >= self.mind and self._gap(a, t, p, x):
-                self._index(self._ge.size(), t, a, p, x, True)
+            a = self.tail if self._last >= 0 else 0
+            if t - a >= self.mind and self._gap(
+                    a, t, &self._lastkey if self._last >= 0 else NULL, &xs):
+                self._index(self._ge.size(), t, a, self._last, x,
+                            &self._lastkey if self._last >= 0 else NULL, &xs, True)
             self._last = x
+            self._lastkey = xs
             self._last_start = t
             self.tail = e
         else:
-            a = self._gxa[k]
-            p = self._gxp[k]
-            n = self._gxn[k]
+            old = self._gx[k]
+            a = old.start
             b = self._ge[k]
-            self.S.op[n].cur = self.S.setup(x, n, self.m)
+            old.ns.cur = self.S.between(&xs, &old.ns, self.m)  # x now runs right before n
+            self.S.op[old.n].cur = old.ns.cur
+            if old.n == self._last:
+                self._lastkey.cur = old.ns.cur
             # the gap becomes up to two, [a, t) and [e, b), in its own slot where it can (no
             # shift of the later gaps)
             self._unindex(k)
             vacant = True
-            if b - e >= self.mind and self._gap(e, b, x, n):
-                self._index(k, b, e, x, n, False)
+            if b - e >= self.mind and self._gap(e, b, &xs, &old.ns):
+                self._index(k, b, e, x, old.n, &xs, &old.ns, False)
                 vacant = False
-            if t - a >= self.mind and self._gap(a, t, p, x):
-                self._index(k, t, a, p, x, not vacant)
+            if t - a >= self.mind and self._gap(a, t, &old.ps if old.p >= 0 else NULL, &xs):
+                self._index(k, t, a, old.p, x, &old.ps if old.p >= 0 else NULL, &xs, not vacant)
                 vacant = False
             if vacant:
                 self._erase(k)
