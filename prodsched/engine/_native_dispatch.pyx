@@ -13,7 +13,6 @@ from cpython.ref cimport Py_INCREF
 from cpython.list cimport PyList_GET_ITEM
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.object cimport PyTypeObject
-from libcpp.queue cimport priority_queue
 from libcpp.vector cimport vector
 
 from prodsched.engine._native_load cimport Columns
@@ -56,6 +55,30 @@ cdef inline int _next(u64* bits, int last, Py_ssize_t hi):
         if (w << 6) >= hi:
             return -1
         word = bits[w]
+
+
+cdef inline Py_ssize_t _first_from(u64* bits, u64* summary, Py_ssize_t low, Py_ssize_t words):
+    """The first member at or after ``low`` of a bitset of ``words`` words whose nonempty words
+    are flagged in ``summary``; -1 when none."""
+    cdef Py_ssize_t w = low >> 6, sw, nsum = (words + 63) >> 6
+    cdef u64 word
+    if w >= words:
+        return -1
+    word = bits[w] & (~(<u64>0) << (low & 63))
+    if word:
+        return (w << 6) + __builtin_ctzll(word)
+    w += 1
+    if w >= words:
+        return -1
+    sw = w >> 6
+    word = summary[sw] & (~(<u64>0) << (w & 63))
+    while not word:
+        sw += 1
+        if sw >= nsum:
+            return -1
+        word = summary[sw]
+    w = (sw << 6) + __builtin_ctzll(word)
+    return (w << 6) + __builtin_ctzll(bits[w])
 
 
 cdef inline void _set_item(object tup, Py_ssize_t j, object item):
@@ -336,6 +359,34 @@ cdef class NativeCore:
             self.core = None
         return bytearray(self.placed)
 
+    cdef vector[Py_ssize_t] _due_index(self):
+        """``first[v - due[0]]``: the first operation due at or after slot ``v``, for every
+        ``v`` from the first due date to the last (empty when they spread much wider than
+        there are operations: then ``_due_from`` bisects)."""
+        cdef vector[Py_ssize_t] first
+        cdef Py_ssize_t x = 0, n = self.due.size()
+        cdef i64 v, lo
+        if n == 0 or self.due[n - 1] - self.due[0] > 4 * n + 4096:
+            return first
+        lo = self.due[0]
+        first.resize(self.due[n - 1] - lo + 1)
+        for v in range(lo, self.due[n - 1] + 1):
+            while self.due[x] < v:
+                x += 1
+            first[v - lo] = x
+        return first
+
+    cdef inline Py_ssize_t _due_from(self, i64 v, vector[Py_ssize_t]& first) noexcept:
+        """The first operation due at or after slot ``v`` (bisect_left on the due dates)."""
+        cdef Py_ssize_t n = self.due.size()
+        if n == 0 or v <= self.due[0]:
+            return 0
+        if v > self.due[n - 1]:
+            return n
+        if first.size():
+            return first[v - self.due[0]]
+        return _bl(self.due, v, 0, n)
+
     cdef int _window(self, i64 window, int max_rejects, int max_scan) except -1:
         # the ready, unplaced operations of each mixture and of each operation name, as bitsets
         # over the priority order (the window scan asks for the next one after a given index)
@@ -346,20 +397,27 @@ cdef class NativeCore:
         cdef vector[u64] opbits = vector[u64](self.nop * words + 1)
         cdef u64* mixrow = &mixbits[0]
         cdef u64* oprow = &opbits[0]
-        cdef priority_queue[int] heap  # of -x: the smallest index on top
+        # the ready operations, the smallest index first: a bitset, its nonempty words flagged
+        cdef vector[u64] readybits = vector[u64](words + 1)
+        cdef vector[u64] readysum = vector[u64](((words + 63) >> 6) + 1)
+        cdef u64* rbits = &readybits[0]
+        cdef u64* rsum = &readysum[0]
+        cdef Py_ssize_t low = 0  # no ready operation has a smaller index
         cdef u64* groups[2]
         cdef Py_ssize_t x, gi, ng, lo, hi, j, other
+        cdef vector[Py_ssize_t] first = self._due_index()
         cdef int h, c, m, rejects, scanned, last
         cdef i64 rc, dm, guess, a, est, ub, ft, fs, fk
         cdef NativeLine line
         for x in range(self.n):
             if self.npred[x] == 0:
-                self._ready_to(x, heap, mk, ok, mixrow, oprow, words)
-        while not heap.empty():
-            h = -heap.top()
-            heap.pop()
-            if self.placed[h]:
-                continue
+                _ready_to(x, rbits, rsum, mk, ok, mixrow, oprow, words)
+        while True:
+            low = _first_from(rbits, rsum, low, words)
+            if low < 0:
+                break
+            h = low
+            _not_ready(h, rbits, rsum)
             self._best(h, self.ready[h])
             m = self.bm
             if mk[h] >= 0:
@@ -367,9 +425,11 @@ cdef class NativeCore:
             _unset(oprow + ok[h] * words, h)
             self._commit(h, m, self.bt, self.bs, self.bk, self.bd)
             for j in range(<Py_ssize_t>self.newly.size()):
-                self._ready_to(self.newly[j], heap, mk, ok, mixrow, oprow, words)
-            lo = _bl(self.due, self.due[h] - window, 0, self.due.size())
-            hi = _br(self.due, self.due[h] + window, 0, self.due.size())
+                _ready_to(self.newly[j], rbits, rsum, mk, ok, mixrow, oprow, words)
+                if self.newly[j] < low:
+                    low = self.newly[j]
+            lo = self._due_from(self.due[h] - window, first)
+            hi = self._due_from(self.due[h] + window + 1, first)
             ng = 0
             if mk[h] >= 0:
                 groups[ng] = mixrow + mk[h] * words
@@ -412,19 +472,30 @@ cdef class NativeCore:
                             if mk[c] >= 0:
                                 _unset(mixrow + mk[c] * words, c)
                             _unset(oprow + ok[c] * words, c)
+                            _not_ready(c, rbits, rsum)
                             self._commit(c, m, ft, fs, fk, dm)
                             for j in range(<Py_ssize_t>self.newly.size()):
-                                self._ready_to(self.newly[j], heap, mk, ok, mixrow, oprow,
-                                               words)
+                                _ready_to(self.newly[j], rbits, rsum, mk, ok, mixrow, oprow,
+                                          words)
+                                if self.newly[j] < low:
+                                    low = self.newly[j]
                             continue
                     rejects += 1
                     if rejects >= max_rejects:
                         break
         return 0
 
-    cdef inline void _ready_to(self, int y, priority_queue[int]& heap, vector[int]& mk,
-                               vector[int]& ok, u64* mixrow, u64* oprow, Py_ssize_t words):
-        heap.push(-y)
-        if mk[y] >= 0:
-            _set(mixrow + mk[y] * words, y)
-        _set(oprow + ok[y] * words, y)
+
+cdef inline void _ready_to(int y, u64* rbits, u64* rsum, vector[int]& mk, vector[int]& ok,
+                           u64* mixrow, u64* oprow, Py_ssize_t words):
+    _set(rbits, y)
+    _set(rsum, y >> 6)
+    if mk[y] >= 0:
+        _set(mixrow + mk[y] * words, y)
+    _set(oprow + ok[y] * words, y)
+
+
+cdef inline void _not_ready(int y, u64* rbits, u64* rsum):
+    _unset(rbits, y)
+    if not rbits[y >> 6]:
+        _unset(rsum, y >> 6)

@@ -367,8 +367,8 @@ cdef class NativeLine:
         return None
 
     cdef bint _find(self, int x, i64 d, i64 r, i64 bound):
-        cdef i64 lo, t, sin, bt = 0, bs = 0, bk = 0
-        cdef Py_ssize_t stop, k, hit, i, e, n
+        cdef i64 lo, t, sin, lim, before, bt = 0, bs = 0, bk = 0
+        cdef Py_ssize_t k, hit, i, g, n
         cdef unsigned char dd
         cdef bint found
         cdef int ty
@@ -383,41 +383,40 @@ cdef class NativeLine:
         n = self._ge.size()
         if n > self._dead and lo <= self._last_start and lo <= bound:
             dd = d if d < CLAMP else CLAMP
-            # gap ends are sorted; the searches often start before the first gap or allow
-            # every gap, and then need no bisection
-            stop = n
-            if bound < NEVER and bound - d < self._ge[n - 1]:
-                stop = _br(self._ge, bound - d, 0, n) + 1
+            # gap ends are sorted. A gap whose predecessor ends after ``bound - d`` starts too
+            # late, and so does every later one: checked at each hit, no bisection for it
+            lim = bound - d if bound < NEVER else NEVER
             found = False
             k = 0 if lo <= self._ge[0] else _bl(self._ge, lo, 0, n)
             while True:
                 hit = _scan(self.gbuf[self.local[xs.cls]], self.gtop[self.local[xs.cls]], k,
-                            stop, dd)
-                if hit < 0:
+                            n, dd)
+                if hit < 0 or (hit and self._ge[hit - 1] > lim):
                     break
                 k = hit
                 if self._try_gap(k, xs, d, r):
                     found = True
                     bt, bs, bk = self.rt, self.rs, self.rk
-                    stop = k
                     break
                 k += 1
+            # gaps next to an operation of x's own type, before the gap found (if any)
             ty = self.tloc[xs.typ]
-            if ty >= 0 and stop:
+            if ty >= 0 and not (found and k == 0):
                 ends = &self.tge[ty]
                 tb = &self.tbuf[ty]
                 tt = &self.ttop[ty]
+                before = self._ge[k] if found else NEVER
                 if ends.size():
                     i = 0 if lo <= ends[0][0] else _bl(ends[0], lo, 0, ends.size())
-                    e = ends.size()
-                    if self._ge[stop - 1] < ends[0][e - 1]:
-                        e = _br(ends[0], self._ge[stop - 1], 0, e)
                     while True:
-                        hit = _scan(tb[0], tt[0], i, e, dd)
-                        if hit < 0:
+                        hit = _scan(tb[0], tt[0], i, ends.size(), dd)
+                        if hit < 0 or ends[0][hit] >= before:
                             break
                         i = hit
-                        if self._try_gap(_bl(self._ge, ends[0][i], 0, n), xs, d, r):
+                        g = _bl(self._ge, ends[0][i], 0, n)
+                        if g and self._ge[g - 1] > lim:
+                            break
+                        if self._try_gap(g, xs, d, r):
                             found = True
                             bt, bs, bk = self.rt, self.rs, self.rk
                             break
