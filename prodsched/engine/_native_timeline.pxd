@@ -99,6 +99,7 @@ cdef class NativeLine:
     # gap stays, dead (n -1, capacities 0), until the dead are many: filling old gaps shifts
     # nothing
     cdef vector[i64] _ge
+    cdef vector[i64] _gf  # _ge[64 j], the first end of each block of 64: a two-level search
     cdef vector[GapRec] _gx
     cdef Py_ssize_t _dead
     # downtime ends bucketed by slot >> _dshift: _dfirst[b] = first downtime ending at or after
@@ -135,6 +136,8 @@ cdef class NativeLine:
     cdef void _unindex(self, Py_ssize_t k)
     cdef void _erase(self, Py_ssize_t k)
     cdef void _compact(self)
+    cdef Py_ssize_t _gap_at(self, i64 v) noexcept
+    cdef void _refence(self, Py_ssize_t k) noexcept
     cdef void _place(self, int x, i64 d, i64 t, i64 sin, Py_ssize_t k)
     cdef vector[Py_ssize_t] _by_start(self)
 

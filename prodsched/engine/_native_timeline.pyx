@@ -387,7 +387,7 @@ cdef class NativeLine:
             # late, and so does every later one: checked at each hit, no bisection for it
             lim = bound - d if bound < NEVER else NEVER
             found = False
-            k = 0 if lo <= self._ge[0] else _bl(self._ge, lo, 0, n)
+            k = 0 if lo <= self._ge[0] else self._gap_at(lo)
             while True:
                 hit = _scan(self.gbuf[self.local[xs.cls]], self.gtop[self.local[xs.cls]], k,
                             n, dd)
@@ -413,7 +413,7 @@ cdef class NativeLine:
                         if hit < 0 or ends[0][hit] >= before:
                             break
                         i = hit
-                        g = _bl(self._ge, ends[0][i], 0, n)
+                        g = self._gap_at(ends[0][i])
                         if g and self._ge[g - 1] > lim:
                             break
                         if self._try_gap(g, xs, d, r):
@@ -594,11 +594,14 @@ cdef class NativeLine:
             self._dead -= 1
         if insert:
             self._ge.insert(self._ge.begin() + k, b)
+            self._refence(k)
             self._gx.insert(self._gx.begin() + k, rec)
             for c in range(self.gbuf.size()):
                 _put(self.gbuf[c], self.gtop[c], k, self.capbuf[c])
         else:
             self._ge[k] = b
+            if not k & (BLOCK - 1):
+                self._gf[k >> BLOCK_BITS] = b
             self._gx[k] = rec
             for c in range(self.gbuf.size()):
                 _overwrite(self.gbuf[c], self.gtop[c], k, self.capbuf[c])
@@ -673,6 +676,7 @@ cdef class NativeLine:
                 self.gbuf[c][w] = self.gbuf[c][k]
             w += 1
         self._ge.resize(w)
+        self._refence(0)
         self._gx.resize(w)
         for c in range(self.gbuf.size()):
             self.gbuf[c].resize(w)
@@ -682,6 +686,23 @@ cdef class NativeLine:
                 if self.gbuf[c][k] > self.gtop[c][b]:
                     self.gtop[c][b] = self.gbuf[c][k]
         self._dead = 0
+
+    cdef Py_ssize_t _gap_at(self, i64 v) noexcept:
+        """The first gap ending at or after slot ``v`` (bisect_left on the gap ends): first
+        among the block fences, then within one block."""
+        cdef Py_ssize_t n = self._ge.size()
+        cdef Py_ssize_t j = _bl(self._gf, v, 0, self._gf.size())
+        if j == 0:
+            return 0
+        return _bl(self._ge, v, ((j - 1) << BLOCK_BITS) + 1, min(j << BLOCK_BITS, n))
+
+    cdef void _refence(self, Py_ssize_t k) noexcept:
+        """Fences again for the blocks from the one holding index ``k`` on (after an insert
+        there or a change of length)."""
+        cdef Py_ssize_t j, n = self._ge.size()
+        self._gf.resize((n + BLOCK - 1) >> BLOCK_BITS)
+        for j in range((k + BLOCK - 1) >> BLOCK_BITS, <Py_ssize_t>self._gf.size()):
+            self._gf[j] = self._ge[j << BLOCK_BITS]
 
     def gap_end(self, Py_ssize_t k):
         """End of gap ``k`` (``k`` as :meth:`find` returns it)."""
