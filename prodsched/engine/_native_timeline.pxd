@@ -69,6 +69,14 @@ cdef inline int _setup(const int* matrix, int ncls, const int* l2s, const int* s
     return tc if tc > wc else wc
 
 
+# The gaps of a line next to operations of one type: their ends (sorted), the capacity byte of
+# each for an operation of that type, and the block maxima of those bytes
+cdef struct TypeGaps:
+    vector[i64] ends
+    vector[unsigned char] buf
+    vector[unsigned char] top
+
+
 cdef class Shared:
     cdef vector[OpSetup] op
     cdef vector[int] matrix
@@ -110,8 +118,7 @@ cdef class NativeLine:
     # per type of operation met next to a gap (tloc[type]: its slot, -1 when none yet): ends of
     # those gaps, the capacity bytes for an op of that type, block maxima
     cdef vector[int] tloc
-    cdef vector[vector[i64]] tge
-    cdef vector[vector[unsigned char]] tbuf, ttop
+    cdef vector[TypeGaps] tix
     # generic gap bounds (see _generic) per (class and width of the ops either side): offset
     # into _gdata by a dense key when the keys are few (_gslot), else by a hash map
     cdef vector[int] _gslot, _gdata

@@ -402,9 +402,9 @@ cdef class NativeLine:
             # gaps next to an operation of x's own type, before the gap found (if any)
             ty = self.tloc[xs.typ]
             if ty >= 0 and not (found and k == 0):
-                ends = &self.tge[ty]
-                tb = &self.tbuf[ty]
-                tt = &self.ttop[ty]
+                ends = &self.tix[ty].ends
+                tb = &self.tix[ty].buf
+                tt = &self.tix[ty].top
                 before = self._ge[k] if found else NEVER
                 if ends.size():
                     i = 0 if lo <= ends[0][0] else _bl(ends[0], lo, 0, ends.size())
@@ -620,30 +620,28 @@ cdef class NativeLine:
         cdef Py_ssize_t j
         cdef int slot = self.tloc[t]
         if slot < 0:
-            slot = self.tloc[t] = self.tge.size()
-            self.tge.resize(slot + 1)
-            self.tbuf.resize(slot + 1)
-            self.ttop.resize(slot + 1)
-        ends = &self.tge[slot]
+            slot = self.tloc[t] = self.tix.size()
+            self.tix.resize(slot + 1)
+        ends = &self.tix[slot].ends
         if ends.size() == 0 or g > ends.back():
             j = ends.size()
             ends.push_back(g)
         else:
             j = _bl(ends[0], g, 0, ends.size())
             ends.insert(ends.begin() + j, g)
-        _put(self.tbuf[slot], self.ttop[slot], j, <unsigned char>_byte(cap))
+        _put(self.tix[slot].buf, self.tix[slot].top, j, <unsigned char>_byte(cap))
 
     cdef void _unindex_type(self, int t, i64 g):
         cdef Py_ssize_t j
         cdef int slot = self.tloc[t]
         if slot < 0:
             return
-        ends = &self.tge[slot]
+        ends = &self.tix[slot].ends
         if ends.size():
             j = _bl(ends[0], g, 0, ends.size())
             if j < <Py_ssize_t>ends.size() and ends[0][j] == g:
                 ends.erase(ends.begin() + j)
-                _drop(self.tbuf[slot], self.ttop[slot], j)
+                _drop(self.tix[slot].buf, self.tix[slot].top, j)
 
     cdef void _unindex(self, Py_ssize_t k):
         """Gap ``k`` out of the per-type indexes; its slot stays for ``_index`` or ``_erase``."""
