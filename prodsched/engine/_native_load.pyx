@@ -31,20 +31,6 @@ cdef struct Key:
 cdef vector[PyObject*] _ids  # the ids compared by _before during one sort
 
 
-cdef struct Given:
-    # one operation as given, what the priority-order columns take from it (together, so
-    # gathering them in priority order reads one place per operation)
-    i64 due
-    i64 width
-    i64 aging
-    i64 pmin
-    int cls
-    int mix
-    int opn
-    int eoff  # its eligible pairs are em_given[eoff:eoff + ne]
-    int ne
-
-
 cdef bint _before(Key a, Key b):
     if a.due != b.due:
         return a.due < b.due
@@ -193,23 +179,23 @@ def load(operations, dict mindex, list mrank, machines, class_setup):
     cdef int m, cc, mx, on, y
     cdef dict cls_codes = {}, mix_codes = {}, op_codes = {}, index = None
     cdef list cls_names = [], mix_names = [], op_names = [], ids = [], pids = []
-    cdef vector[Given] given
-    cdef Given gv
-    cdef vector[int] poff, pres, last, rank = mrank
+    cdef vector[i64] due_g, width_g, aging_g, pmin_g
+    cdef vector[int] cls_g, mix_g, opn_g, poff, pres, last, rank = mrank
     cdef vector[i64] mind = vector[i64](nm)
     cdef vector[vector[u8]] mcls = vector[vector[u8]](nm)
     cdef vector[Key] keys
     cdef vector[Py_ssize_t] x_of
     cdef Key key
     cdef PyObject* found
-    given.reserve(n)
-    ids = [None] * n
+    due_g.reserve(n)
+    width_g.reserve(n)
+    aging_g.reserve(n)
+    pmin_g.reserve(n)
     c.eoff_given.reserve(n + 1)
     c.eoff_given.push_back(0)
     poff.reserve(n + 1)
     poff.push_back(0)
     try:
-        i = 0
         for op in operations:
             oid = op.id
             opclass = op.op_class
@@ -226,15 +212,14 @@ def load(operations, dict mindex, list mrank, machines, class_setup):
             aging = op.aging_slots
             if aging < 0:
                 return None
-            ids[i] = oid
-            i += 1
-            gv.due = due
-            gv.width = width
-            gv.aging = aging
-            cc = gv.cls = _code(cls_codes, cls_names, opclass)
-            gv.mix = _code(mix_codes, mix_names, mixture)
-            gv.opn = _code(op_codes, op_names, name or opclass)
-            gv.eoff = c.em_given.size()
+            ids.append(oid)
+            due_g.push_back(due)
+            width_g.push_back(width)
+            aging_g.push_back(aging)
+            cc = _code(cls_codes, cls_names, opclass)
+            cls_g.push_back(cc)
+            mix_g.push_back(_code(mix_codes, mix_names, mixture))
+            opn_g.push_back(_code(op_codes, op_names, name or opclass))
             least = 0
             for mc, dur in (<dict>durations).items():
                 found = PyDict_GetItem(mindex, mc)
@@ -252,9 +237,7 @@ def load(operations, dict mindex, list mrank, machines, class_setup):
                     mcls[m].resize(cc + 1)
                 mcls[m][cc] = 1
             c.eoff_given.push_back(c.em_given.size())
-            gv.pmin = least
-            gv.ne = c.em_given.size() - gv.eoff
-            given.push_back(gv)
+            pmin_g.push_back(least)
             for pid in op.predecessors:
                 pids.append(pid)
             poff.push_back(len(pids))
@@ -263,8 +246,8 @@ def load(operations, dict mindex, list mrank, machines, class_setup):
     # the priority order: due, then wider first, then id, then the given order
     keys.resize(n)
     for i in range(n):
-        key.due = given[i].due
-        key.negw = -given[i].width
+        key.due = due_g[i]
+        key.negw = -width_g[i]
         key.i = i
         keys[i] = key
     _sort(keys, ids)
@@ -335,16 +318,15 @@ def load(operations, dict mindex, list mrank, machines, class_setup):
     c.estart.push_back(0)
     for x in range(n):
         i = c.order[x]
-        gv = given[i]
-        c.due[x] = gv.due
-        c.aging[x] = gv.aging
-        c.pmin[x] = gv.pmin
-        c.width[x] = gv.width
-        c.cls[x] = crank[gv.cls]
-        c.mix[x] = xrank[gv.mix]
-        c.opn[x] = nrank[gv.opn]
-        a = gv.eoff
-        b = a + gv.ne
+        c.due[x] = due_g[i]
+        c.aging[x] = aging_g[i]
+        c.pmin[x] = pmin_g[i]
+        c.width[x] = width_g[i]
+        c.cls[x] = crank[cls_g[i]]
+        c.mix[x] = xrank[mix_g[i]]
+        c.opn[x] = nrank[opn_g[i]]
+        a = c.eoff_given[i]
+        b = c.eoff_given[i + 1]
         pos = c.em.size()
         for j in range(a, b):  # insertion sort by machine rank
             m = c.em_given[j]
