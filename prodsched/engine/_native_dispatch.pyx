@@ -29,6 +29,7 @@ cdef extern from "Python.h":
 
 cdef extern from *:
     int __builtin_ctzll(unsigned long long) nogil
+    void __builtin_prefetch(const void*) nogil
 
 
 cdef inline void _set(u64* bits, int x):
@@ -85,6 +86,10 @@ cdef inline void _set_item(object tup, Py_ssize_t j, object item):
     """Item ``j`` of a tuple being filled (PyTuple_SET_ITEM steals a reference)."""
     Py_INCREF(item)
     PyTuple_SET_ITEM(tup, j, item)
+
+
+cdef enum:
+    _AHEAD = 16  # rows to look ahead when fetching the ids the rows take
 
 
 cdef inline object _slot(list slots, i64 v):
@@ -322,12 +327,21 @@ cdef class NativeCore:
                 top = (<NativeLine>obj).tail
         cdef list slots = [None] * (top + 1) if top <= 4 * total + 4096 else None
         cdef Shared S = (<NativeLine>self.lines[0]).S  # the setups charged to each op
+        cdef vector[int] xs = vector[int](total)  # the op of each row
+        cdef vector[Py_ssize_t] at = vector[Py_ssize_t](total)  # and where its id is in ids
+        cdef list ids = opid if opid is not None else self.ids
         for j in range(total):
+            x = xs[j] = self._line(<int>order[2 * j])._ops[order[2 * j + 1]]
+            at[j] = x if opid is not None else self.order[x]
+        for j in range(total):
+            if j + _AHEAD < total:  # rows take ids and setups in no memory order: fetch early
+                __builtin_prefetch(PyList_GET_ITEM(ids, at[j + _AHEAD]))
+                __builtin_prefetch(&S.op[xs[j + _AHEAD]])
             line = self._line(<int>order[2 * j])
             i = order[2 * j + 1]
-            x = line._ops[i]
+            x = xs[j]
             row = PyType_GenericAlloc(<PyTypeObject*>cls, 5)  # what tuple.__new__(cls, ...) allocates
-            _set_item(row, 0, opid[x] if opid is not None else self.ids[self.order[x]])
+            _set_item(row, 0, <object>PyList_GET_ITEM(ids, at[j]))
             _set_item(row, 1, codes[line.m])
             _set_item(row, 2, _slot(slots, line._starts[i]))
             _set_item(row, 3, _slot(slots, line._ends[i]))
