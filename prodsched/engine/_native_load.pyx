@@ -30,6 +30,12 @@ cdef struct Key:
 
 cdef vector[PyObject*] _ids  # the ids compared by _before during one sort
 
+cdef extern from *:
+    void __builtin_prefetch(const void*) nogil
+
+cdef enum:
+    _AHEAD = 16  # operations to look ahead when gathering them in priority order
+
 
 cdef bint _before(Key a, Key b):
     if a.due != b.due:
@@ -317,6 +323,16 @@ def load(operations, dict mindex, list mrank, machines, class_setup):
     c.ed.reserve(c.em_given.size())
     c.estart.push_back(0)
     for x in range(n):
+        if x + _AHEAD < n:  # the operations come in no memory order: fetch their fields early
+            i = c.order[x + _AHEAD]
+            __builtin_prefetch(&due_g[i])
+            __builtin_prefetch(&aging_g[i])
+            __builtin_prefetch(&pmin_g[i])
+            __builtin_prefetch(&width_g[i])
+            __builtin_prefetch(&cls_g[i])
+            __builtin_prefetch(&mix_g[i])
+            __builtin_prefetch(&opn_g[i])
+            __builtin_prefetch(&c.eoff_given[i])
         i = c.order[x]
         c.due[x] = due_g[i]
         c.aging[x] = aging_g[i]
