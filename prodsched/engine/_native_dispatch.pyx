@@ -331,8 +331,14 @@ cdef class NativeCore:
         cdef vector[Py_ssize_t] at = vector[Py_ssize_t](total)  # and where its id is in ids
         cdef list ids = opid if opid is not None else self.ids
         for j in range(total):
-            x = xs[j] = self._line(<int>order[2 * j])._ops[order[2 * j + 1]]
-            at[j] = x if opid is not None else self.order[x]
+            xs[j] = self._line(<int>order[2 * j])._ops[order[2 * j + 1]]
+        for j in range(total):
+            if opid is not None:
+                at[j] = xs[j]
+                continue
+            if j + _AHEAD < total:
+                __builtin_prefetch(&self.order[xs[j + _AHEAD]])
+            at[j] = self.order[xs[j]]
         for j in range(total):
             if j + _AHEAD < total:  # rows take ids and setups in no memory order: fetch early
                 __builtin_prefetch(PyList_GET_ITEM(ids, at[j + _AHEAD]))
