@@ -1,6 +1,7 @@
-"""Builds the compiled timeline, set-up and dispatch loops (``prodsched.engine._native_timeline``,
-``_native_load``, ``_native_dispatch``) when a C++ compiler is there; without one the package
-installs and runs on the pure-Python reference."""
+"""Builds the compiled timeline, setup table, set-up and dispatch loops
+(``prodsched.engine._native_timeline``, ``_native_setups``, ``_native_load``,
+``_native_dispatch``) when a C++ compiler is there; without one the package installs and runs
+on the pure-Python reference."""
 
 import sys
 
@@ -27,7 +28,7 @@ else:
     extensions = cythonize(
         [Extension(f"prodsched.engine.{name}", [f"prodsched/engine/{name}.pyx"],
                    language="c++", extra_compile_args=["-O2"])
-         for name in ("_native_timeline", "_native_load", "_native_dispatch")],
+         for name in ("_native_setups", "_native_timeline", "_native_load", "_native_dispatch")],
         quiet=True,
     )
 

@@ -16,8 +16,9 @@ from cpython.object cimport PyTypeObject
 from libcpp.vector cimport vector
 
 from prodsched.engine._native_load cimport Columns
-from prodsched.engine._native_timeline cimport (NativeLine, Shared, _bl, _br,
-                                                _placement_order, i64)
+from prodsched.engine._native_arrays cimport _bl, _br, i64
+from prodsched.engine._native_setups cimport Shared
+from prodsched.engine._native_timeline cimport NativeLine, _placement_order
 
 cdef i64 NEVER = (<i64>1) << 62
 

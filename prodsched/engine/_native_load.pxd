@@ -2,7 +2,8 @@
 
 from libcpp.vector cimport vector
 
-from prodsched.engine._native_timeline cimport Shared, i64
+from prodsched.engine._native_arrays cimport i64
+from prodsched.engine._native_setups cimport Shared
 
 
 cdef class Columns:

@@ -16,7 +16,8 @@ from cpython.unicode cimport PyUnicode_Compare
 from libcpp.algorithm cimport sort as std_sort
 from libcpp.vector cimport vector
 
-from prodsched.engine._native_timeline cimport Shared, i64
+from prodsched.engine._native_arrays cimport i64
+from prodsched.engine._native_setups cimport Shared
 
 
 ctypedef unsigned char u8

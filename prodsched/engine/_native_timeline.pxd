@@ -3,44 +3,8 @@
 from libcpp.unordered_map cimport unordered_map
 from libcpp.vector cimport vector
 
-ctypedef long long i64
-
-
-# bisect_left / bisect_right over v[lo:hi]. Branch-free: each step halves the range and moves
-# its base with a conditional move, so long lines do not pay a mispredicted branch per step.
-cdef inline Py_ssize_t _bl(vector[i64]& v, i64 x, Py_ssize_t lo, Py_ssize_t hi):
-    cdef Py_ssize_t n = hi - lo, half
-    cdef const i64* base
-    if n <= 0:
-        return lo
-    base = v.data() + lo
-    while n > 1:
-        half = n >> 1
-        base = base + half if base[half - 1] < x else base
-        n -= half
-    return (base - v.data()) + (base[0] < x)
-
-
-cdef inline Py_ssize_t _br(vector[i64]& v, i64 x, Py_ssize_t lo, Py_ssize_t hi):
-    cdef Py_ssize_t n = hi - lo, half
-    cdef const i64* base
-    if n <= 0:
-        return lo
-    base = v.data() + lo
-    while n > 1:
-        half = n >> 1
-        base = base + half if not (x < base[half - 1]) else base
-        n -= half
-    return (base - v.data()) + (not (x < base[0]))
-
-
-# What the setups need of one operation, together (one cache line for the neighbours of a gap)
-cdef struct OpSetup:
-    i64 cur  # the setup charged right before it, once placed
-    int cls  # class code (row/column of the class matrix)
-    int mix  # mixture code
-    int typ  # dense code of (class, mixture), 0 .. ntyp - 1
-    int wr  # rank of its width
+from prodsched.engine._native_arrays cimport i64
+from prodsched.engine._native_setups cimport OpSetup, Shared
 
 
 # One idle gap of a line: from ``start`` to the start of operation ``n``, after operation ``p``
@@ -54,40 +18,12 @@ cdef struct GapRec:
     OpSetup ns
 
 
-# setup before ``x`` when ``p`` precedes it on machine ``m`` (see Shared.setup)
-cdef inline int _setup(const int* matrix, int ncls, const int* l2s, const int* s2l,
-                       const OpSetup* p, const OpSetup* x, int m) noexcept:
-    cdef int tc = (matrix[p.cls * ncls + x.cls]
-                   if (p.cls != x.cls or p.mix != x.mix) else 0)
-    cdef int wc
-    if x.wr < p.wr:
-        wc = l2s[m]
-    elif x.wr > p.wr:
-        wc = s2l[m]
-    else:
-        return tc
-    return tc if tc > wc else wc
-
-
 # The gaps of a line next to operations of one type: their ends (sorted), the capacity byte of
 # each for an operation of that type, and the block maxima of those bytes
 cdef struct TypeGaps:
     vector[i64] ends
     vector[unsigned char] buf
     vector[unsigned char] top
-
-
-cdef class Shared:
-    cdef vector[OpSetup] op
-    cdef vector[int] matrix
-    cdef int ncls, nw, ntyp
-    cdef vector[int] l2s, s2l
-
-    cdef void _dense_types(self, int nmix)
-    cdef void _fill(self, list cls, list mix, list wr)
-    cdef int change(self, int a, int b, int m)
-    cdef int setup(self, int p, int x, int m)
-    cdef int between(self, const OpSetup* p, const OpSetup* x, int m) noexcept
 
 
 cdef class NativeLine:

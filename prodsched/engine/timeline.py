@@ -424,18 +424,19 @@ def _native_timeline() -> type | None:
     """The compiled twin of :class:`Timeline`, or None when it is not built or is older than
     its source (an edited ``.pyx`` not yet rebuilt: ``pip install -e .`` rebuilds it).
 
-    It comes with the compiled set-up and dispatch loops (``_native_load``,
-    ``_native_dispatch``); all three must be there.
+    It comes with the compiled setup table, set-up and dispatch loops (``_native_setups``,
+    ``_native_load``, ``_native_dispatch``); all four must be there.
     """
     try:
         from prodsched.engine import _native_dispatch as dispatch
         from prodsched.engine import _native_load as load
+        from prodsched.engine import _native_setups as setups
         from prodsched.engine import _native_timeline as compiled
     except ImportError:
         return None
     here = Path(__file__).parent
     sources = [src for pattern in ("_native_*.pyx", "_native_*.pxd") for src in here.glob(pattern)]
-    for module in (compiled, load, dispatch):
+    for module in (compiled, setups, load, dispatch):
         built = Path(module.__file__)
         stale = [src.name for src in sources if src.stat().st_mtime > built.stat().st_mtime + 1]
         if stale:
