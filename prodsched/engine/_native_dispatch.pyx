@@ -332,6 +332,9 @@ cdef class NativeCore:
         cdef vector[Py_ssize_t] at = vector[Py_ssize_t](total)  # and where its id is in ids
         cdef list ids = opid if opid is not None else self.ids
         for j in range(total):
+            if j + _AHEAD < total:  # placements of 30-odd lines, interleaved
+                line = self._line(<int>order[2 * (j + _AHEAD)])
+                __builtin_prefetch(line._ops.data() + order[2 * (j + _AHEAD) + 1])
             xs[j] = self._line(<int>order[2 * j])._ops[order[2 * j + 1]]
         for j in range(total):
             if opid is not None:
@@ -344,6 +347,9 @@ cdef class NativeCore:
             if j + _AHEAD < total:  # rows take ids and setups in no memory order: fetch early
                 __builtin_prefetch(PyList_GET_ITEM(ids, at[j + _AHEAD]))
                 __builtin_prefetch(&S.op[xs[j + _AHEAD]])
+                line = self._line(<int>order[2 * (j + _AHEAD)])
+                __builtin_prefetch(line._starts.data() + order[2 * (j + _AHEAD) + 1])
+                __builtin_prefetch(line._ends.data() + order[2 * (j + _AHEAD) + 1])
             line = self._line(<int>order[2 * j])
             i = order[2 * j + 1]
             x = xs[j]
