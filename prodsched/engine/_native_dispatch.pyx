@@ -317,7 +317,8 @@ cdef class NativeCore:
         Equal slot numbers share one int object (an end is mostly some other row's start)."""
         cdef vector[Py_ssize_t] order = _placement_order(self.lines)
         cdef Py_ssize_t j, i, total = order.size() // 2
-        cdef NativeLine line
+        cdef NativeLine line, later  # the row's line; the line of the row _AHEAD rows on
+        cdef Py_ssize_t k
         cdef int x
         cdef i64 top = 0
         out = PyTuple_New(total)
@@ -333,8 +334,9 @@ cdef class NativeCore:
         cdef list ids = opid if opid is not None else self.ids
         for j in range(total):
             if j + _AHEAD < total:  # placements of 30-odd lines, interleaved
-                line = self._line(<int>order[2 * (j + _AHEAD)])
-                __builtin_prefetch(line._ops.data() + order[2 * (j + _AHEAD) + 1])
+                k = 2 * (j + _AHEAD)
+                later = self._line(<int>order[k])
+                __builtin_prefetch(later._ops.data() + order[k + 1])
             xs[j] = self._line(<int>order[2 * j])._ops[order[2 * j + 1]]
         for j in range(total):
             if opid is not None:
@@ -347,9 +349,10 @@ cdef class NativeCore:
             if j + _AHEAD < total:  # rows take ids and setups in no memory order: fetch early
                 __builtin_prefetch(PyList_GET_ITEM(ids, at[j + _AHEAD]))
                 __builtin_prefetch(&S.op[xs[j + _AHEAD]])
-                line = self._line(<int>order[2 * (j + _AHEAD)])
-                __builtin_prefetch(line._starts.data() + order[2 * (j + _AHEAD) + 1])
-                __builtin_prefetch(line._ends.data() + order[2 * (j + _AHEAD) + 1])
+                k = 2 * (j + _AHEAD)
+                later = self._line(<int>order[k])
+                __builtin_prefetch(later._starts.data() + order[k + 1])
+                __builtin_prefetch(later._ends.data() + order[k + 1])
             line = self._line(<int>order[2 * j])
             i = order[2 * j + 1]
             x = xs[j]
