@@ -15,7 +15,7 @@ import time
 from itertools import pairwise
 from pathlib import Path
 
-from prodsched.fjsp import FjspInstance, read_fjs
+from prodsched.inputs.fjsp import FjspInstance, read_fjs
 
 TIME_LIMIT_S = 10.0
 NUM_WORKERS = 2

@@ -30,10 +30,10 @@ sys.path.insert(0, str(HERE))
 from cpsat import NUM_WORKERS, SEED, TIME_LIMIT_S, check_assignment, solve_fjsp
 
 from prodsched.engine import register_rule
-from prodsched.fjsp import FjspInstance, fjsp_payload, read_fjs
+from prodsched.inputs.fjsp import FjspInstance, fjsp_payload, read_fjs
 from prodsched.params import Params
 from prodsched.stages import run_stage
-from prodsched.tables import TABLE_NAMES
+from prodsched.inputs.spec import TABLE_NAMES
 
 INSTANCES = [f"mk{i:02d}" for i in range(1, 16)]
 DATA = HERE / "fjsp" / "brandimarte"

@@ -3,7 +3,7 @@
     python benchmarks/stages.py                         # 150, 1,500 and 15,000 orders, median of 3
     python benchmarks/stages.py --sizes 150 1500 --repeats 5
 
-Each factory is written once as CSV with ``prodsched.sample.write_sample`` (seed 0, not timed);
+Each factory is written once as CSV with ``prodsched.inputs.sample.write_sample`` (seed 0, not timed);
 every repeat then runs the four stage functions in-process on it, one after another, and each is
 timed on its own. The table (medians per stage) goes to benchmarks/results/stages.md.
 """
@@ -58,7 +58,7 @@ def table(rows: list[dict], repeats: int) -> str:
         "# Stages 1-4 timing",
         "",
         f"Run {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} on {machine_text()}.",
-        f"Generated factories (`prodsched.sample`, seed 0, CSV folder); seconds are medians of {repeats} "
+        f"Generated factories (`prodsched.inputs.sample`, seed 0, CSV folder); seconds are medians of {repeats} "
         "in-process runs of each stage function. `2-4` is preprocess + yield + dag.",
         "",
         "| orders | jobs | unable | operations | load s | preprocess s | yield s | dag s | 2-4 s | 1-4 s |",
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULT, help="markdown file for the table")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from prodsched.sample import write_sample
+    from prodsched.inputs.sample import write_sample
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -175,9 +175,9 @@ def cmd_run(args) -> int:
 
 def _run_notebooks(args, names: list[str], values: dict[str, Any]) -> int:
     try:
-        from prodsched.notebooks import NotebookChainError, run_chain
+        from prodsched.jupyter.notebooks import NotebookChainError, run_chain
     except ImportError as exc:
-        raise CliFailure(f"--notebooks needs prodsched.notebooks and papermill ({exc})") from None
+        raise CliFailure(f"--notebooks needs prodsched.jupyter.notebooks and papermill ({exc})") from None
     params = {k: v for k, v in values.items() if k not in ("data", "out")}
     logging.getLogger("papermill").setLevel(logging.ERROR)  # its parameter-parsing notes are not for users
     try:
@@ -186,8 +186,7 @@ def _run_notebooks(args, names: list[str], values: dict[str, Any]) -> int:
                            on_stage=lambda name, path: print(f"stage {stage_number(name)} ({name}) done: {path}"))
     except NotebookChainError as exc:
         if exc.is_input_error and args.data:
-            from prodsched.tables import load_tables
-
+            from prodsched.inputs.read import load_tables
             print_input_errors(load_tables(values["data"])[1])
             return EXIT_INPUT
         raise CliFailure(f"{exc.ename}: {' '.join((exc.evalue or '').split())[:300]} (see {exc.notebook})",
@@ -250,7 +249,7 @@ def cmd_sessions(args) -> int:
 
 def cmd_sample(args) -> int:
     try:
-        from prodsched.sample import write_sample
+        from prodsched.inputs.sample import write_sample
     except ImportError as exc:
         raise CliFailure(f"the sample generator is not available ({exc})") from None
     written = write_sample(args.out, orders=args.orders, seed=args.seed, form=args.form)
@@ -353,7 +352,8 @@ def verify_written_schedule(data: str, schedule_csv: str, base_date: str | None 
     The calendar and yield settings come from kpis.json beside the schedule when present;
     ``base_date``/``slot_minutes`` override them. Returns (violations DataFrame, settings used).
     """
-    from prodsched.exports import read_schedule_csv
+    from prodsched.inputs.spec import TABLE_NAMES
+    from prodsched.results.exports import read_schedule_csv
     from prodsched.stages import run_stage
     from prodsched.stages.results import verify_schedule
 
@@ -380,16 +380,11 @@ def verify_written_schedule(data: str, schedule_csv: str, base_date: str | None 
         schedule = read_schedule_csv(path)
     except (ValueError, KeyError) as exc:
         raise CliFailure(f"{schedule_csv}: {exc}") from None
-    tables = {k: v for k, v in artifacts.items() if k in _table_names()}
+    tables = {k: v for k, v in artifacts.items() if k in TABLE_NAMES}
     violations = verify_schedule(schedule, artifacts["dag"], tables)
     cal = artifacts.get("calendar") or {}
     return violations, {"base_date": cal.get("base_date"), "slot_minutes": cal.get("slot_minutes")}
 
-
-def _table_names() -> tuple[str, ...]:
-    from prodsched.stages.results import TABLES
-
-    return TABLES
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -153,7 +153,7 @@ def prepare_root(root: Path) -> None:
     if sample.is_dir() and any(sample.iterdir()):
         shutil.copytree(sample, root / "sample_data")
     else:
-        from prodsched.sample import write_sample
+        from prodsched.inputs.sample import write_sample
 
         write_sample(root / "sample_data")
 

@@ -170,9 +170,8 @@ class PayloadFifo:
 
     def feed(self, data_dir: Path) -> threading.Thread:
         """Write the payload of ``data_dir`` into the pipe (once a reader has opened it)."""
-        from prodsched.io import tables_to_payload
-        from prodsched.tables import load_tables
-
+        from prodsched.inputs.write import tables_to_payload
+        from prodsched.inputs.read import load_tables
         tables, _ = load_tables(data_dir)
         body = json.dumps(tables_to_payload(tables)).encode()
 

@@ -118,7 +118,7 @@ def test_panel_runs_all_six_stages_in_jupyterlab(lab, browser):
 
 
 def test_static_gantt_html_hover_click_zoom(browser, tmp_path):
-    from prodsched.gantt import write_gantt_html
+    from prodsched.results.gantt_html import write_gantt_html
 
     base = pd.Timestamp("2024-03-01")
     rows = []

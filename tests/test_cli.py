@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -19,18 +18,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
 STAGE_MODULES = ("load", "preprocess", "yields", "dag", "schedule", "results")
 
-
-def _need_stages(*modules):
-    missing = [m for m in modules or STAGE_MODULES if importlib.util.find_spec(f"prodsched.stages.{m}") is None]
-    if missing:
-        pytest.skip(f"stage module(s) not there yet: {', '.join(missing)}")
-    if not (SAMPLE / "order_data.csv").exists():
-        pytest.skip("sample_data/ is not there yet")
-
-
-def _need_session():
-    if importlib.util.find_spec("prodsched.session") is None:
-        pytest.skip("prodsched.session is not there yet")
 
 
 @pytest.fixture
@@ -50,7 +37,6 @@ def prodsched(env, *args, timeout=240):
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory):
     """One full run on sample_data shared by the tests that read its outputs."""
-    _need_stages()
     tmp = tmp_path_factory.mktemp("cli")
     env = {**os.environ, "PRODSCHED_STORE": str(tmp / "sessions.db"), "MPLBACKEND": "Agg"}
     env.pop("PRODSCHED_REDIS_URL", None)
@@ -119,10 +105,7 @@ def test_run_sample_data(sample_run):
     assert set(orders.loc[orders["status"] == "unable", "po_no"]) == set(unable["po_no"])
 
 
-def test_run_writes_gantt_files_when_the_writers_exist(sample_run):
-    gantt = importlib.util.find_spec("prodsched.gantt")
-    if gantt is None:
-        pytest.skip("prodsched.gantt is not there yet")
+def test_run_writes_the_gantt_files(sample_run):
     proc, out, _ = sample_run
     assert proc.returncode == 0, proc.stderr
     assert (out / "gantt.png").stat().st_size > 0 and (out / "gantt.html").stat().st_size > 0
@@ -148,17 +131,13 @@ def test_verify_command_accepts_the_written_schedule_and_rejects_a_broken_one(sa
 
 
 def test_run_plant_export(env, tmp_path):
-    _need_stages()
     data = SAMPLE / "plant_export"
-    if not data.exists():
-        pytest.skip("sample_data/plant_export is not there yet")
     proc = prodsched(env, "run", data, "--out", tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "out" / "kpis.json").read_text())["violations"] == 0
 
 
 def test_broken_input_exits_2_with_a_readable_table(env, tmp_path):
-    _need_stages("load")
     data = tmp_path / "data"
     shutil.copytree(SAMPLE, data, ignore=shutil.ignore_patterns("plant_export", "*.md"))
     orders = pd.read_csv(data / "order_data.csv", dtype=str, keep_default_na=False)
@@ -174,7 +153,6 @@ def test_broken_input_exits_2_with_a_readable_table(env, tmp_path):
 
 
 def test_order_without_routing_is_listed_as_unable_not_dropped(env, tmp_path):
-    _need_stages()
     data = tmp_path / "data"
     shutil.copytree(SAMPLE, data, ignore=shutil.ignore_patterns("plant_export", "*.md"))
     orders = pd.read_csv(data / "order_data.csv", dtype=str, keep_default_na=False)
@@ -197,7 +175,6 @@ def test_order_without_routing_is_listed_as_unable_not_dropped(env, tmp_path):
 
 
 def test_unknown_rule_fails_in_the_schedule_stage_with_one_line(env, tmp_path):
-    _need_stages()
     proc = prodsched(env, "run", SAMPLE, "--out", tmp_path / "out", "--rule", "no_such_rule", "--quiet")
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
@@ -206,8 +183,6 @@ def test_unknown_rule_fails_in_the_schedule_stage_with_one_line(env, tmp_path):
 
 
 def test_sessions_continue_with_other_parameters(env, tmp_path):
-    _need_stages()
-    _need_session()
     first = prodsched(env, "run", SAMPLE, "--out", tmp_path / "a", "--stages", "1-4")
     assert first.returncode == 0, first.stderr
     sid = first.stdout.split()[1]
@@ -226,9 +201,6 @@ def test_sessions_continue_with_other_parameters(env, tmp_path):
 
 
 def test_sample_command_writes_a_runnable_factory(env, tmp_path):
-    _need_stages()
-    if importlib.util.find_spec("prodsched.sample") is None:
-        pytest.skip("prodsched.sample is not there yet")
     proc = prodsched(env, "sample", "--orders", 40, "--seed", 3, "--out", tmp_path / "data")
     assert proc.returncode == 0, proc.stderr
     run = prodsched(env, "run", tmp_path / "data", "--out", tmp_path / "out", "--quiet")
@@ -238,11 +210,11 @@ def test_sample_command_writes_a_runnable_factory(env, tmp_path):
 
 
 def test_notebooks_without_the_chain_module_is_one_line_exit_1(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "prodsched.notebooks", None)  # importing it now fails
+    monkeypatch.setitem(sys.modules, "prodsched.jupyter.notebooks", None)  # importing it now fails
     code = cli.main(["run", str(SAMPLE), "--out", str(tmp_path / "out"), "--notebooks"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1
-    assert err[0].startswith("prodsched: --notebooks needs prodsched.notebooks")
+    assert err[0].startswith("prodsched: --notebooks needs prodsched.jupyter.notebooks")
 
 
 @pytest.mark.notebooks

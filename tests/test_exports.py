@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import openpyxl
 import pandas as pd
 import pytest
 from test_results import BASE, SLOT, make_world  # tests/ is on sys.path under pytest
 
-from prodsched import exports as E
-from prodsched import kpis as K
+from prodsched.results import exports as E
+from prodsched.results import kpis as K
 from prodsched.params import Params
 
 SCHEDULE_CSV = ["op_id", "job_id", "po_nos", "item", "operation", "op_class", "mixture", "seq", "width_mm",
@@ -37,13 +36,6 @@ def _artifacts() -> dict:
             "violations": pd.DataFrame(columns=K.VIOLATION_COLUMNS)}
 
 
-def _gantt_writers_present() -> bool:
-    try:
-        from prodsched import gantt
-    except ImportError:
-        return False
-    return hasattr(gantt, "write_gantt_png") and hasattr(gantt, "write_gantt_html")
-
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
@@ -55,16 +47,13 @@ def written(tmp_path_factory):
 def test_file_names(written):
     out, paths = written
     names = {p.name for p in paths}
-    expected = {"schedule.csv", "kpis.json", "orders.csv", "unable.csv", "validation.csv", "results.xlsx"}
-    if _gantt_writers_present():
-        expected |= {"gantt.png", "gantt.html"}
+    expected = {"schedule.csv", "kpis.json", "orders.csv", "unable.csv", "validation.csv", "results.xlsx",
+                "gantt.png", "gantt.html"}
     assert names == expected
     assert all((out / n).stat().st_size > 0 for n in names)
 
 
-def test_gantt_files_are_real_when_the_writers_exist(written):
-    if not _gantt_writers_present():
-        pytest.skip("prodsched.gantt has no static writers yet")
+def test_gantt_files_are_real(written):
     out, _ = written
     assert (out / "gantt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = (out / "gantt.html").read_text(encoding="utf-8")
@@ -72,15 +61,13 @@ def test_gantt_files_are_real_when_the_writers_exist(written):
     assert "<script src=\"http" not in html  # self-contained
 
 
-def test_missing_gantt_module_is_logged_not_fatal(tmp_path, monkeypatch, caplog):
-    import sys
 
-    monkeypatch.setitem(sys.modules, "prodsched.gantt", None)  # import now raises ImportError
-    with caplog.at_level(logging.WARNING, logger="prodsched.exports"):
-        paths = E.write_results(_artifacts(), tmp_path)
-    assert "gantt.png" not in {p.name for p in paths}
-    assert "gantt.png and gantt.html not written" in caplog.text
-
+def test_a_contract_file_that_cannot_be_written_is_an_error(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "gantt.png").mkdir()  # a folder where the picture should go: writing it must fail loudly
+    with pytest.raises(OSError):
+        E.write_results(_artifacts(), out)
 
 def test_schedule_csv_columns_and_formats(written):
     out, _ = written

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from prodsched.fjsp import FjspFormatError, fjsp_to_tables, read_fjs, speed_for
+from prodsched.inputs.fjsp import FjspFormatError, fjsp_to_tables, read_fjs, speed_for
 
 ROOT = Path(__file__).resolve().parents[1]
 MK = ROOT / "benchmarks" / "fjsp" / "brandimarte"
@@ -134,7 +134,7 @@ def test_tables_shape_and_speeds():
 
 
 def test_engine_instance_matches_the_file():
-    from prodsched.fjsp import fjsp_to_instance
+    from prodsched.inputs.fjsp import fjsp_to_instance
 
     inst = fjsp_to_instance(read_fjs(TINY, name="tiny"))
     assert [m.code for m in inst.machines] == ["M01", "M02", "M03"]
@@ -148,7 +148,7 @@ def test_engine_instance_matches_the_file():
 
 def _stages(instance, upto="dag", **params):
     """Run the pipeline from the stage-1 payload up to ``upto``; returns the merged artifacts."""
-    from prodsched.fjsp import fjsp_payload
+    from prodsched.inputs.fjsp import fjsp_payload
     from prodsched.params import Params
     from prodsched.stages import STAGES, run_stage
 
@@ -266,7 +266,7 @@ def test_fjsp_problems_detects_a_broken_schedule():
 
 def test_engine_only_mk01_matches_the_pipeline_instance():
     from prodsched.engine import schedule, verify
-    from prodsched.fjsp import fjsp_to_instance
+    from prodsched.inputs.fjsp import fjsp_to_instance
     from prodsched.stages.schedule import build_instance
 
     fj = read_fjs(MK / "mk01.fjs")

@@ -10,15 +10,11 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from prodsched.gantt import (
-    GanttWidget,
-    gantt_data,
-    gantt_html,
-    setup_reason,
-    write_gantt_html,
-    write_gantt_png,
-)
-from prodsched.gantt_png import hangul_font, label, romanize
+from prodsched.jupyter.gantt import GanttWidget
+from prodsched.results.gantt_data import gantt_data, setup_reason
+from prodsched.results.gantt_html import gantt_html, write_gantt_html
+from prodsched.results.gantt_png import write_gantt_png
+from prodsched.results.gantt_png import hangul_font, label, romanize
 
 BASE = pd.Timestamp("2024-03-01")
 SLOT = 30

@@ -9,10 +9,12 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from prodsched.io import FORMS, read_raw, tables_to_payload, write_tables
-from prodsched.sample import generate_tables
-from prodsched.tables import ROW, SPECS, TABLE_NAMES, load_tables
+from prodsched.inputs.write import FORMS, tables_to_payload, write_tables
 
+from prodsched.inputs.read import read_raw
+from prodsched.inputs.sample import generate_tables
+from prodsched.inputs.spec import ROW, SPECS, TABLE_NAMES
+from prodsched.inputs.read import load_tables
 BASE_FILE = Path(__file__).parent / "bad_inputs" / "base_payload.json"
 
 

@@ -14,7 +14,7 @@ from prodsched.errors import Cancelled, InputError
 from prodsched.params import Params
 from prodsched.stages import run_stage
 from prodsched.stages.load import run
-from prodsched.tables import TABLE_NAMES
+from prodsched.inputs.spec import TABLE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = json.loads((ROOT / "tests" / "bad_inputs" / "base_payload.json").read_text(encoding="utf-8"))

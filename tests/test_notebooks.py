@@ -12,7 +12,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from prodsched.notebooks import NOTEBOOK_FILES, NotebookChainError, notebooks_dir, run_chain
+from prodsched.jupyter.notebooks import NOTEBOOK_FILES, NotebookChainError, notebooks_dir, run_chain
 from prodsched.session import Session
 from prodsched.stages import STAGES
 from prodsched.stages.schedule import verify
@@ -139,3 +139,18 @@ def test_help_notebook_documents_parameters():
     for name in ("session_id", "store", "data", "out", "window_days", "rule", "base_date", "slot_minutes", "seed"):
         assert name in proc.stdout
     assert "dispatch rule" in proc.stdout
+
+
+def test_rerun_with_a_custom_width_table_reaches_the_session(full_chain, tmp_path):
+    """Tables are no notebook parameters: run_chain gives them to the session, never drops them."""
+    result, _, store = full_chain
+    custom = [{"lanes": "*", "fabric_width_mm": 1600}]
+    run_chain(out=tmp_path, store=store, session_id=result.session_id, stages="2-6",
+              params={"width_combinations": custom})
+    session = Session.attach(result.session_id, store=store)
+    assert session.params.width_combinations == custom
+    assert set(session.artifact("jobs")["fabric_width_mm"]) == {1600}
+    _verified_schedule(session)
+    with pytest.raises(ValueError, match="unknown parameter"):
+        run_chain(out=tmp_path, store=store, session_id=result.session_id, stages="5-6",
+                  params={"width_combination": custom})

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from prodsched.panel import StagePanel, panel, resolve_data
+from prodsched.jupyter.panel import StagePanel, panel, resolve_data
 from prodsched.session import Session
 from prodsched.stages import STAGES
 
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 def sample_dir(tmp_path_factory) -> Path:
     if (REPO / "sample_data").is_dir() and any((REPO / "sample_data").iterdir()):
         return REPO / "sample_data"
-    from prodsched.sample import write_sample
+    from prodsched.inputs.sample import write_sample
 
     return Path(write_sample(tmp_path_factory.mktemp("sample"), orders=80, seed=3))
 
@@ -226,7 +226,7 @@ def test_panel_displays_as_one_widget(sample_dir, store):
 def test_tables_escape_cell_text_and_say_when_they_are_cut():
     import pandas as pd
 
-    from prodsched.panel_views import table_html
+    from prodsched.jupyter.views import table_html
 
     frame = pd.DataFrame({"name": ["<script>x</script>"] * 5, "n": range(5)})
     out = table_html(frame, max_rows=3)
@@ -237,7 +237,7 @@ def test_tables_escape_cell_text_and_say_when_they_are_cut():
 def test_validation_report_lists_errors_first_and_counts_them():
     import pandas as pd
 
-    from prodsched.panel_views import validation_html
+    from prodsched.jupyter.views import validation_html
 
     frame = pd.DataFrame({"severity": ["warning", "error"], "table": ["linespeed", "order_data"], "row": [3, 7],
                           "column": ["speed", "due"], "value": ["", "x"], "message": ["dup", "bad date"]})
@@ -247,7 +247,7 @@ def test_validation_report_lists_errors_first_and_counts_them():
 
 
 def test_kpi_cards_flag_late_orders_and_violations():
-    from prodsched.panel_views import kpi_html
+    from prodsched.jupyter.views import kpi_html
 
     good = kpi_html({"makespan_slots": 96, "slot_minutes": 30, "late_orders": 0, "violations": 0, "on_time_rate": 1.0})
     assert "2.0 days" in good and "prodsched-kpi-bad" not in good

@@ -10,7 +10,7 @@ import pytest
 from prodsched.errors import Cancelled, ProdschedError
 from prodsched.params import Params
 from prodsched.stages import preprocess
-from prodsched.widths import DEFAULT_WIDTH_COMBINATIONS, WidthTableError, resolve_table
+from prodsched.inputs.widths import DEFAULT_WIDTH_COMBINATIONS, WidthTableError, resolve_table
 
 MACHINES = ("M1", "M2", "M3")
 

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prodsched.checks import eligible_machines
-from prodsched.sample import START, WIDTH_FAMILIES, generate_tables, write_sample
-from prodsched.tables import ROW, SPECS, TABLE_NAMES, load_tables
-
+from prodsched.inputs.checks import eligible_machines
+from prodsched.inputs.sample import START, WIDTH_FAMILIES, generate_tables, write_sample
+from prodsched.inputs.spec import ROW, SPECS, TABLE_NAMES
+from prodsched.inputs.read import load_tables
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 SAMPLE_SEED = 42  # as in sample_data/README.md
 

@@ -201,7 +201,7 @@ def test_planted_pickle_in_an_artifact_is_refused(store, plant, tmp_path):
 
 def _verify(session: Session) -> list[dict]:
     from prodsched.stages.schedule import verify
-    from prodsched.tables import TABLE_NAMES
+    from prodsched.inputs.spec import TABLE_NAMES
 
     tables = {name: session.artifact(name) for name in TABLE_NAMES}
     return verify(session.artifact("schedule"), session.artifact("dag"), tables)

@@ -12,8 +12,7 @@ import pytest
 
 from prodsched.params import Params
 from prodsched.stages import run_stage
-from prodsched.tables import load_tables
-
+from prodsched.inputs.read import load_tables
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
 PLANT_FABRIC = {"1524": 1500, "508+1016": 1500, "1016": 1000, "508x2": 1000, "609+914": 1500,
@@ -44,7 +43,7 @@ def sample():
 
 @pytest.fixture(scope="module")
 def factory(tmp_path_factory):
-    from prodsched.sample import write_sample
+    from prodsched.inputs.sample import write_sample
 
     folder = tmp_path_factory.mktemp("factory") / "data"
     write_sample(folder, orders=2000, seed=3)
@@ -112,7 +111,7 @@ def test_width_families_follow_the_plant_rule_on_the_factory(factory):
 
 
 def test_stage_results_are_deterministic(factory, tmp_path):
-    from prodsched.sample import write_sample
+    from prodsched.inputs.sample import write_sample
 
     a, s = factory
     folder = tmp_path / "again"
@@ -125,7 +124,7 @@ def test_stage_results_are_deterministic(factory, tmp_path):
 
 
 def test_factory_with_unmakeable_orders_loses_none(tmp_path):
-    from prodsched.sample import write_sample
+    from prodsched.inputs.sample import write_sample
 
     write_sample(tmp_path / "data", orders=2000, seed=5)
     tables = load(tmp_path / "data")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prodsched import serialize
+from prodsched.store import serialize
 from prodsched.errors import StoreError
 from prodsched.store import SqliteStore, open_store
 from prodsched.store.lease import Lease

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from prodsched import tables as t
-from prodsched.tables import ROW, SPECS, TABLE_NAMES, load_tables
-
+from prodsched.inputs import spec as t
+from prodsched.inputs.spec import ROW, SPECS, TABLE_NAMES
+from prodsched.inputs.read import load_tables
 BASE = json.loads((Path(__file__).parent / "bad_inputs" / "base_payload.json").read_text(encoding="utf-8"))
 
 CANONICAL = {  # the interface contract, column by column

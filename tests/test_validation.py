@@ -10,9 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from prodsched.io import read_raw, write_tables
-from prodsched.tables import ROW, TABLE_NAMES, load_tables
-from prodsched.validation import ValidationReport
+from prodsched.inputs.read import read_raw
+
+from prodsched.inputs.write import write_tables
+from prodsched.inputs.spec import ROW, TABLE_NAMES
+from prodsched.inputs.read import load_tables
+from prodsched.inputs.report import ValidationReport
 
 BASE = json.loads((Path(__file__).parent / "bad_inputs" / "base_payload.json").read_text(encoding="utf-8"))
 
@@ -306,11 +309,18 @@ def test_unknown_machine_codes_are_errors(table, record, row):
     assert find(report, "error", table, row=row, column="machine", text="unknown machine")[0].value == "X99"
 
 
-def test_unknown_machine_in_linespeed_wide_and_long():
+def test_a_wide_linespeed_column_of_a_retired_machine_is_dropped_with_a_warning():
     speeds = copy.deepcopy(BASE["linespeed"])
     speeds[0]["Z77"] = 12
-    _, report = load_tables(payload(linespeed=speeds))
-    find(report, "error", "linespeed", column="Z77", text="unknown machine")
+    tables, report = load_tables(payload(linespeed=speeds))
+    issue = find(report, "warning", "linespeed", column="Z77", text="unknown machine")[0]
+    assert "column is dropped" in issue.message
+    assert report.ok
+    assert "Z77" not in set(tables["linespeed"]["machine"])
+    assert "Z77" not in tables["linespeed"].columns
+
+
+def test_unknown_machine_in_linespeed_long_form_is_an_error():
     long = [{"item": "A", "operation": "코팅", "machine": "C01", "speed_m_min": 20},
             {"item": "A", "operation": "후처리", "machine": "F9", "speed_m_min": 30}]
     _, report = load_tables(payload(linespeed=long))

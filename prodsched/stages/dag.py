@@ -10,7 +10,6 @@ aging waits; ``lb_load`` = ceil(total minimum work / machines that can run anyth
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
 import networkx as nx
@@ -20,6 +19,7 @@ import pandas as pd
 from prodsched.errors import ProdschedError
 from prodsched.params import Params
 from prodsched.stages import StageResult
+from prodsched.results.bounds import bounds
 from prodsched.stages.preprocess import checkpoint, table
 
 _EPS = 1e-9
@@ -119,27 +119,3 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
                "jobs": int(ops["job_id"].nunique()), **bounds(g)}
     checkpoint(progress, cancel, 1.0, "done", "dag")
     return StageResult(artifacts={"dag": g}, summary=summary)
-
-
-def bounds(g: nx.DiGraph) -> dict[str, int]:
-    """depth (nodes on the longest path), machines, lb_chain, lb_load, lower_bound."""
-    min_dur = {n: min(a["durations"].values()) for n, a in g.nodes(data=True)}
-    used = {m for _, a in g.nodes(data=True) for m in a["durations"]}
-    # chain bound: longest path in an auxiliary graph whose edge u->v weighs aging(u) + min duration(v),
-    # entered from a virtual source through an edge weighing min duration(v)
-    source = ("__source__",)
-    chain = nx.DiGraph()
-    chain.add_weighted_edges_from((source, n, d) for n, d in min_dur.items())
-    chain.add_weighted_edges_from((u, v, g.nodes[u]["aging_slots"] + min_dur[v]) for u, v in g.edges)
-    lb_chain = int(nx.dag_longest_path_length(chain)) if min_dur else 0
-    work = sum(min_dur.values())
-    lb_load = math.ceil(work / len(used)) if used else 0
-    return {
-        "depth": len(nx.dag_longest_path(g)) if g.number_of_nodes() else 0,
-        "machines": len(g.graph.get("machines", [])),
-        "machines_used": len(used),
-        "min_work_slots": int(work),
-        "lb_chain": lb_chain,
-        "lb_load": int(lb_load),
-        "lower_bound": int(max(lb_chain, lb_load)),
-    }

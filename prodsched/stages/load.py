@@ -1,6 +1,6 @@
 """Stage 1 — load: read and validate the 12 input tables.
 
-Artifacts: the 12 canonical tables (names of ``prodsched.tables.TABLE_NAMES``) and
+Artifacts: the 12 canonical tables (names of ``prodsched.inputs.spec.TABLE_NAMES``) and
 ``validation`` (the report as a DataFrame). Raises ``InputError`` when the report has errors.
 """
 
@@ -12,8 +12,8 @@ import pandas as pd
 
 from prodsched.errors import Cancelled, InputError
 from prodsched.stages import StageResult
-from prodsched.tables import TABLE_NAMES, load_tables
-
+from prodsched.inputs.spec import TABLE_NAMES
+from prodsched.inputs.read import load_tables
 ISSUES_IN_SUMMARY = 50
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from prodsched.errors import Cancelled, ProdschedError
 from prodsched.params import Params
 from prodsched.stages import StageResult
-from prodsched.widths import DEFAULT_WIDTH_COMBINATIONS, combine, resolve_table
+from prodsched.inputs.widths import DEFAULT_WIDTH_COMBINATIONS, combine, resolve_table
 
 JOB_COLUMNS = ["job_id", "item", "item_name", "widths", "fabric_width_mm", "roll_length_m", "length_m",
                "fabric_length_m", "due", "po_nos", "n_orders", "month"]

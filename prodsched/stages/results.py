@@ -14,8 +14,9 @@ from typing import Any
 
 import pandas as pd
 
-from prodsched import kpis as K
+from prodsched.results import kpis as K
 from prodsched.errors import Cancelled
+from prodsched.inputs.spec import TABLE_NAMES
 from prodsched.stages import StageResult
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def run(inputs: Mapping[str, Any], params, progress=None, cancel=None) -> StageR
     schedule = inputs["schedule"]
     dag = inputs.get("dag")
     base, slot = K.calendar_of(inputs.get("calendar"), dag, params)
-    tables = {name: inputs[name] for name in TABLES if name in inputs}
+    tables = {name: inputs[name] for name in TABLE_NAMES if name in inputs}
 
     step(0.0, "verifying the schedule")
     violations = verify_schedule(schedule, dag, tables)
@@ -59,16 +60,12 @@ def run(inputs: Mapping[str, Any], params, progress=None, cancel=None) -> StageR
                "gaps": gaps["kind"].value_counts().to_dict() if len(gaps) else {}}
     if getattr(params, "out", None):
         step(0.9, f"writing result files to {params.out}")
-        from prodsched.exports import write_results
+        from prodsched.results.exports import write_results
 
         summary["files"] = [str(p) for p in write_results({**inputs, **artifacts}, params.out)]
     step(1.0, "done")
     return StageResult(artifacts=artifacts, summary=summary)
 
-
-TABLES = ("order_data", "operation_sequence", "linespeed", "machine_master_info", "yield_data",
-          "gitem_operation", "operation_types", "operation_delay", "width_change", "machine_rest",
-          "machine_allocate", "machine_limit")
 
 
 def verify_schedule(schedule: pd.DataFrame, dag, tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """The SessionStore protocol, shared by the SQLite and Redis stores.
 
 A store keeps, per session, a flat map of *fields* to tagged blobs (see
-:mod:`prodsched.serialize`) plus per-(session, name) *locks* with a lease. Every logical key is
+:mod:`prodsched.store.serialize`) plus per-(session, name) *locks* with a lease. Every logical key is
 namespaced as ``{namespace}:{session}:{field}`` (namespace ``prodsched`` by default). Sessions
 expire ``ttl_s`` seconds after their last write. Writes to one session are atomic and can be
 *fenced*: applied only while a given lock is held by a given token, and/or only when given fields
@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from prodsched import serialize
+from prodsched.store import serialize
 from prodsched.errors import StoreError
 
 DEFAULT_NAMESPACE = "prodsched"

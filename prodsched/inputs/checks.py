@@ -1,4 +1,4 @@
-"""Cross-table checks on the canonical tables (after ``prodsched.normalize``).
+"""Cross-table checks on the canonical tables (after ``prodsched.inputs.normalise``).
 
 Unknown machine codes and broken routings are errors; everything a later stage can decide
 (orders without routing, operations without an eligible machine, unknown classes, missing
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from prodsched.tables import ROW
+from prodsched.inputs.spec import ROW
 
 MAX_LISTED = 8
 

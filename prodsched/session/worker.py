@@ -12,7 +12,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from prodsched import serialize
+from prodsched.store import serialize
 from prodsched.errors import Cancelled, StoreError
 from prodsched.stages import STAGES, run_stage, stage_number
 from prodsched.store.lease import Lease, ProgressWriter

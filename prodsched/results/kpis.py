@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from prodsched.results.bounds import BOUND_COLUMNS, lower_bounds  # noqa: F401 - re-exported
+
 SCHEDULE_COLUMNS = [
     "op_id", "job_id", "po_nos", "item", "operation", "op_class", "mixture", "seq", "width_mm",
     "length_m", "machine", "start", "end", "start_time", "end_time", "setup_slots", "aging_slots",
@@ -41,7 +43,6 @@ GAP_COLUMNS = [
     "machine", "position", "prev_op", "next_op", "start", "end", "slots", "start_time", "end_time",
     "setup_slots", "downtime_slots", "idle_slots", "kind", "reason",
 ]
-BOUND_COLUMNS = ["bound", "slots", "gap_slots", "gap_rel", "description"]
 VIOLATION_COLUMNS = ["op_id", "check", "message"]
 DAY = pd.Timedelta(days=1)
 
@@ -329,39 +330,6 @@ def _union_len(spans: list[tuple[int, int]]) -> int:
             total += e - end
             end = e
     return total
-
-
-# --------------------------------------------------------------------------- lower bounds
-
-def lower_bounds(dag, makespan: int) -> pd.DataFrame:
-    """Makespan lower bounds and the gap of ``makespan`` to each.
-
-    chain and load are the operation graph's bounds (stage 4: longest routing chain of minimum
-    durations plus aging waits; total minimum work over the machines that can run anything);
-    machine adds the work of operations that only one machine can run, on the busiest such machine.
-    """
-    rows = []
-    if dag is not None and dag.number_of_nodes():
-        from prodsched.stages.dag import bounds
-
-        b = bounds(dag)
-        single: dict[str, int] = {}
-        for _, d in dag.nodes(data=True):
-            dur = d.get("durations") or {}
-            if len(dur) == 1:
-                (m, v), = dur.items()
-                single[m] = single.get(m, 0) + int(v)
-        rows.append(("chain", b["lb_chain"], "longest routing chain of minimum durations plus aging waits"))
-        rows.append(("load", b["lb_load"], f"total minimum work / {b['machines_used']} machines that can run it"))
-        if single:
-            m, v = max(single.items(), key=lambda kv: (kv[1], kv[0]))
-            rows.append(("machine", v, f"work of the operations only {m} can run"))
-    best = max((r[1] for r in rows), default=0)
-    rows.append(("best", best, "the largest of the bounds above"))
-    return pd.DataFrame(
-        [{"bound": b, "slots": int(s), "gap_slots": int(makespan - s),
-          "gap_rel": round((makespan - s) / s, 6) if s > 0 else None, "description": d}
-         for b, s, d in rows], columns=BOUND_COLUMNS)
 
 
 # --------------------------------------------------------------------------- key figures

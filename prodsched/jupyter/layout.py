@@ -1,4 +1,4 @@
-"""Widget layout of the stage panel (the controller is :class:`prodsched.panel.StagePanel`).
+"""Widget layout of the stage panel (the controller is :class:`prodsched.jupyter.panel.StagePanel`).
 
 Every element carries stable CSS classes (``prodsched-…``) used by ``widgets/panel.css`` and the
 browser test.
@@ -10,7 +10,7 @@ from importlib import resources
 
 import ipywidgets as W
 
-from prodsched.panel_views import details_html
+from prodsched.jupyter.views import details_html
 from prodsched.stages import STAGES
 
 STAGE_TITLES = {"load": "Load", "preprocess": "Preprocess", "yield": "Yield", "dag": "DAG",

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from prodsched.errors import ProdschedError
-from prodsched.gantt import GanttWidget, gantt_data
-from prodsched.panel_layout import PanelLayout
-from prodsched.panel_views import (
+from prodsched.jupyter.gantt import GanttWidget
+from prodsched.results.gantt_data import gantt_data
+from prodsched.jupyter.layout import PanelLayout
+from prodsched.jupyter.views import (
     details_html,
     dict_html,
     error_html,

@@ -9,8 +9,6 @@ due dates ISO dates, multi-values ';'-joined, text UTF-8.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import inspect
 import json
 import logging
 import math
@@ -21,7 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from prodsched.kpis import GAP_COLUMNS, MACHINE_COLUMNS, ORDER_COLUMNS, SCHEDULE_COLUMNS
+from prodsched.inputs.spec import TABLE_NAMES
+from prodsched.results.gantt_html import write_gantt_html
+from prodsched.results.gantt_png import write_gantt_png
+from prodsched.results.kpis import GAP_COLUMNS, MACHINE_COLUMNS, ORDER_COLUMNS, SCHEDULE_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -148,34 +149,13 @@ def write_results(artifacts: Mapping[str, Any], out_dir: str | Path) -> list[Pat
 
 
 def write_gantt(artifacts: Mapping[str, Any], out: Path) -> list[Path]:
-    """gantt.png and gantt.html through prodsched.gantt; skipped with a log line if it is absent."""
-    try:
-        gantt = importlib.import_module("prodsched.gantt")
-    except ImportError as exc:
-        log.warning("gantt.png and gantt.html not written: prodsched.gantt is not available (%s)", exc)
-        return []
-    from prodsched.stages.results import TABLES
-
+    """gantt.png and gantt.html, drawn from the same Gantt data."""
     cal = artifacts.get("calendar") or {}
-    options = {"tables": {k: artifacts[k] for k in TABLES if k in artifacts}, "dag": artifacts.get("dag"),
-               "base_date": cal.get("base_date"), "slot_minutes": cal.get("slot_minutes")}
-    written = []
-    for name, func in (("gantt.png", "write_gantt_png"), ("gantt.html", "write_gantt_html")):
-        writer = getattr(gantt, func, None)
-        if writer is None:
-            log.warning("%s not written: prodsched.gantt has no %s", name, func)
-            continue
-        writer(artifacts["schedule"], out / name, **_accepted(writer, options))
-        written.append(out / name)
-    return written
-
-
-def _accepted(func, options: Mapping[str, Any]) -> dict[str, Any]:
-    """The options func takes (by name or through **kwargs), leaving out unset calendar values."""
-    params = inspect.signature(func).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    return {k: v for k, v in options.items()
-            if (k in params or takes_any) and not (v is None and k in ("base_date", "slot_minutes"))}
+    calendar = {k: cal[k] for k in ("base_date", "slot_minutes") if cal.get(k) is not None}
+    tables = {k: artifacts[k] for k in TABLE_NAMES if k in artifacts}
+    schedule, dag = artifacts["schedule"], artifacts.get("dag")
+    return [write_gantt_png(schedule, out / "gantt.png", tables, dag, **calendar),
+            write_gantt_html(schedule, out / "gantt.html", tables, dag, **calendar)]
 
 
 def write_xlsx(artifacts: Mapping[str, Any], path: str | Path) -> Path:

@@ -258,8 +258,7 @@ def generate_tables(orders: int = 150, seed: int = 0, machines: int | None = Non
 
 def write_sample(out: str | Path, orders: int = 150, seed: int = 0, form: str = "csv",
                  **options) -> Path:
-    """Generate the sample factory and write it (``form`` as in ``prodsched.io.write_tables``)."""
-    from prodsched.io import write_tables
-
+    """Generate the sample factory and write it (``form`` as in ``prodsched.inputs.read.write_tables``)."""
+    from prodsched.inputs.write import write_tables
     tables = generate_tables(orders=orders, seed=seed, **options)
     return write_tables(tables, out, form=form, linespeed="wide")

@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from prodsched.gantt import LATE_COLOR
+import pandas as pd
+
+from prodsched.results.gantt_data import LATE_COLOR, gantt_data
 
 # Plant vocabulary shown in English when no Hangul-capable font is installed.
 GLOSSARY = {
@@ -183,3 +185,9 @@ def render_png(data: Mapping[str, Any], path, dpi: int = 110) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, facecolor="white")
     return path
+
+
+def write_gantt_png(schedule_df: pd.DataFrame, path, tables=None, dag=None, title: str | None = None,
+                    **calendar) -> Path:
+    """Write a static PNG chart (matplotlib, Agg): a row per machine, bars by class; returns the path."""
+    return render_png(gantt_data(schedule_df, tables, dag, title=title, **calendar), path)

@@ -291,8 +291,7 @@ def fjsp_to_tables(
 
 def fjsp_payload(instance: FjspInstance, **kwargs) -> dict[str, list[dict]]:
     """The tables as a stage-1 JSON payload (table -> list of records, dates as ISO strings)."""
-    from prodsched.io import tables_to_payload
-
+    from prodsched.inputs.write import tables_to_payload
     return tables_to_payload(fjsp_to_tables(instance, **kwargs))
 
 

@@ -12,8 +12,6 @@ from typing import Any
 
 import pandas as pd
 
-STATUS_LABELS = {"pending": "pending", "running": "running", "done": "done", "failed": "failed",
-                 "stale": "stale"}
 MAX_ROWS = 200
 
 
@@ -45,7 +43,7 @@ def fmt_value(value: Any) -> str:
 def status_html(entry: Mapping[str, Any]) -> str:
     """The status line of one stage: a coloured badge, elapsed time and the progress message."""
     status = entry.get("status", "pending")
-    parts = [f'<span class="prodsched-badge prodsched-badge-{esc(status)}">{esc(STATUS_LABELS.get(status, status))}</span>']
+    parts = [f'<span class="prodsched-badge prodsched-badge-{esc(status)}">{esc(status)}</span>']
     elapsed = fmt_seconds(entry.get("elapsed_s"))
     if elapsed:
         parts.append(f'<span class="prodsched-elapsed">{esc(elapsed)}</span>')

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.metadata
 import platform
-import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,7 +110,7 @@ def stage(name: str | int, session_id: str = "", store: str = "", **params: Any)
 
 def show(session: Session, name: str | int) -> None:
     """Display what a person wants to see after a stage (tables, KPIs, the Gantt chart)."""
-    from prodsched.notebook_views import show_stage
+    from prodsched.jupyter.notebook_views import show_stage
 
     show_stage(session, stage_name(name))
 
@@ -147,6 +146,20 @@ def _record_metadata(path: Path, info: dict[str, Any]) -> None:
     nbformat.write(notebook, path)
 
 
+_STRUCTURED_PARAMS = ("width_combinations", "extra")
+
+
+def _given(params: Params | dict[str, Any] | None) -> dict[str, Any]:
+    """The parameters a caller set: a dict's keys, or a Params' values that differ from the defaults."""
+    if params is None:
+        return {}
+    if isinstance(params, Params):
+        default = Params().to_dict()
+        return {k: v for k, v in params.to_dict().items() if v != default[k]}
+    Params.from_dict(params)  # unknown names are an error here, before anything runs
+    return dict(params)
+
+
 def run_chain(
     data: str | Path | None = None,
     out: str | Path = "out",
@@ -173,6 +186,10 @@ def run_chain(
     base = base.updated(out=str(out_dir))
     if session_id:
         session = Session.attach(session_id, store=store)
+        # the notebooks take scalar parameters only: tables and mappings go to the session itself
+        structured = {k: v for k, v in _given(params).items() if k in _STRUCTURED_PARAMS}
+        if structured:
+            session.set_params(**structured)
         if names[0] != "load" and not session.can_run(names[0]):
             raise ProdschedError(
                 f"session {session_id} cannot run stage {stage_number(names[0])} ({names[0]}) yet: "
@@ -191,7 +208,7 @@ def run_chain(
     notebook_params = {
         key: ("" if value is None else value)
         for key, value in base.to_dict().items()
-        if key not in ("width_combinations", "extra")
+        if key not in _STRUCTURED_PARAMS
     }
     notebook_params.update(session_id=session.id, store=store or "")
     versions = _versions()
@@ -219,13 +236,3 @@ def run_chain(
             on_stage(name, output)
     return result
 
-
-def copy_notebooks(dest: str | Path) -> Path:
-    """Copy the stage notebooks into ``dest`` (e.g. to edit them for a plant)."""
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    for filename in ["00_panel.ipynb", *NOTEBOOK_FILES.values()]:
-        src = notebooks_dir() / filename
-        if src.exists():
-            shutil.copy2(src, dest / filename)
-    return dest

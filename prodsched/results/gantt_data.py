@@ -1,27 +1,22 @@
-"""Gantt chart of a schedule: the data model, the interactive widget and static exports.
+"""Gantt chart data: one JSON-able dict per schedule, drawn by the widget, the HTML and the PNG.
 
 ``gantt_data`` turns a stage-5 schedule DataFrame (plus, optionally, the input tables and the
-DAG) into one JSON-able dict; the anywidget front end (``widgets/gantt.js``), the self-contained
-HTML export and the PNG export all draw from it.
+DAG) into one dict; the anywidget front end (``widgets/gantt.js``), the self-contained HTML
+export and the PNG export all draw from it.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
-import anywidget
 import pandas as pd
-import traitlets
 
-__all__ = ["GanttWidget", "gantt_data", "gantt_html", "write_gantt_html", "write_gantt_png"]
+__all__ = ["LATE_COLOR", "PALETTE", "asset", "class_palette", "gantt_data"]
 
 DEFAULT_SLOT_MINUTES = 30
-_ESM_EXPORT = "export default { render };"
 # Colour-blind-friendly qualitative palette; red is kept for late operations.
 PALETTE = ("#4E79A7", "#F28E2B", "#59A14F", "#B07AA1", "#EDC948", "#76B7B2", "#9C755F", "#FF9DA7",
            "#A0CBE8", "#FFBE7D", "#8CD17D", "#D4A6C8", "#86BCB6", "#F1CE63", "#BAB0AC", "#499894")
@@ -33,7 +28,8 @@ def class_palette(classes) -> dict[str, str]:
     return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(classes)}
 
 
-def _asset(name: str) -> str:
+def asset(name: str) -> str:
+    """Text of a front-end file shipped in ``prodsched.widgets`` (gantt.js, gantt.css)."""
     return resources.files("prodsched.widgets").joinpath(name).read_text(encoding="utf-8")
 
 
@@ -236,101 +232,3 @@ def gantt_data(
                   "late_jobs": len({b["job"] for b in bars if b["late"]}),
                   "setup_slots": sum(b["setup_slots"] for b in bars)},
     }
-
-
-# --------------------------------------------------------------------------- HTML export
-_HTML_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>
-body {{ margin: 16px; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; background: #f5f6f8; }}
-{css}
-</style></head>
-<body>
-<div id="prodsched-gantt-app"></div>
-<script id="prodsched-gantt-data" type="application/json">{data}</script>
-<script>
-{js}
-</script>
-<script>
-(function () {{
-  const state = {{ data: JSON.parse(document.getElementById("prodsched-gantt-data").textContent),
-                   selected_op: "", view_start: null, view_end: null, row_height: 22 }};
-  const handlers = {{}};
-  const model = {{
-    get: (k) => state[k],
-    set: (k, v) => {{ state[k] = v; (handlers["change:" + k] || []).forEach((f) => f()); }},
-    save_changes: () => {{}},
-    on: (ev, f) => {{ (handlers[ev] = handlers[ev] || []).push(f); }},
-    off: (ev, f) => {{ handlers[ev] = (handlers[ev] || []).filter((g) => g !== f); }},
-  }};
-  window.prodschedGanttModel = model;
-  window.prodschedGanttModule.render({{ model, el: document.getElementById("prodsched-gantt-app") }});
-}})();
-</script>
-</body></html>
-"""
-
-
-def gantt_html(data: Mapping[str, Any], title: str | None = None) -> str:
-    """A self-contained HTML page (renderer, CSS and data inline; no network) for ``data``."""
-    js = _asset("gantt.js")
-    if _ESM_EXPORT not in js:
-        raise RuntimeError("widgets/gantt.js must end with " + _ESM_EXPORT)
-    js = js.replace(_ESM_EXPORT, "window.prodschedGanttModule = { render };")
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
-    page_title = title or data.get("title") or "prodsched schedule"
-    return _HTML_PAGE.format(title=_escape(page_title), css=_asset("gantt.css"), data=payload, js=js)
-
-
-def _escape(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def write_gantt_html(schedule_df: pd.DataFrame, path, tables=None, dag=None, title: str | None = None, **calendar) -> Path:
-    """Write the interactive chart as one self-contained HTML file; returns the path."""
-    data = gantt_data(schedule_df, tables, dag, title=title, **calendar)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(gantt_html(data, title), encoding="utf-8")
-    return path
-
-
-def write_gantt_png(schedule_df: pd.DataFrame, path, tables=None, dag=None, title: str | None = None,
-                    **calendar) -> Path:
-    """Write a static PNG chart (matplotlib, Agg): a row per machine, bars by class; returns the path."""
-    from prodsched.gantt_png import render_png
-
-    return render_png(gantt_data(schedule_df, tables, dag, title=title, **calendar), path)
-
-
-# --------------------------------------------------------------------------- widget
-class GanttWidget(anywidget.AnyWidget):
-    """Interactive Gantt: a row per machine, zoom (wheel), pan (drag), hover details, click selects.
-
-    ``selected_op`` follows the user's click; ``view_start``/``view_end`` (slots) follow zoom/pan
-    and may be set from Python to move the view.
-    """
-
-    _esm = _asset("gantt.js")
-    _css = _asset("gantt.css")
-    data = traitlets.Dict().tag(sync=True)
-    selected_op = traitlets.Unicode("").tag(sync=True)
-    view_start = traitlets.Float(None, allow_none=True).tag(sync=True)
-    view_end = traitlets.Float(None, allow_none=True).tag(sync=True)
-    row_height = traitlets.Int(22).tag(sync=True)
-
-    @classmethod
-    def from_schedule(cls, schedule_df: pd.DataFrame, tables=None, dag=None, **kwargs) -> GanttWidget:
-        calendar = {k: kwargs.pop(k) for k in ("base_date", "slot_minutes", "title") if k in kwargs}
-        return cls(data=gantt_data(schedule_df, tables, dag, **calendar), **kwargs)
-
-    def bar(self, op_id: str | None = None) -> dict[str, Any] | None:
-        """The bar dict of ``op_id`` (default: the selected one), or None."""
-        op_id = self.selected_op if op_id is None else op_id
-        return next((b for b in self.data.get("bars", []) if b["op_id"] == op_id), None)
-
-    def show_window(self, start: float | None = None, end: float | None = None) -> None:
-        """Move the view to slots [start, end); both None = fit the whole schedule."""
-        self.view_start, self.view_end = start, end

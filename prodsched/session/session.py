@@ -21,11 +21,11 @@ import time
 import uuid
 from typing import Any
 
-from prodsched import serialize
+from prodsched.store import serialize
 from prodsched.errors import StageOrderError, StageRunningError, StoreError
 from prodsched.params import Params
-from prodsched.session_view import format_sessions, format_status, overall_status
-from prodsched.session_worker import (
+from prodsched.session.status import format_sessions, format_status, overall_status
+from prodsched.session.worker import (
     LOCAL_LOCK,
     LOCAL_RUNS,
     StageRun,

@@ -1,4 +1,4 @@
-"""Per-table rules applied after the cells are typed (see ``prodsched.normalize``).
+"""Per-table rules applied after the cells are typed (see ``prodsched.inputs.normalise``).
 
 Each rule may fix a frame up (fill lengths, convert percent yields, join machine codes) and mark
 rows to drop in ``bad``; every dropped row is reported.
@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from prodsched.tables import MIXTURE_NONE, ROW
+from prodsched.inputs.cells import blank, to_number, to_str
+from prodsched.inputs.spec import MIXTURE_NONE, ROW
 
 EMPTY_MEANING = {
     "yield_data": "every yield is taken as 1 (no scrap)",
@@ -29,8 +30,9 @@ def _codes(done: dict[str, pd.DataFrame]) -> list[str]:
 def linespeed_to_long(frame: pd.DataFrame, ctx, done: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Wide linespeed (item, operation, a column per machine code) -> long rows.
 
-    A column whose header is not a machine code but holds numbers is an unknown machine (error);
-    other unknown columns are kept as extra columns. Non-numeric speed cells are reported by
+    A column whose header is not a machine code but holds numbers names a machine that
+    machine_master_info does not list (plant exports keep retired machines): the column is
+    dropped with a warning. Other unknown columns are kept as extra columns. Non-numeric speed cells are reported by
     row and machine column; empty cells mean the machine cannot run the operation.
     """
     report = ctx.report
@@ -45,11 +47,12 @@ def linespeed_to_long(frame: pd.DataFrame, ctx, done: dict[str, pd.DataFrame]) -
         name = str(col).strip()
         code = name if name in codes else by_lower.get(name.lower())
         if code is None and not trust_headers:
-            cells = frame[col][~frame[col].map(_is_blank)]
-            numeric = len(cells) > 0 and cells.map(lambda v: not np.isnan(_num(v))).mean() >= 0.5
+            cells = frame[col][~frame[col].map(blank)]
+            numeric = len(cells) > 0 and cells.map(lambda v: not np.isnan(to_number(v))).mean() >= 0.5
             if numeric:
-                report.error("linespeed", None, name, name, f"linespeed column {name!r} is not a machine "
-                             "code of machine_master_info (unknown machine); its speeds are not used")
+                report.warning("linespeed", None, name, name, f"linespeed column {name!r} is not a machine "
+                               "code of machine_master_info (a retired or unknown machine): the column "
+                               "is dropped and its speeds are not used")
                 continue
             extras.append(col)
             continue
@@ -60,9 +63,9 @@ def linespeed_to_long(frame: pd.DataFrame, ctx, done: dict[str, pd.DataFrame]) -
     for j, (col, code) in enumerate(machine_cols):
         cells = frame[col].to_numpy(dtype=object)
         for i, v in enumerate(cells):
-            if _is_blank(v):
+            if blank(v):
                 continue
-            f = _num(v)
+            f = to_number(v)
             if np.isnan(f):
                 report.error("linespeed", rows[i], code, v, f"speed for machine {code} must be a number "
                              f"(m/min), got {v!r}; this machine is not used for the row")
@@ -84,8 +87,8 @@ def linespeed_to_long(frame: pd.DataFrame, ctx, done: dict[str, pd.DataFrame]) -
     long[ROW] = rows[ri]
     nothing = np.isnan(speeds).all(axis=1) if len(machine_cols) else np.ones(n, dtype=bool)
     for i in np.nonzero(nothing)[0]:
-        if _is_blank(base.at[i, "item"]) or _is_blank(base.at[i, "operation"]):
-            report.error("linespeed", rows[i], "item" if _is_blank(base.at[i, "item"]) else "operation",
+        if blank(base.at[i, "item"]) or blank(base.at[i, "operation"]):
+            report.error("linespeed", rows[i], "item" if blank(base.at[i, "item"]) else "operation",
                          "", "missing item or operation in a linespeed row; row ignored")
         else:
             report.warning("linespeed", rows[i], "", f"{base.at[i, 'item']} / {base.at[i, 'operation']}",
@@ -103,19 +106,7 @@ def linespeed_to_long(frame: pd.DataFrame, ctx, done: dict[str, pd.DataFrame]) -
 
 
 def _text(v: Any) -> Any:
-    from prodsched.normalize import _to_str
-
-    return None if _is_blank(v) else _to_str(v)
-
-
-def _is_blank(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
-
-
-def _num(v: Any) -> float:
-    from prodsched.normalize import _to_number
-
-    return _to_number(v)
+    return None if blank(v) else to_str(v)
 
 
 def _order_data(frame: pd.DataFrame, bad: pd.Series, ctx) -> pd.DataFrame:
@@ -239,7 +230,7 @@ def apply(table: str, frame: pd.DataFrame, bad: pd.Series, ctx, done: dict[str, 
     if table == "yield_data":
         return _yield_data(frame, bad, ctx)
     if table == "width_change":
-        frame = frame.assign(machine=frame["machine"].map(lambda v: "" if _is_blank(v) else str(v).strip()))
+        frame = frame.assign(machine=frame["machine"].map(lambda v: "" if blank(v) else str(v).strip()))
         return _machine_join(frame, table, bad, ctx, done)
     if table == "machine_rest":
         return _machine_join(frame, table, bad, ctx, done)

@@ -1,4 +1,4 @@
-"""The 12 input tables: canonical columns, header aliases, dtypes, keys, and ``load_tables``.
+"""The 12 input tables: canonical columns, header aliases, dtypes, keys.
 
 Canonical column names are English snake_case. The Korean headers of the plants' exports are
 accepted as aliases, and so are case / whitespace / ``-`` / ``_`` variants of the canonical
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -59,9 +59,6 @@ class TableSpec:
             if c.name == name:
                 return c
         raise KeyError(f"{self.name} has no column {name!r}")
-
-    def dtypes(self) -> dict[str, Any]:
-        return {c.name: DTYPES[c.kind] for c in self.columns}
 
 
 def _c(name, kind="str", required=True, *aliases, default=None, min_value=None, strict=False):
@@ -226,7 +223,6 @@ SPECS: dict[str, TableSpec] = {
 TABLE_NAMES: tuple[str, ...] = tuple(SPECS)
 REQUIRED_TABLES: tuple[str, ...] = tuple(n for n, s in SPECS.items() if not s.optional)
 OPTIONAL_TABLES: tuple[str, ...] = tuple(n for n, s in SPECS.items() if s.optional)
-LINESPEED_WIDE_KEYS = ("item", "operation")
 MIXTURE_NONE = {"", "배합x", "none", "nan", "null", "-", "없음", "n/a", "na"}
 
 
@@ -269,18 +265,3 @@ def empty_table(name: str) -> pd.DataFrame:
     frame = pd.DataFrame({c.name: pd.Series([], dtype=DTYPES[c.kind]) for c in spec.columns})
     frame[ROW] = pd.Series([], dtype="int64")
     return frame
-
-
-def load_tables(source: Any) -> tuple[dict[str, pd.DataFrame], Any]:
-    """Read and validate the 12 tables; never raises for bad data.
-
-    ``source``: a folder, an ``.xlsx`` workbook, a JSON payload file, or a payload dict
-    (table -> list of records or DataFrame). Returns ``(tables, report)``: every table present
-    (optional ones possibly empty) in canonical form, and the :class:`ValidationReport`.
-    """
-    from prodsched import io as _io
-    from prodsched import normalize
-
-    raw, report = _io.read_raw(source)
-    tables = normalize.normalise_all(raw, report)
-    return tables, report

@@ -1,24 +1,18 @@
 """Raw tables (as read) -> canonical tables: headers, cell types, per-table rules, duplicates.
 
 Every row that does not make it into a table leaves an entry in the report (the row as the
-user counts it, the column and the value). Cross-table checks live in ``prodsched.checks``.
+user counts it, the column and the value). Cross-table checks live in ``prodsched.inputs.checks``.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import math
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from prodsched.tables import (DTYPES, MIXTURE_NONE, ROW, SPECS, TABLE_NAMES, ColumnSpec,
+from prodsched.inputs.spec import (DTYPES, ROW, SPECS, TABLE_NAMES, ColumnSpec,
                               canonical_column, empty_table)
-from prodsched.validation import ValidationReport
-
-_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
-
+from prodsched.inputs.cells import blank, to_number, to_str, to_timestamp
+from prodsched.inputs.report import ValidationReport
 
 class Context:
     """Shared state while normalising: the report, broken tables, original header labels."""
@@ -36,68 +30,6 @@ class Context:
         return column if not original or original.strip().lower() == column else f"{column} ({original})"
 
 
-# ----------------------------------------------------------------------------- cells
-
-def _blank(v: Any) -> bool:
-    if v is None or v is pd.NaT:
-        return True
-    if isinstance(v, float):
-        return math.isnan(v)
-    return isinstance(v, str) and not v.strip()
-
-
-def _to_str(v: Any) -> str:
-    if _blank(v):
-        return ""
-    if isinstance(v, (float, np.floating)) and float(v).is_integer():
-        return str(int(v))
-    if isinstance(v, (pd.Timestamp, _dt.datetime, _dt.date)):
-        return pd.Timestamp(v).isoformat()
-    return str(v).strip()
-
-
-def _to_number(v: Any) -> float:
-    if isinstance(v, (bool, np.bool_)):
-        return math.nan
-    if isinstance(v, (int, float, np.integer, np.floating)):
-        f = float(v)
-    elif isinstance(v, str):
-        try:
-            f = float(v.strip().replace(",", ""))
-        except ValueError:
-            return math.nan
-    else:
-        return math.nan
-    return f if math.isfinite(f) else math.nan
-
-
-def _to_timestamp(v: Any) -> pd.Timestamp | None:
-    try:
-        if isinstance(v, (pd.Timestamp, _dt.datetime, _dt.date, np.datetime64)):
-            ts = pd.Timestamp(v)
-        elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
-            f = float(v)
-            if 19000101 <= f <= 29991231 and f.is_integer():
-                ts = pd.Timestamp(str(int(f)))
-            elif 1 <= f < 200000:  # an Excel serial date
-                ts = _EXCEL_EPOCH + pd.Timedelta(days=f)
-            elif 1e11 <= f < 1e14:  # epoch milliseconds (pandas' JSON default)
-                ts = pd.Timestamp(int(f), unit="ms")
-            else:
-                return None
-        elif isinstance(v, str):
-            ts = pd.Timestamp(v.strip())
-        else:
-            return None
-    except (ValueError, TypeError, OverflowError):
-        return None
-    if pd.isna(ts):
-        return None
-    if ts.tzinfo is not None:
-        ts = ts.tz_localize(None)
-    return ts
-
-
 def _dates(series: pd.Series) -> pd.Series:
     """Cells -> datetime64[ns]; NaT where unparseable (fast path for ISO strings)."""
     text = series.map(lambda v: v.strip() if isinstance(v, str) else None)
@@ -105,9 +37,9 @@ def _dates(series: pd.Series) -> pd.Series:
     if getattr(fast.dt, "tz", None) is not None:
         fast = fast.dt.tz_localize(None)
     fast = fast.astype("datetime64[ns]")
-    slow = fast.isna() & ~series.map(_blank)
+    slow = fast.isna() & ~series.map(blank)
     if slow.any():
-        fast.loc[slow] = series[slow].map(lambda v: _to_timestamp(v) or pd.NaT).astype("datetime64[ns]")
+        fast.loc[slow] = series[slow].map(lambda v: to_timestamp(v) or pd.NaT).astype("datetime64[ns]")
     return fast
 
 
@@ -115,7 +47,7 @@ def coerce(frame: pd.DataFrame, table: str, spec: ColumnSpec, ctx: Context,
            bad: pd.Series) -> pd.Series:
     """Convert one column in place of ``frame``; marks rows to drop in ``bad`` (reported)."""
     series = frame[spec.name]
-    missing = series.map(_blank).astype(bool)
+    missing = series.map(blank).astype(bool)
     label = ctx.label(table, spec.name)
     rows = frame[ROW]
     if spec.required:
@@ -123,7 +55,7 @@ def coerce(frame: pd.DataFrame, table: str, spec: ColumnSpec, ctx: Context,
             ctx.report.error(table, r, label, v, f"missing value in required column {label}; row ignored")
         bad |= missing
     if spec.kind == "str":
-        return series.map(_to_str).astype(object)
+        return series.map(to_str).astype(object)
     if spec.kind in ("date", "datetime"):
         out = _dates(series)
         wrong = out.isna() & ~missing
@@ -134,7 +66,7 @@ def coerce(frame: pd.DataFrame, table: str, spec: ColumnSpec, ctx: Context,
         if spec.kind == "date":
             out = out.dt.normalize()
         return out.where(~missing, pd.NaT) if not spec.required else out
-    num = series.map(_to_number).astype("float64")
+    num = series.map(to_number).astype("float64")
     wrong = num.isna() & ~missing
     for r, v in zip(rows[wrong], series[wrong]):
         ctx.report.error(table, r, label, v, f"{label} must be a number, got {v!r}; row ignored")
@@ -222,8 +154,7 @@ def _finish(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 
 def normalise_table(table: str, frame: pd.DataFrame | None, ctx: Context,
                     done: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    from prodsched import table_rules
-
+    from prodsched.inputs import table_rules
     spec = SPECS[table]
     report = ctx.report
     if frame is None:
@@ -256,7 +187,7 @@ def normalise_table(table: str, frame: pd.DataFrame | None, ctx: Context,
     for c in spec.columns:
         if c.name not in frame:
             frame[c.name] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    ctx.raw_missing = {c.name: frame[c.name].map(_blank).astype(bool) for c in spec.columns}
+    ctx.raw_missing = {c.name: frame[c.name].map(blank).astype(bool) for c in spec.columns}
     bad = pd.Series(False, index=frame.index)
     converted = {c.name: coerce(frame, table, c, ctx, bad) for c in spec.columns if c.name not in spec.derived}
     frame = frame.assign(**converted)
@@ -269,8 +200,7 @@ def normalise_table(table: str, frame: pd.DataFrame | None, ctx: Context,
 
 def normalise_all(raw: dict[str, pd.DataFrame], report: ValidationReport) -> dict[str, pd.DataFrame]:
     """All 12 canonical tables (plus the cross-table checks) from the raw ones."""
-    from prodsched import checks
-
+    from prodsched.inputs import checks
     ctx = Context(report)
     done: dict[str, pd.DataFrame] = {}
     for table in ("machine_master_info",) + tuple(t for t in TABLE_NAMES if t != "machine_master_info"):

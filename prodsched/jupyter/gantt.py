@@ -1,0 +1,40 @@
+"""The interactive Gantt chart for Jupyter (anywidget); it draws the dict of ``gantt_data``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anywidget
+import pandas as pd
+import traitlets
+
+from prodsched.results.gantt_data import asset, gantt_data
+
+class GanttWidget(anywidget.AnyWidget):
+    """Interactive Gantt: a row per machine, zoom (wheel), pan (drag), hover details, click selects.
+
+    ``selected_op`` follows the user's click; ``view_start``/``view_end`` (slots) follow zoom/pan
+    and may be set from Python to move the view.
+    """
+
+    _esm = asset("gantt.js")
+    _css = asset("gantt.css")
+    data = traitlets.Dict().tag(sync=True)
+    selected_op = traitlets.Unicode("").tag(sync=True)
+    view_start = traitlets.Float(None, allow_none=True).tag(sync=True)
+    view_end = traitlets.Float(None, allow_none=True).tag(sync=True)
+    row_height = traitlets.Int(22).tag(sync=True)
+
+    @classmethod
+    def from_schedule(cls, schedule_df: pd.DataFrame, tables=None, dag=None, **kwargs) -> GanttWidget:
+        calendar = {k: kwargs.pop(k) for k in ("base_date", "slot_minutes", "title") if k in kwargs}
+        return cls(data=gantt_data(schedule_df, tables, dag, **calendar), **kwargs)
+
+    def bar(self, op_id: str | None = None) -> dict[str, Any] | None:
+        """The bar dict of ``op_id`` (default: the selected one), or None."""
+        op_id = self.selected_op if op_id is None else op_id
+        return next((b for b in self.data.get("bars", []) if b["op_id"] == op_id), None)
+
+    def show_window(self, start: float | None = None, end: float | None = None) -> None:
+        """Move the view to slots [start, end); both None = fit the whole schedule."""
+        self.view_start, self.view_end = start, end
