@@ -69,12 +69,13 @@ class ChainResult:
 
 def notebooks_dir() -> Path:
     """The folder holding the stage notebooks (the source tree's, else the installed copy)."""
-    source_tree = Path(__file__).resolve().parent.parent / "notebooks"
+    source_tree = Path(__file__).resolve().parents[2] / "notebooks"
     if (source_tree / NOTEBOOK_FILES["load"]).exists():
         return source_tree
     from importlib.resources import files
 
-    return Path(str(files("prodsched.notebook_files")))
+    # a folder without __init__.py is a namespace package: ask for a file in it, not for its root
+    return Path(str(files("prodsched.notebook_files").joinpath(NOTEBOOK_FILES["load"]))).parent
 
 
 def _clean(value: Any) -> Any:
