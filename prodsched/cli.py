@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prodsched.errors import InputError
+from prodsched.errors import InputError, ParameterError
 from prodsched.params import Params
 from prodsched.stages import STAGES, stage_number
 
@@ -106,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print_input_errors(exc.report)
         return EXIT_INPUT
+    except ParameterError as exc:
+        print(f"prodsched: {_option_name(exc.name)}: {exc.reason} (got {exc.value!r})", file=sys.stderr)
+        return EXIT_INPUT
     except CliFailure as exc:
         print(exc.line(), file=sys.stderr)
         return exc.code
@@ -115,6 +118,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback
         print(f"prodsched: {args.command} failed: {_cause(exc)}", file=sys.stderr)
         return EXIT_FAILED
+
+
+_OPTION_NAMES = {"time_limit_s": "--time-limit", "data": "DATA"}
+
+
+def _option_name(param: str) -> str:
+    """A parameter as the command line spells it (window_days -> --window-days)."""
+    return _OPTION_NAMES.get(param, "--" + param.replace("_", "-"))
 
 
 def _cause(exc: BaseException) -> str:
@@ -160,6 +171,9 @@ def cmd_run(args) -> int:
         raise CliFailure("no input data: prodsched run DATA --out DIR")
     if args.data and not Path(args.data).exists():
         raise CliFailure(f"input {args.data} does not exist", stage="load")
+    from prodsched.stages.checks import check_params
+
+    check_params(values, data_exists=bool(args.data))  # before any session is created or changed
     if args.notebooks:
         return _run_notebooks(args, names, values)
     started = time.monotonic()

@@ -15,6 +15,16 @@ class InputError(ProdschedError):
         super().__init__(message or f"the input has {len(report.errors)} error(s):\n{report}")
 
 
+class ParameterError(ProdschedError, ValueError):
+    """A run parameter is invalid; ``name`` is the parameter (as in Params), ``value`` what was given."""
+
+    def __init__(self, name: str, value, message: str):
+        self.name = name
+        self.value = value
+        self.reason = message
+        super().__init__(f"parameter {name}={value!r}: {message}")
+
+
 class StageOrderError(ProdschedError):
     """A stage was asked to run before the stage it builds on is done."""
 

@@ -22,7 +22,7 @@ import uuid
 from typing import Any
 
 from prodsched.store import serialize
-from prodsched.errors import StageOrderError, StageRunningError, StoreError
+from prodsched.errors import ParameterError, StageOrderError, StageRunningError, StoreError
 from prodsched.params import Params
 from prodsched.session.status import format_sessions, format_status, overall_status
 from prodsched.session.worker import (
@@ -34,6 +34,7 @@ from prodsched.session.worker import (
     label,
 )
 from prodsched.stages import STAGES, stage_name, stage_number
+from prodsched.stages.checks import check_params
 from prodsched.store import open_store
 from prodsched.store.lease import Lease
 
@@ -57,10 +58,7 @@ class Session:
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def create(cls, params: Params | dict | None = None, store=None, *, lease_s: float | None = None) -> Session:
-        if params is None:
-            params = Params()
-        elif isinstance(params, dict):
-            params = Params.from_dict(params)
+        params = check_params(Params() if params is None else params)  # before anything is stored
         store = open_store(store)
         sid = uuid.uuid4().hex
         store.create_session(sid)
@@ -117,7 +115,12 @@ class Session:
     def set_params(self, **changes: Any) -> list[str]:
         """Change parameters; the stages depending on them (and all later ones) become stale."""
         current = self.params
-        new = current.updated(**changes)
+        try:
+            new = current.updated(**changes)
+        except ValueError as exc:
+            raise ParameterError(", ".join(sorted(set(changes) - set(current.to_dict()))), None,
+                                 str(exc)) from None
+        check_params(new, data_exists="data" in changes)
         old_d, new_d = current.to_dict(), new.to_dict()
         changed = [k for k in new_d if serialize.to_json_bytes(new_d[k]) != serialize.to_json_bytes(old_d[k])]
         if not changed:
