@@ -84,9 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--form", choices=["csv", "plant_export"], default="csv",
                    help="csv = <table>.csv files; plant_export = the plant's JSON export names and Korean headers")
 
-    v = sub.add_parser("verify", help="check a written schedule.csv against the input data")
-    v.add_argument("--data", required=True, help="the input the schedule was made from")
-    v.add_argument("--schedule", required=True, help="schedule.csv (its kpis.json, if beside it, gives the calendar)")
+    v = sub.add_parser("verify", help="re-check a run's schedule against its input, from its run.json")
+    v.add_argument("--run", help="a folder `prodsched run` wrote: its run.json gives every parameter and input")
+    v.add_argument("--schedule", help="a schedule.csv (run.json beside it is used when present)")
+    v.add_argument("--data", help="read the input from here instead of the place run.json names")
     v.add_argument("--base-date")
     v.add_argument("--slot-minutes", type=int)
     return p
@@ -275,14 +276,17 @@ def cmd_sample(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    violations, kpis_used = verify_written_schedule(args.data, args.schedule, base_date=args.base_date,
+    if (args.run is None) == (args.schedule is None):
+        raise CliFailure("give either --run DIR or --schedule FILE (with --data DATA)")
+    schedule = Path(args.run) / "schedule.csv" if args.run else Path(args.schedule)
+    violations, kpis_used = verify_written_schedule(schedule, args.data, base_date=args.base_date,
                                                     slot_minutes=args.slot_minutes)
     print(f"calendar: base_date {kpis_used['base_date']}, slot_minutes {kpis_used['slot_minutes']}")
     if violations.empty:
-        print(f"{args.schedule}: feasible (0 violations)")
+        print(f"{schedule}: feasible (0 violations)")
         return EXIT_OK
     print(violations.to_string(index=False))
-    print(f"prodsched: {len(violations)} violation(s) in {args.schedule}", file=sys.stderr)
+    print(f"prodsched: {len(violations)} violation(s) in {schedule}", file=sys.stderr)
     return EXIT_FAILED
 
 
@@ -359,34 +363,44 @@ def _warnings(validation) -> int:
     return int((validation["severity"] == "warning").sum())
 
 
-def verify_written_schedule(data: str, schedule_csv: str, base_date: str | None = None,
+def verify_written_schedule(schedule_csv: str | Path, data: str | None = None, base_date: str | None = None,
                             slot_minutes: int | None = None):
-    """Rebuild stages 1-4 from ``data`` with the run's calendar and verify ``schedule_csv``.
+    """Rebuild stages 1-4 as the run did and verify ``schedule_csv``.
 
-    The calendar and yield settings come from kpis.json beside the schedule when present;
-    ``base_date``/``slot_minutes`` override them. Returns (violations DataFrame, settings used).
+    The run's parameters come from run.json beside the schedule (every parameter, the width table
+    included; its input files must still match their sha256); ``data`` reads the input from
+    another place. Without run.json (older runs) the calendar and yield settings come from
+    kpis.json. ``base_date``/``slot_minutes`` override the calendar. Returns (violations DataFrame,
+    settings used).
     """
     from prodsched.inputs.spec import TABLE_NAMES
     from prodsched.results.exports import read_schedule_csv
+    from prodsched.results.manifest import MANIFEST, ManifestError, read_manifest, replay_params
     from prodsched.stages import run_stage
     from prodsched.stages.results import verify_schedule
 
     path = Path(schedule_csv)
     if not path.exists():
         raise CliFailure(f"{schedule_csv} does not exist")
-    if not Path(data).exists():
+    if data is not None and not Path(data).exists():
         raise CliFailure(f"input {data} does not exist", stage="load")
-    settings: dict[str, Any] = {}
-    kpis_path = path.with_name("kpis.json")
-    if kpis_path.exists():
-        saved = json.loads(kpis_path.read_text(encoding="utf-8"))
-        settings = {k: saved[k] for k in ("base_date", "slot_minutes", "min_yield", "yield_policy")
-                    if saved.get(k) is not None}
-    if base_date:
-        settings["base_date"] = base_date
-    if slot_minutes:
-        settings["slot_minutes"] = slot_minutes
-    params = Params.from_dict({**settings, "data": str(Path(data).resolve())})
+    overrides = {k: v for k, v in (("base_date", base_date), ("slot_minutes", slot_minutes)) if v}
+    if (path.parent / MANIFEST).exists():
+        try:
+            params = replay_params(read_manifest(path.parent), data)
+        except ManifestError as exc:
+            raise CliFailure(str(exc)) from None
+        params = params.updated(**overrides)
+    elif data is None:
+        raise CliFailure(f"no {MANIFEST} beside {path}: give the input with --data")
+    else:
+        settings: dict[str, Any] = {}
+        kpis_path = path.with_name("kpis.json")
+        if kpis_path.exists():
+            saved = json.loads(kpis_path.read_text(encoding="utf-8"))
+            settings = {k: saved[k] for k in ("base_date", "slot_minutes", "min_yield", "yield_policy")
+                        if saved.get(k) is not None}
+        params = Params.from_dict({**settings, **overrides, "data": str(Path(data).resolve())})
     artifacts: dict[str, Any] = {}
     for name in STAGES[:4]:
         artifacts.update(_guarded(name, lambda n=name: run_stage(n, artifacts, params)).artifacts)
@@ -398,7 +412,6 @@ def verify_written_schedule(data: str, schedule_csv: str, base_date: str | None 
     violations = verify_schedule(schedule, artifacts["dag"], tables)
     cal = artifacts.get("calendar") or {}
     return violations, {"base_date": cal.get("base_date"), "slot_minutes": cal.get("slot_minutes")}
-
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,7 +23,7 @@ from prodsched.inputs.normalise import normalise_all
 from prodsched.inputs.report import ValidationReport
 from prodsched.inputs.spec import ROW, table_key
 
-__all__ = ["read_raw", "load_tables"]
+__all__ = ["load_tables", "read_raw", "source_files"]
 
 DATA_SUFFIXES = (".csv", ".json", ".parquet")
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
@@ -195,7 +195,8 @@ def _read_file(path: Path, table: str, report: ValidationReport) -> pd.DataFrame
     return None if obj is None else _records_frame(obj, table, path.name, report)
 
 
-def _read_folder(folder: Path, report: ValidationReport) -> dict[str, pd.DataFrame]:
+def _table_files(folder: Path, report: ValidationReport) -> tuple[dict[str, Path], list[Path]]:
+    """The file that provides each table (one per table), and the workbooks in the folder."""
     found: dict[str, Path] = {}
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     preference = {s: k for k, s in enumerate(DATA_SUFFIXES)}
@@ -210,19 +211,34 @@ def _read_folder(folder: Path, report: ValidationReport) -> dict[str, pd.DataFra
                            f"{found[table].name} already provides {table}")
         else:
             found[table] = path
+    return found, [p for p in files if p.suffix.lower() in WORKBOOK_SUFFIXES]
+
+
+def _read_folder(folder: Path, report: ValidationReport) -> dict[str, pd.DataFrame]:
+    found, books = _table_files(folder, report)
     raw: dict[str, pd.DataFrame] = {}
     for table, path in found.items():
         frame = _read_file(path, table, report)
         if frame is not None:
             raw[table] = frame
     if not found:
-        books = [p for p in files if p.suffix.lower() in WORKBOOK_SUFFIXES]
         if len(books) == 1:
             return _read_xlsx(books[0], report)
         if len(books) > 1:
             report.error("", None, "", str(folder), f"folder {folder} holds no table files and "
                          f"several workbooks ({', '.join(p.name for p in books)}); name one of them")
     return raw
+
+
+def source_files(source: str | Path) -> list[Path]:
+    """The files that reading ``source`` (a folder or one file) takes its tables from, sorted."""
+    path = Path(source)
+    if not path.is_dir():
+        return [path]
+    found, books = _table_files(path, ValidationReport())
+    if found:
+        return sorted(found.values())
+    return books if len(books) == 1 else []
 
 
 def _read_payload(payload: Mapping[str, Any], origin: str, report: ValidationReport) -> dict[str, pd.DataFrame]:

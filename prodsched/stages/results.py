@@ -61,8 +61,12 @@ def run(inputs: Mapping[str, Any], params, progress=None, cancel=None) -> StageR
     if getattr(params, "out", None):
         step(0.9, f"writing result files to {params.out}")
         from prodsched.results.exports import write_results
+        from prodsched.results.manifest import build_manifest, write_manifest
 
-        summary["files"] = [str(p) for p in write_results({**inputs, **artifacts}, params.out)]
+        files = write_results({**inputs, **artifacts}, params.out)
+        manifest = build_manifest(params, inputs.get("calendar"), inputs.get("schedule_info"))
+        files.append(write_manifest(manifest, params.out))
+        summary["files"] = [str(p) for p in files]
     step(1.0, "done")
     return StageResult(artifacts=artifacts, summary=summary)
 

@@ -207,7 +207,7 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
     }
     if violations:
         summary["violation_examples"] = [v.message for v in violations[:5]]
-    return StageResult(artifacts={"schedule": frame}, summary=summary)
+    return StageResult(artifacts={"schedule": frame, "schedule_info": dict(summary)}, summary=summary)
 
 
 # -- verification ----------------------------------------------------------------------------
