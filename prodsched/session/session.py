@@ -147,7 +147,7 @@ class Session:
         return updates
 
     # -- status -------------------------------------------------------------------------------
-    def _records(self) -> dict[str, dict]:
+    def stage_records(self) -> dict[str, dict]:
         """Per-stage status records; a run whose lease expired is marked failed on the way."""
         fields = [f"stage:{n}:{part}" for n in STAGES for part in ("status", "progress", "lease")]
         raw = self.store.get_many_raw(self.id, fields)
@@ -184,7 +184,7 @@ class Session:
         return fresh or {"status": "pending"}
 
     def status(self) -> dict:
-        records = self._records()
+        records = self.stage_records()
         meta = self.store.get(self.id, "meta") or {}
         params = self.store.get(self.id, "params") or {}
         now = time.time()
@@ -216,10 +216,10 @@ class Session:
         return all(records[n]["status"] == "done" for n in STAGES[:index])
 
     def can_run(self, stage: str | int) -> bool:
-        return self._can_run(stage_number(stage) - 1, self._records())
+        return self._can_run(stage_number(stage) - 1, self.stage_records())
 
     def _require_done(self, name: str, what: str) -> None:
-        rec = self._records()[name]
+        rec = self.stage_records()[name]
         if rec["status"] != "done":
             hint = "re-run it" if rec["status"] in ("stale", "failed") else "run it first"
             raise StageOrderError(f"{what} of {label(name)} is not available: the stage is {rec['status']}; {hint}")
@@ -232,7 +232,7 @@ class Session:
     def artifacts(self, stage: str | int) -> dict:
         name = stage_name(stage)
         self._require_done(name, "the artifacts")
-        return self._load_artifacts([name])
+        return self.load_artifacts([name])
 
     def artifact(self, name: str) -> Any:
         index = self.store.get_many(self.id, [f"stage:{n}:artifacts" for n in STAGES])
@@ -243,7 +243,8 @@ class Session:
         known = sorted(a for names in index.values() for a in (names or []))
         raise KeyError(f"no artifact named {name!r} in session {self.id}; available: {', '.join(known) or 'none'}")
 
-    def _load_artifacts(self, names: list[str]) -> dict:
+    def load_artifacts(self, names: list[str]) -> dict:
+        """Every artifact of the stages ``names`` (a missing one is a StoreError)."""
         out: dict[str, Any] = {}
         index = self.store.get_many(self.id, [f"stage:{n}:artifacts" for n in names])
         for n in names:
@@ -255,7 +256,8 @@ class Session:
         return out
 
     # -- running ------------------------------------------------------------------------------
-    def _run_key(self, name: str) -> tuple[str, str, str, str]:
+    def run_key(self, name: str) -> tuple[str, str, str, str]:
+        """The key of a stage run of this session among this process's runs."""
         return (self.store.url, self.store.namespace, self.id, name)
 
     def run(self, stage: str | int, background: bool = False, progress=None, **param_changes: Any):
@@ -273,7 +275,7 @@ class Session:
         run.thread = threading.Thread(target=execute, args=(self, name, run), daemon=True,
                                       name=f"prodsched-{name}-{self.id[:8]}")
         with LOCAL_LOCK:
-            LOCAL_RUNS[self._run_key(name)] = run
+            LOCAL_RUNS[self.run_key(name)] = run
         run.thread.start()
         if background:
             return next(s for s in self.status()["stages"] if s["name"] == name)
@@ -291,7 +293,7 @@ class Session:
     def run_all(self, upto: str | int = "results", start: str | int | None = None, progress=None) -> dict[str, dict]:
         """Run stages in order up to ``upto`` (from ``start``, default the first not done)."""
         last = stage_number(upto)
-        records = self._records()
+        records = self.stage_records()
         if start is None:
             first = next((i + 1 for i, n in enumerate(STAGES[:last]) if records[n]["status"] != "done"), last + 1)
         else:
@@ -304,7 +306,7 @@ class Session:
             raise StageRunningError(f"{label(name)} is already running in session {self.id}")
         try:
             number = stage_number(name)
-            records = self._records()
+            records = self.stage_records()
             for n in STAGES[:number - 1]:
                 if records[n]["status"] != "done":
                     raise StageOrderError(f"{label(name)} needs {label(n)} to be done first "
@@ -337,7 +339,7 @@ class Session:
         while True:
             with LOCAL_LOCK:
                 local = [r.thread for k, r in LOCAL_RUNS.items()
-                         if k[:3] == self._run_key("")[:3] and k[3] in names and r.thread is not None]
+                         if k[:3] == self.run_key("")[:3] and k[3] in names and r.thread is not None]
             st = self.status()
             if not any(s["status"] == "running" for s in st["stages"] if s["name"] in names):
                 for thread in local:  # let a worker of this process finish its bookkeeping
@@ -355,7 +357,7 @@ class Session:
         """Ask a running stage (None: every running stage) to stop; True if one was running.
         Works across processes: the request is stored and the worker polls it."""
         names = [stage_name(stage)] if stage is not None else list(STAGES)
-        records = self._records()
+        records = self.stage_records()
         hit = False
         for n in names:
             rec = records[n]
@@ -363,7 +365,7 @@ class Session:
                 continue
             self.store.put(self.id, f"stage:{n}:cancel", {"run_id": rec["run_id"], "at": iso(time.time())})
             with LOCAL_LOCK:
-                local = LOCAL_RUNS.get(self._run_key(n))
+                local = LOCAL_RUNS.get(self.run_key(n))
             if local is not None and local.lease.token == rec["run_id"]:
                 local.cancel.set()
             hit = True

@@ -69,7 +69,7 @@ def execute(session, name: str, run: StageRun) -> None:
     lease.start_heartbeat(poll=poll, on_renew=renewed, on_lost=run.cancel.set)
     saved = False
     try:
-        inputs = session._load_artifacts(list(STAGES[:stage_number(name) - 1]))
+        inputs = session.load_artifacts(list(STAGES[:stage_number(name) - 1]))
         result = run_stage(name, inputs, session.params, progress=progress, cancel=run.cancel)
         if not lease.lost.is_set() and (run.cancel.is_set() or cancel_requested()):
             raise Cancelled()
@@ -91,10 +91,10 @@ def execute(session, name: str, run: StageRun) -> None:
             run.error = StoreError(f"{label(name)} in session {session.id} lost its lock (lease expired at "
                                    f"{iso(lease.until)}); its results were discarded")
         with LOCAL_LOCK:
-            if LOCAL_RUNS.get(session._run_key(name)) is run:
-                del LOCAL_RUNS[session._run_key(name)]
+            if LOCAL_RUNS.get(session.run_key(name)) is run:
+                del LOCAL_RUNS[session.run_key(name)]
         try:
-            session._records()  # a lost lease is reported as failed right away
+            session.stage_records()  # a lost lease is reported as failed right away
         except StoreError:
             pass
 
