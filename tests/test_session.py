@@ -105,12 +105,14 @@ def test_param_changes_through_run_and_unknown_params(store, plant):
 
 
 def test_failed_stage_is_recorded_and_reraised(store, tmp_path):
-    s = Session.create({"data": str(tmp_path / "missing")}, store)
-    with pytest.raises(InputError, match="does not exist"):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    s = Session.create({"data": str(empty)}, store)
+    with pytest.raises(InputError, match="order_data"):
         s.run("load")
     st = s.status()
     load = _stage(st, "load")
-    assert load["status"] == "failed" and "does not exist" in load["error"] and load["ended"]
+    assert load["status"] == "failed" and "order_data" in load["error"] and load["ended"]
     assert st["overall"] == "failed" and s.can_run("load") and not s.can_run("preprocess")
     with pytest.raises(StageOrderError, match="failed"):
         s.summary("load")
