@@ -143,7 +143,7 @@ def _answer(line, found):
 @given(rows=st.lists(st.tuples(st.integers(-5, 5), st.sampled_from([0, 1000, 1300, 2**40]),
                                st.text(min_size=0, max_size=3)), max_size=60))
 def test_compiled_priority_order_is_sorted_order(rows):
-    from prodsched.engine._native_load import priority_order
+    from prodsched.engine._native.load import priority_order
 
     dues, widths, ids = ([r[k] for r in rows] for k in range(3))
     expected = sorted(range(len(rows)), key=lambda i: (dues[i], -widths[i], ids[i]))
@@ -152,7 +152,7 @@ def test_compiled_priority_order_is_sorted_order(rows):
 
 @needs_native
 def test_compiled_priority_order_leaves_other_types_to_sorted():
-    from prodsched.engine._native_load import priority_order
+    from prodsched.engine._native.load import priority_order
 
     assert priority_order([1, 2.5], [1, 1], ["a", "b"]) is None
     assert priority_order([1, 2], [1, True], ["a", "b"]) is None
@@ -167,7 +167,7 @@ def test_a_source_newer_than_its_build_falls_back_with_a_warning():
     built = Path(sys.modules[NATIVE.__module__].__file__).stat()
     try:
         os.utime(source, (before.st_atime, built.st_mtime + 3600))
-        with pytest.warns(RuntimeWarning, match=r"older than .*_native_timeline\.pxd"):
+        with pytest.warns(RuntimeWarning, match=r"older than .*_native/timeline\.pxd"):
             assert _native_timeline.__wrapped__() is None
     finally:
         os.utime(source, (before.st_atime, before.st_mtime))

@@ -35,7 +35,7 @@ def _whole_slots(op: Operation, machine: str, d: Any) -> int:
 def _priority_order(source, compiled: bool) -> list[int]:
     """Indexes of ``source`` in the total priority order: due, then wider first, then id."""
     if compiled:
-        from prodsched.engine._native_load import priority_order
+        from prodsched.engine._native.load import priority_order
         order = priority_order([op.due_slot for op in source], [op.width for op in source],
                                [op.id for op in source])
         if order is not None:
@@ -72,7 +72,7 @@ class Core:
         self.tie = tie
         columns = None
         if timeline_type is not Timeline:
-            from prodsched.engine._native_load import load
+            from prodsched.engine._native.load import load
             columns = load(source, mindex, mrank, machines, instance.class_setup)
         if columns is None:
             self._set_up(source, machines, timeline_type)
@@ -88,7 +88,7 @@ class Core:
         self.ticker = ticker
         self.native = None  # the compiled twin of best() and of the window loop
         if not isinstance(self.timeline, Timeline):
-            from prodsched.engine._native_dispatch import NativeCore
+            from prodsched.engine._native.dispatch import NativeCore
             self.native = NativeCore(self, columns)
 
     def _set_up(self, source, machines, timeline_type: type) -> None:

@@ -422,23 +422,23 @@ class Timeline:
 @functools.cache
 def _native_timeline() -> type | None:
     """The compiled twin of :class:`Timeline`, or None when it is not built or is older than
-    its source (an edited ``.pyx`` not yet rebuilt: ``pip install -e .`` rebuilds it).
+    one of its sources (an edited ``.pyx``/``.pxd`` not yet rebuilt: ``pip install -e .``
+    rebuilds it).
 
-    It comes with the compiled setup table, set-up and dispatch loops (``_native_setups``,
-    ``_native_load``, ``_native_dispatch``); all four must be there.
+    It comes with the compiled setup table, set-up and dispatch loops (``_native.setups``,
+    ``_native.load``, ``_native.dispatch``); all four must be there.
     """
     try:
-        from prodsched.engine import _native_dispatch as dispatch
-        from prodsched.engine import _native_load as load
-        from prodsched.engine import _native_setups as setups
-        from prodsched.engine import _native_timeline as compiled
+        from prodsched.engine._native import dispatch, load, setups
+        from prodsched.engine._native import timeline as compiled
     except ImportError:
         return None
     here = Path(__file__).parent
-    sources = [src for pattern in ("_native_*.pyx", "_native_*.pxd") for src in here.glob(pattern)]
+    sources = [src for pattern in ("*.pyx", "*.pxd") for src in (here / "_native").glob(pattern)]
     for module in (compiled, setups, load, dispatch):
         built = Path(module.__file__)
-        stale = [src.name for src in sources if src.stat().st_mtime > built.stat().st_mtime + 1]
+        stale = [src.relative_to(here).as_posix() for src in sources
+                 if src.stat().st_mtime > built.stat().st_mtime + 1]
         if stale:
             warnings.warn(f"{built.name} is older than {', '.join(sorted(stale))}; using the "
                           "Python timeline until it is rebuilt (pip install -e .)",

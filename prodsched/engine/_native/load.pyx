@@ -16,8 +16,8 @@ from cpython.unicode cimport PyUnicode_Compare
 from libcpp.algorithm cimport sort as std_sort
 from libcpp.vector cimport vector
 
-from prodsched.engine._native_arrays cimport i64
-from prodsched.engine._native_setups cimport Shared
+from prodsched.engine._native.arrays cimport i64
+from prodsched.engine._native.setups cimport Shared
 
 
 ctypedef unsigned char u8

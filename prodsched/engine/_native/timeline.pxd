@@ -3,8 +3,8 @@
 from libcpp.unordered_map cimport unordered_map
 from libcpp.vector cimport vector
 
-from prodsched.engine._native_arrays cimport i64
-from prodsched.engine._native_setups cimport OpSetup, Shared
+from prodsched.engine._native.arrays cimport i64
+from prodsched.engine._native.setups cimport OpSetup, Shared
 
 
 # One idle gap of a line: from ``start`` to the start of operation ``n``, after operation ``p``

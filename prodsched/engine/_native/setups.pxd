@@ -2,7 +2,7 @@
 
 from libcpp.vector cimport vector
 
-from prodsched.engine._native_arrays cimport i64
+from prodsched.engine._native.arrays cimport i64
 
 
 # What the setups need of one operation, together (one cache line for the neighbours of a gap)

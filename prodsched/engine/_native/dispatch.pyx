@@ -15,10 +15,10 @@ from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.object cimport PyTypeObject
 from libcpp.vector cimport vector
 
-from prodsched.engine._native_load cimport Columns
-from prodsched.engine._native_arrays cimport _bl, _br, i64
-from prodsched.engine._native_setups cimport Shared
-from prodsched.engine._native_timeline cimport NativeLine, _placement_order
+from prodsched.engine._native.load cimport Columns
+from prodsched.engine._native.arrays cimport _bl, _br, i64
+from prodsched.engine._native.setups cimport Shared
+from prodsched.engine._native.timeline cimport NativeLine, _placement_order
 
 cdef i64 NEVER = (<i64>1) << 62
 
@@ -128,7 +128,7 @@ cdef class NativeCore:
     cdef readonly long count
 
     def __init__(self, core, Columns columns=None):
-        """What ``best`` needs; with ``columns`` (see ``_native_load``) also the window loop's
+        """What ``best`` needs; with ``columns`` (see ``_native.load``) also the window loop's
         arrays, else those come from ``core``'s lists in ``run_window``."""
         cdef Py_ssize_t x
         self.core = None

@@ -12,7 +12,7 @@ from libcpp.algorithm cimport sort as std_sort
 from libcpp.utility cimport pair
 from libcpp.vector cimport vector
 
-from prodsched.engine._native_arrays cimport (BLOCK, BLOCK_BITS, _bl, _br, _drop, _overwrite,
+from prodsched.engine._native.arrays cimport (BLOCK, BLOCK_BITS, _bl, _br, _drop, _overwrite,
                                               _put, _scan)
 
 cdef i64 NEVER = (<i64>1) << 62
