@@ -242,3 +242,45 @@ def test_values_left_to_the_python_set_up_schedule_alike(case, rule):
     assert fast.info["timeline"] == "native"
     assert fast.assignments == ref.assignments
     assert verify(inst, fast) == []
+
+
+@needs_native
+def test_each_build_is_dated_against_its_own_source_and_the_declarations():
+    """An edited ``.pyx`` makes its own module stale, not the others (a rebuild of only that
+    module is current again); an edited ``.pxd`` makes every module stale."""
+    from prodsched.engine._native import load, timeline
+
+    source = Path(load.__file__).with_name("load.pyx")
+    before = source.stat()
+    built = {m: Path(m.__file__).stat().st_mtime for m in (load, timeline)}
+    try:
+        os.utime(source, (before.st_atime, built[load] + 3600))
+        with pytest.warns(RuntimeWarning, match=r"^load\.\S+ is older than _native/load\.pyx;"):
+            assert _native_timeline.__wrapped__() is None
+        if built[load] - built[timeline] > 3:  # load built after timeline: only load is dated
+            os.utime(source, (before.st_atime, built[load] - 2))
+            assert _native_timeline.__wrapped__() is NATIVE
+    finally:
+        os.utime(source, (before.st_atime, before.st_mtime))
+    assert _native_timeline.__wrapped__() is NATIVE
+
+
+@needs_native
+@pytest.mark.parametrize("timeline", ["native", "python"])
+@pytest.mark.parametrize("rule", ["window", "edd"])
+def test_a_run_leaves_the_cyclic_collector_alone(timeline, rule):
+    """The collector stays enabled while the engine runs (the engine runs in the user's kernel)."""
+    import gc
+
+    seen = []
+
+    class Watch:  # the engine asks it every 128 placements whether to cancel
+        def is_set(self):
+            seen.append(gc.isenabled())
+            return False
+
+    ops = tuple(Operation(f"o{i}", f"j{i}", 1, "C", durations={"M1": 1}) for i in range(300))
+    inst = Instance(ops, (Machine("M1"),), {})
+    plan = schedule(inst, rule=rule, cancel=Watch(), options={"timeline": timeline})
+    assert verify(inst, plan) == []
+    assert seen and all(seen) and gc.isenabled()

@@ -434,10 +434,11 @@ def _native_timeline() -> type | None:
     except ImportError:
         return None
     here = Path(__file__).parent
-    sources = [src for pattern in ("*.pyx", "*.pxd") for src in (here / "_native").glob(pattern)]
+    declarations = sorted((here / "_native").glob("*.pxd"))  # any module may cimport these
     for module in (compiled, setups, load, dispatch):
         built = Path(module.__file__)
-        stale = [src.relative_to(here).as_posix() for src in sources
+        own = here / "_native" / (module.__name__.rpartition(".")[2] + ".pyx")
+        stale = [src.relative_to(here).as_posix() for src in [own, *declarations]
                  if src.stat().st_mtime > built.stat().st_mtime + 1]
         if stale:
             warnings.warn(f"{built.name} is older than {', '.join(sorted(stale))}; using the "

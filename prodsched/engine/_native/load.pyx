@@ -27,9 +27,7 @@ cdef struct Key:
     i64 due
     i64 negw
     Py_ssize_t i
-
-
-cdef vector[PyObject*] _ids  # the ids compared by _before during one sort
+    PyObject* id  # borrowed from the list of ids the caller holds while it sorts
 
 cdef extern from *:
     void __builtin_prefetch(const void*) nogil
@@ -43,21 +41,18 @@ cdef bint _before(Key a, Key b):
         return a.due < b.due
     if a.negw != b.negw:
         return a.negw < b.negw
-    cdef int c = PyUnicode_Compare(<object>_ids[a.i], <object>_ids[b.i])
+    cdef int c = PyUnicode_Compare(<object>a.id, <object>b.id)
     return c < 0 if c else a.i < b.i  # equal keys keep their given order, as sorted() does
 
 
-cdef void _sort(vector[Key]& keys, list ids):
-    """Sort ``keys`` by (due, -width, id); ``ids`` are str. Due dates are bucketed first (a
+cdef void _sort(vector[Key]& keys):
+    """Sort ``keys`` by (due, -width, id); the ids are str. Due dates are bucketed first (a
     counting sort, linear) unless they spread much wider than there are keys; each bucket is
     then sorted on its own."""
     cdef Py_ssize_t i, j, n = keys.size()
     cdef i64 lo, hi
     cdef vector[Key] out
     cdef vector[Py_ssize_t] start
-    _ids.resize(len(ids))
-    for i in range(len(ids)):
-        _ids[i] = <PyObject*>ids[i]
     if n > 1:
         lo = hi = keys[0].due
         for i in range(n):
@@ -85,7 +80,6 @@ cdef void _sort(vector[Key]& keys, list ids):
                     std_sort(out.begin() + i, out.begin() + start[j], _before)
                 i = start[j]
             keys.swap(out)
-    _ids.clear()
 
 
 def priority_order(list dues, list widths, list ids):
@@ -103,10 +97,11 @@ def priority_order(list dues, list widths, list ids):
             k.due = dues[i]
             k.negw = -<i64>widths[i]
             k.i = i
+            k.id = <PyObject*>ids[i]
             keys[i] = k
     except OverflowError:
         return None
-    _sort(keys, ids)
+    _sort(keys)
     return [keys[i].i for i in range(n)]
 
 
@@ -256,8 +251,9 @@ def load(operations, dict mindex, list mrank, machines, class_setup):
         key.due = due_g[i]
         key.negw = -width_g[i]
         key.i = i
+        key.id = <PyObject*>ids[i]
         keys[i] = key
-    _sort(keys, ids)
+    _sort(keys)
     c.n = n
     c.order.resize(n)
     x_of.resize(n)
