@@ -96,7 +96,7 @@ def test_long_lines_answer_every_search_alike(seed, downtime):
             assert _answer(fast, fast.find(*args)) == _answer(ref, ref.find(*args)), args
         ref.place(x, d, *ref.find(x, d, r))
         fast.place(x, d, *fast.find(x, d, r))
-        gaps_seen = max(gaps_seen, len(ref.ge))
+        gaps_seen = max(gaps_seen, len(ref.gap_ends))
     assert gaps_seen > 3 * 64, gaps_seen  # the searches crossed several capacity blocks
     assert fast.starts == ref.starts and fast.ends == ref.ends and fast.ops == ref.ops
     assert fast.cur == list(ref.cur)
@@ -105,9 +105,8 @@ def test_long_lines_answer_every_search_alike(seed, downtime):
 @needs_native
 @pytest.mark.parametrize("downtime", [False, True])
 def test_filled_gaps_go_and_searches_still_agree(downtime):
-    """Gaps filled exactly are dropped (the compiled line keeps them dead until they are the
-    greater part, then drops them at once): searches before, during and after that agree
-    with the reference, and so does the line at the end."""
+    """Gaps filled exactly are dropped from every index: searches before, during and after
+    that agree with the reference, and so does the line at the end."""
     rng = random.Random(3)
     n = 600
     ops = [Operation(f"o{i}", f"o{i}", 1, "A", "", 1000, durations={"M1": 5}) for i in range(n)]
@@ -124,7 +123,7 @@ def test_filled_gaps_go_and_searches_still_agree(downtime):
             assert _answer(fast, fast.find(*args)) == _answer(ref, ref.find(*args)), (x, args)
         ref.place(x, 5, *ref.find(x, 5, r))
         fast.place(x, 5, *fast.find(x, 5, r))
-        gaps.append(len(ref.ge))
+        gaps.append(len(ref.gap_ends))
     assert max(gaps) > 200 and gaps[-1] < max(gaps) - 150  # many gaps came and went
     assert fast.starts == ref.starts and fast.ends == ref.ends and fast.ops == ref.ops
     assert fast.gap_limit == ref.gap_limit
@@ -174,8 +173,8 @@ def test_a_source_newer_than_its_build_falls_back_with_a_warning():
     assert _native_timeline.__wrapped__() is NATIVE
 
 
-CORE_COLUMNS = ("due", "aging", "pmin", "npred", "succ", "mixture", "opname", "opid", "em", "ed",
-                "eoff", "x_of", "order", "index", "active", "mrank", "tie", "pbar", "sbar",
+CORE_COLUMNS = ("due", "aging", "pmin", "npred", "succ", "mixture", "opname", "opid",
+                "elig_machines", "elig_durations", "elig_offsets", "position", "order", "index", "active", "mrank", "tie", "pbar", "sbar",
                 "ready", "horizon", "ops", "preds", "elig")
 SETUP_COLUMNS = ("classes", "cls", "mix", "typ", "width", "widths", "matrix", "l2s", "s2l")
 
