@@ -1,7 +1,6 @@
 """Builds the compiled timeline, setup table, set-up and dispatch loops
-(``prodsched.engine._native_timeline``, ``_native_setups``, ``_native_load``,
-``_native_dispatch``) when a C++ compiler is there; without one the package installs and runs
-on the pure-Python reference."""
+(``prodsched.engine._native.timeline``, ``.setups``, ``.load``, ``.dispatch``) when a C++
+compiler is there; without one the package installs and runs on the pure-Python reference."""
 
 import sys
 
@@ -26,9 +25,9 @@ except ImportError:  # no Cython: the Python timeline only
     extensions = []
 else:
     extensions = cythonize(
-        [Extension(f"prodsched.engine.{name}", [f"prodsched/engine/{name}.pyx"],
+        [Extension(f"prodsched.engine._native.{name}", [f"prodsched/engine/_native/{name}.pyx"],
                    language="c++", extra_compile_args=["-O2"])
-         for name in ("_native_setups", "_native_timeline", "_native_load", "_native_dispatch")],
+         for name in ("setups", "timeline", "load", "dispatch")],
         quiet=True,
     )
 

@@ -158,8 +158,20 @@ def run(sizes: list[int], repeats: int, rules: list[str], out: Path,
         lines.append(f"| {n:,} | {med:.4f} | {growth} |")
     text = "\n".join(lines) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    out.write_text(text + _notes(out), encoding="utf-8")
     return text
+
+
+NOTES = "## Measured"  # sections of the results file from here on are kept on a rerun
+
+
+def _notes(out: Path) -> str:
+    """The hand-written sections at the end of an existing results file (from ``NOTES`` on)."""
+    if not out.exists():
+        return ""
+    old = out.read_text(encoding="utf-8")
+    at = old.find("\n" + NOTES)
+    return old[at:] if at >= 0 else ""
 
 
 def _paired_growth(times: dict[int, list[float]], sizes: list[int], k: int) -> str:

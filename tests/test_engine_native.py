@@ -96,7 +96,7 @@ def test_long_lines_answer_every_search_alike(seed, downtime):
             assert _answer(fast, fast.find(*args)) == _answer(ref, ref.find(*args)), args
         ref.place(x, d, *ref.find(x, d, r))
         fast.place(x, d, *fast.find(x, d, r))
-        gaps_seen = max(gaps_seen, len(ref.ge))
+        gaps_seen = max(gaps_seen, len(ref.gap_ends))
     assert gaps_seen > 3 * 64, gaps_seen  # the searches crossed several capacity blocks
     assert fast.starts == ref.starts and fast.ends == ref.ends and fast.ops == ref.ops
     assert fast.cur == list(ref.cur)
@@ -105,9 +105,8 @@ def test_long_lines_answer_every_search_alike(seed, downtime):
 @needs_native
 @pytest.mark.parametrize("downtime", [False, True])
 def test_filled_gaps_go_and_searches_still_agree(downtime):
-    """Gaps filled exactly are dropped (the compiled line keeps them dead until they are the
-    greater part, then drops them at once): searches before, during and after that agree
-    with the reference, and so does the line at the end."""
+    """Gaps filled exactly are dropped from every index: searches before, during and after
+    that agree with the reference, and so does the line at the end."""
     rng = random.Random(3)
     n = 600
     ops = [Operation(f"o{i}", f"o{i}", 1, "A", "", 1000, durations={"M1": 5}) for i in range(n)]
@@ -124,7 +123,7 @@ def test_filled_gaps_go_and_searches_still_agree(downtime):
             assert _answer(fast, fast.find(*args)) == _answer(ref, ref.find(*args)), (x, args)
         ref.place(x, 5, *ref.find(x, 5, r))
         fast.place(x, 5, *fast.find(x, 5, r))
-        gaps.append(len(ref.ge))
+        gaps.append(len(ref.gap_ends))
     assert max(gaps) > 200 and gaps[-1] < max(gaps) - 150  # many gaps came and went
     assert fast.starts == ref.starts and fast.ends == ref.ends and fast.ops == ref.ops
     assert fast.gap_limit == ref.gap_limit
@@ -143,7 +142,7 @@ def _answer(line, found):
 @given(rows=st.lists(st.tuples(st.integers(-5, 5), st.sampled_from([0, 1000, 1300, 2**40]),
                                st.text(min_size=0, max_size=3)), max_size=60))
 def test_compiled_priority_order_is_sorted_order(rows):
-    from prodsched.engine._native_load import priority_order
+    from prodsched.engine._native.load import priority_order
 
     dues, widths, ids = ([r[k] for r in rows] for k in range(3))
     expected = sorted(range(len(rows)), key=lambda i: (dues[i], -widths[i], ids[i]))
@@ -152,7 +151,7 @@ def test_compiled_priority_order_is_sorted_order(rows):
 
 @needs_native
 def test_compiled_priority_order_leaves_other_types_to_sorted():
-    from prodsched.engine._native_load import priority_order
+    from prodsched.engine._native.load import priority_order
 
     assert priority_order([1, 2.5], [1, 1], ["a", "b"]) is None
     assert priority_order([1, 2], [1, True], ["a", "b"]) is None
@@ -167,15 +166,15 @@ def test_a_source_newer_than_its_build_falls_back_with_a_warning():
     built = Path(sys.modules[NATIVE.__module__].__file__).stat()
     try:
         os.utime(source, (before.st_atime, built.st_mtime + 3600))
-        with pytest.warns(RuntimeWarning, match=r"older than .*_native_timeline\.pxd"):
+        with pytest.warns(RuntimeWarning, match=r"older than .*_native/timeline\.pxd"):
             assert _native_timeline.__wrapped__() is None
     finally:
         os.utime(source, (before.st_atime, before.st_mtime))
     assert _native_timeline.__wrapped__() is NATIVE
 
 
-CORE_COLUMNS = ("due", "aging", "pmin", "npred", "succ", "mixture", "opname", "opid", "em", "ed",
-                "eoff", "x_of", "order", "index", "active", "mrank", "tie", "pbar", "sbar",
+CORE_COLUMNS = ("due", "aging", "pmin", "npred", "succ", "mixture", "opname", "opid",
+                "elig_machines", "elig_durations", "elig_offsets", "position", "order", "index", "active", "mrank", "tie", "pbar", "sbar",
                 "ready", "horizon", "ops", "preds", "elig")
 SETUP_COLUMNS = ("classes", "cls", "mix", "typ", "width", "widths", "matrix", "l2s", "s2l")
 
@@ -242,3 +241,45 @@ def test_values_left_to_the_python_set_up_schedule_alike(case, rule):
     assert fast.info["timeline"] == "native"
     assert fast.assignments == ref.assignments
     assert verify(inst, fast) == []
+
+
+@needs_native
+def test_each_build_is_dated_against_its_own_source_and_the_declarations():
+    """An edited ``.pyx`` makes its own module stale, not the others (a rebuild of only that
+    module is current again); an edited ``.pxd`` makes every module stale."""
+    from prodsched.engine._native import load, timeline
+
+    source = Path(load.__file__).with_name("load.pyx")
+    before = source.stat()
+    built = {m: Path(m.__file__).stat().st_mtime for m in (load, timeline)}
+    try:
+        os.utime(source, (before.st_atime, built[load] + 3600))
+        with pytest.warns(RuntimeWarning, match=r"^load\.\S+ is older than _native/load\.pyx;"):
+            assert _native_timeline.__wrapped__() is None
+        if built[load] - built[timeline] > 3:  # load built after timeline: only load is dated
+            os.utime(source, (before.st_atime, built[load] - 2))
+            assert _native_timeline.__wrapped__() is NATIVE
+    finally:
+        os.utime(source, (before.st_atime, before.st_mtime))
+    assert _native_timeline.__wrapped__() is NATIVE
+
+
+@needs_native
+@pytest.mark.parametrize("timeline", ["native", "python"])
+@pytest.mark.parametrize("rule", ["window", "edd"])
+def test_a_run_leaves_the_cyclic_collector_alone(timeline, rule):
+    """The collector stays enabled while the engine runs (the engine runs in the user's kernel)."""
+    import gc
+
+    seen = []
+
+    class Watch:  # the engine asks it every 128 placements whether to cancel
+        def is_set(self):
+            seen.append(gc.isenabled())
+            return False
+
+    ops = tuple(Operation(f"o{i}", f"j{i}", 1, "C", durations={"M1": 1}) for i in range(300))
+    inst = Instance(ops, (Machine("M1"),), {})
+    plan = schedule(inst, rule=rule, cancel=Watch(), options={"timeline": timeline})
+    assert verify(inst, plan) == []
+    assert seen and all(seen) and gc.isenabled()

@@ -35,7 +35,7 @@ def _whole_slots(op: Operation, machine: str, d: Any) -> int:
 def _priority_order(source, compiled: bool) -> list[int]:
     """Indexes of ``source`` in the total priority order: due, then wider first, then id."""
     if compiled:
-        from prodsched.engine._native_load import priority_order
+        from prodsched.engine._native.load import priority_order
         order = priority_order([op.due_slot for op in source], [op.width for op in source],
                                [op.id for op in source])
         if order is not None:
@@ -45,7 +45,8 @@ def _priority_order(source, compiled: bool) -> list[int]:
 
 
 _FROM_COLUMNS = frozenset({"due", "aging", "pmin", "npred", "succ", "mixture", "opname", "opid",
-                           "em", "ed", "eoff", "x_of", "order"})
+                           "elig_machines", "elig_durations", "elig_offsets", "position",
+                           "order"})
 
 
 class Core:
@@ -72,7 +73,7 @@ class Core:
         self.tie = tie
         columns = None
         if timeline_type is not Timeline:
-            from prodsched.engine._native_load import load
+            from prodsched.engine._native.load import load
             columns = load(source, mindex, mrank, machines, instance.class_setup)
         if columns is None:
             self._set_up(source, machines, timeline_type)
@@ -88,7 +89,7 @@ class Core:
         self.ticker = ticker
         self.native = None  # the compiled twin of best() and of the window loop
         if not isinstance(self.timeline, Timeline):
-            from prodsched.engine._native_dispatch import NativeCore
+            from prodsched.engine._native.dispatch import NativeCore
             self.native = NativeCore(self, columns)
 
     def _set_up(self, source, machines, timeline_type: type) -> None:
@@ -97,17 +98,19 @@ class Core:
         mindex = self.mindex
         instance = self.instance
         order = _priority_order(source, timeline_type is not Timeline)
-        x_of = [0] * n  # priority position of each operation in the given order
+        position = [0] * n  # priority position of each operation in the given order
         for x, i in enumerate(order):
-            x_of[i] = x
-        self.index = index = {op.id: x for op, x in zip(source, x_of)}
+            position[i] = x
+        self.index = index = {op.id: x for op, x in zip(source, position)}
         # one pass over the operations in their given order (how they lie in memory), filling
         # per-operation columns at each one's priority position
         due = [0] * n
         aging = [0] * n
-        em: list[int] = []  # eligible machines and durations, flat, in the given order
-        ed: list[int] = []
-        eoff = [0]  # operation i's pairs are em[eoff[i]:eoff[i + 1]]
+        # eligible machines and their durations, flat, in the given order: operation i's pairs
+        # are at elig_offsets[i]:elig_offsets[i + 1]
+        elig_machines: list[int] = []
+        elig_durations: list[int] = []
+        elig_offsets = [0]
         pmin = [0] * n
         none: list[int] = []  # shared by every operation without successors
         npred = [0] * n
@@ -119,7 +122,7 @@ class Core:
         opid = [""] * n
         mind = [0] * len(machines)
         mclass: list[set[str]] = [set() for _ in machines]
-        for op, x in zip(source, x_of):
+        for op, x in zip(source, position):
             if not op.durations:
                 raise ScheduleError(op.id, "no eligible machine (no machine can run it after "
                                            "speeds, limits and allocations)")
@@ -140,14 +143,14 @@ class Core:
                                                "of the plan")
                 if type(d) is not int or d < 1:
                     d = _whole_slots(op, mc, d)
-                em.append(m)
-                ed.append(d)
+                elig_machines.append(m)
+                elig_durations.append(d)
                 if mind[m] == 0 or d < mind[m]:
                     mind[m] = d
                 if least == 0 or d < least:
                     least = d
                 mclass[m].add(c)
-            eoff.append(len(em))
+            elig_offsets.append(len(elig_machines))
             pmin[x] = least
             for pid in op.predecessors:
                 p = index.get(pid)
@@ -163,7 +166,8 @@ class Core:
                     continue
                 npred[x] += 1
         self.due, self.aging, self.pmin = due, aging, pmin
-        self.em, self.ed, self.eoff, self.x_of, self.order = em, ed, eoff, x_of, order
+        self.elig_machines, self.elig_durations = elig_machines, elig_durations
+        self.elig_offsets, self.position, self.order = elig_offsets, position, order
         self.succ, self.npred = succ, npred
         self.mixture, self.opname, self.opid = mixture, opname, opid
         self.setups = SetupTable.from_columns(op_class, mixture, width, machines,
@@ -225,11 +229,12 @@ class Core:
     @functools.cached_property
     def elig(self) -> list[list[tuple[int, int]]]:
         """``[(machine, duration), ...]`` of each operation, machines in their seeded order."""
-        em, ed, eoff, mrank = self.em, self.ed, self.eoff, self.mrank
+        machines, durations, offsets = self.elig_machines, self.elig_durations, self.elig_offsets
+        mrank = self.mrank
         out: list[list[tuple[int, int]]] = [[]] * self.n
-        for i, x in enumerate(self.x_of):
-            a, b = eoff[i], eoff[i + 1]
-            pairs = list(zip(em[a:b], ed[a:b]))
+        for i, x in enumerate(self.position):
+            a, b = offsets[i], offsets[i + 1]
+            pairs = list(zip(machines[a:b], durations[a:b]))
             if b - a > 1:
                 pairs.sort(key=lambda pair: mrank[pair[0]])
             out[x] = pairs

@@ -9,7 +9,6 @@ mixture, then of the same operation, follow the head on its machine (DESIGN §4)
 from __future__ import annotations
 
 import functools
-import gc
 import math
 import time
 from bisect import bisect_left, bisect_right, insort
@@ -289,36 +288,27 @@ def schedule(
     ticker = _Ticker(n, progress, cancel, 0.0, scale)
     if cancel is not None and cancel.is_set():
         raise Cancelled("scheduling was cancelled")
-    # the passes allocate many small objects and free few: cyclic GC would only slow them. The
-    # pass data hold no reference cycles, so they are freed (by reference counting) before the
-    # collector is enabled again, and it never has to walk them.
-    collect = gc.isenabled()
-    gc.disable()
-    try:
-        best = _one_pass(instance, rule_obj, window_slots, seed, options, ticker)
-        passes = 1
-        chosen = (window_days, seed)
-        if time_limit_s is not None:
-            best, chosen, passes = _improve(instance, rule_obj, best, window_days, seed, options,
-                                            started, float(time_limit_s), slot_minutes,
-                                            progress, cancel)
-        assignments = _assignments(best)
-        timeline = "python" if isinstance(best.timeline, Timeline) else "native"
-        del best
-        elapsed = time.perf_counter() - started
-        plan = Schedule(
-            assignments=assignments,
-            rule=rule_obj.name,
-            window_days=window_days,
-            seed=seed,
-            elapsed_s=elapsed,
-            passes=passes,
-            info={"chosen_window_days": chosen[0], "chosen_seed": chosen[1],
-                  "timeline": timeline, "ops_per_s": n / elapsed if elapsed > 0 else math.inf},
-        )
-    finally:
-        if collect:
-            gc.enable()
+    best = _one_pass(instance, rule_obj, window_slots, seed, options, ticker)
+    passes = 1
+    chosen = (window_days, seed)
+    if time_limit_s is not None:
+        best, chosen, passes = _improve(instance, rule_obj, best, window_days, seed, options,
+                                        started, float(time_limit_s), slot_minutes,
+                                        progress, cancel)
+    assignments = _assignments(best)
+    timeline = "python" if isinstance(best.timeline, Timeline) else "native"
+    del best
+    elapsed = time.perf_counter() - started
+    plan = Schedule(
+        assignments=assignments,
+        rule=rule_obj.name,
+        window_days=window_days,
+        seed=seed,
+        elapsed_s=elapsed,
+        passes=passes,
+        info={"chosen_window_days": chosen[0], "chosen_seed": chosen[1],
+              "timeline": timeline, "ops_per_s": n / elapsed if elapsed > 0 else math.inf},
+    )
     if progress is not None:
         progress(1.0, f"placed {n} of {n} operations")
     return plan

@@ -161,9 +161,6 @@ class SetupTable:
             match = self._match[mkey] = (both_p, both_n)
         return generic, direct, match[0], match[1]
 
-    def class_index(self, op_class: str) -> int:
-        return self.classes.index(op_class)
-
     def mean_positive(self) -> float:
         """Mean of the positive changeover values (class and width), 0 when there are none."""
         values = [v for row in self.matrix for v in row if v > 0]

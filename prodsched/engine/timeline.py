@@ -46,16 +46,16 @@ class MachineLine:
     """One machine. ``cur`` is the timeline-wide list of the setup charged to each placed op."""
 
     __slots__ = (
+        "class_caps",
         "classes",
         "cls",
         "cur",
         "dte",
         "dts",
         "ends",
+        "gap_ends",
         "gap_limit",
-        "gbuf",
-        "ge",
-        "gx",
+        "gaps",
         "local",
         "m",
         "mind",
@@ -64,9 +64,9 @@ class MachineLine:
         "starts",
         "table",
         "tail",
-        "tbuf",
-        "tge",
         "typ",
+        "type_caps",
+        "type_gap_ends",
     )
 
     def __init__(self, m: int, downtime: Sequence[tuple[int, int]], table: SetupTable,
@@ -83,11 +83,14 @@ class MachineLine:
         self.starts: list[int] = []
         self.ends: list[int] = []
         self.ops: list[int] = []
-        self.ge: list[int] = []  # gap ends (= start of the operation after the gap), sorted
-        self.gx: list[tuple[int, int, int]] = []  # (gap start, op before or -1, op after)
-        self.gbuf = [bytearray() for _ in self.classes]  # per class: capacity for other types
-        self.tge: dict[int, list[int]] = {}  # per type: ends of the gaps next to that type
-        self.tbuf: dict[int, bytearray] = {}  # per type: capacity for an op of that type
+        # the gaps, sorted: their ends (= start of the operation after), (gap start, op before
+        # or -1, op after), and per class the capacity for an op of another type than its sides
+        self.gap_ends: list[int] = []
+        self.gaps: list[tuple[int, int, int]] = []
+        self.class_caps = [bytearray() for _ in self.classes]
+        # per type: the ends of the gaps next to an op of that type, and their capacity for one
+        self.type_gap_ends: dict[int, list[int]] = {}
+        self.type_caps: dict[int, bytearray] = {}
         self.dts = [int(s) for s, _ in downtime]
         self.dte = [int(e) for _, e in downtime]
         self.mind = max(1, int(min_duration))
@@ -102,7 +105,7 @@ class MachineLine:
     def gap_end(self, k: int) -> int:
         """End of gap ``k`` (``k`` as :meth:`find` returns it: a handle valid until the next
         :meth:`place`)."""
-        return self.ge[k]
+        return self.gap_ends[k]
 
     def last_op(self) -> int:
         """Index of the operation that ends last, -1 when the machine is empty."""
@@ -153,19 +156,19 @@ class MachineLine:
             t = self.clear(r, 0, d) if self.dts else r
             return (t, 0, -1) if t + d <= bound else None
         lo = r + d
-        ge = self.ge
-        if ge and lo <= starts[-1] and lo <= bound:
+        gap_ends = self.gap_ends
+        if gap_ends and lo <= starts[-1] and lo <= bound:
             search = _AT_LEAST[d if d < _CLAMP else _CLAMP]
             # a gap starts at or after the end of the gap before it: those starting after
             # ``bound - d`` cannot meet the bound
-            stop = len(ge)
+            stop = len(gap_ends)
             if bound < _NEVER:
-                stop = bisect_right(ge, bound - d) + 1
-                if stop > len(ge):
-                    stop = len(ge)
+                stop = bisect_right(gap_ends, bound - d) + 1
+                if stop > len(gap_ends):
+                    stop = len(gap_ends)
             best = None
-            buf = self.gbuf[self.local[self.cls[x]]]
-            k = bisect_left(ge, lo)
+            buf = self.class_caps[self.local[self.cls[x]]]
+            k = bisect_left(gap_ends, lo)
             while True:
                 hit = search(buf, k, stop)
                 if hit is None:
@@ -176,17 +179,17 @@ class MachineLine:
                     stop = k
                     break
                 k += 1
-            ends = self.tge.get(self.typ[x])
+            ends = self.type_gap_ends.get(self.typ[x])
             if ends and stop:
                 i = bisect_left(ends, lo)
-                end = bisect_right(ends, ge[stop - 1])  # only gaps before ``stop``
-                tbuf = self.tbuf[self.typ[x]]
+                end = bisect_right(ends, gap_ends[stop - 1])  # only gaps before ``stop``
+                type_caps = self.type_caps[self.typ[x]]
                 while True:
-                    hit = search(tbuf, i, end)
+                    hit = search(type_caps, i, end)
                     if hit is None:
                         break
                     i = hit.start()
-                    found = self._try_gap(bisect_left(ge, ends[i]), x, d, r)
+                    found = self._try_gap(bisect_left(gap_ends, ends[i]), x, d, r)
                     if found is not None:
                         best = found
                         break
@@ -210,8 +213,8 @@ class MachineLine:
 
     def _try_gap(self, k: int, x: int, d: int, r: int) -> tuple[int, int, int] | None:
         """Exact check of gap ``k``: earliest ``(start, setup, k)`` there, or None."""
-        a, p, n = self.gx[k]
-        nstart = self.ge[k]
+        a, p, n = self.gaps[k]
+        nstart = self.gap_ends[k]
         setup = self.setup
         m = self.m
         sin = setup(p, x, m) if p >= 0 else 0
@@ -284,15 +287,15 @@ class MachineLine:
     def _index(self, k: int, b: int, a: int, p: int, n: int, caps: tuple) -> None:
         """Insert gap ``[a, b)`` (between ``p`` and ``n``) at index ``k`` of every index."""
         cbytes, cap_p, cap_n = caps
-        if k == len(self.ge):
-            self.ge.append(b)
-            self.gx.append((a, p, n))
-            for c, buf in enumerate(self.gbuf):
+        if k == len(self.gap_ends):
+            self.gap_ends.append(b)
+            self.gaps.append((a, p, n))
+            for c, buf in enumerate(self.class_caps):
                 buf.append(cbytes[c])
         else:
-            self.ge.insert(k, b)
-            self.gx.insert(k, (a, p, n))
-            for c, buf in enumerate(self.gbuf):
+            self.gap_ends.insert(k, b)
+            self.gaps.insert(k, (a, p, n))
+            for c, buf in enumerate(self.class_caps):
                 buf.insert(k, cbytes[c])
         typ = self.typ
         tn = typ[n]
@@ -308,33 +311,33 @@ class MachineLine:
             self._index_type(tn, b, cap_n)
 
     def _index_type(self, t: int, g: int, cap: int) -> None:
-        ends = self.tge.get(t)
+        ends = self.type_gap_ends.get(t)
         if ends is None:
-            ends = self.tge[t] = []
-            self.tbuf[t] = bytearray()
+            ends = self.type_gap_ends[t] = []
+            self.type_caps[t] = bytearray()
         if not ends or g > ends[-1]:
             ends.append(g)
-            self.tbuf[t].append(_byte(cap))
+            self.type_caps[t].append(_byte(cap))
         else:
             j = bisect_left(ends, g)
             ends.insert(j, g)
-            self.tbuf[t].insert(j, _byte(cap))
+            self.type_caps[t].insert(j, _byte(cap))
 
     def _unindex(self, k: int) -> None:
         """Remove gap ``k`` from every index."""
-        g = self.ge.pop(k)
-        _a, p, n = self.gx.pop(k)
-        for buf in self.gbuf:
+        g = self.gap_ends.pop(k)
+        _a, p, n = self.gaps.pop(k)
+        for buf in self.class_caps:
             del buf[k]
         typ = self.typ
         tn = typ[n]
         for t in (tn, typ[p]) if p >= 0 and typ[p] != tn else (tn,):
-            ends = self.tge.get(t)
+            ends = self.type_gap_ends.get(t)
             if ends:
                 j = bisect_left(ends, g)
                 if j < len(ends) and ends[j] == g:
                     del ends[j]
-                    del self.tbuf[t][j]
+                    del self.type_caps[t][j]
 
     def place(self, x: int, d: int, t: int, sin: int, k: int) -> None:
         """Put op ``x`` at ``t`` with setup ``sin`` into gap ``k`` (or append when ``k`` < 0)."""
@@ -352,15 +355,15 @@ class MachineLine:
             if t - a >= mind:
                 caps = self._gap(a, t, p, x)
                 if caps is not None:
-                    self._index(len(self.ge), t, a, p, x, caps)
+                    self._index(len(self.gap_ends), t, a, p, x, caps)
             self.starts.append(t)
             ends.append(e)
             self.ops.append(x)
             self.tail = e
-            self.gap_limit = t if self.ge else -1
+            self.gap_limit = t if self.gap_ends else -1
             return
-        a, p, n = self.gx[k]
-        b = self.ge[k]
+        a, p, n = self.gaps[k]
+        b = self.gap_ends[k]
         j = bisect_left(self.starts, b)
         self.starts.insert(j, t)
         self.ends.insert(j, e)
@@ -375,7 +378,7 @@ class MachineLine:
             caps = self._gap(a, t, p, x)
             if caps is not None:
                 self._index(k, t, a, p, x, caps)
-        self.gap_limit = self.starts[-1] if self.ge else -1
+        self.gap_limit = self.starts[-1] if self.gap_ends else -1
 
 
 class Timeline:
@@ -393,13 +396,6 @@ class Timeline:
         self.cur = [0] * len(table.cls)
         self.lines = [MachineLine(m, dt, table, machine_classes[m], mins[m], self.cur)
                       for m, dt in enumerate(downtimes)]
-
-    def find(self, m: int, x: int, d: int, r: int,
-             bound: int = _NEVER) -> tuple[int, int, int] | None:
-        return self.lines[m].find(x, d, r, bound)
-
-    def place(self, m: int, x: int, d: int, t: int, sin: int, k: int) -> None:
-        self.lines[m].place(x, d, t, sin, k)
 
     def columns(self) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
         """Every placement as columns ``(starts, machines, ops, ends, setups)``, ordered by
@@ -422,23 +418,24 @@ class Timeline:
 @functools.cache
 def _native_timeline() -> type | None:
     """The compiled twin of :class:`Timeline`, or None when it is not built or is older than
-    its source (an edited ``.pyx`` not yet rebuilt: ``pip install -e .`` rebuilds it).
+    one of its sources (an edited ``.pyx``/``.pxd`` not yet rebuilt: ``pip install -e .``
+    rebuilds it).
 
-    It comes with the compiled setup table, set-up and dispatch loops (``_native_setups``,
-    ``_native_load``, ``_native_dispatch``); all four must be there.
+    It comes with the compiled setup table, set-up and dispatch loops (``_native.setups``,
+    ``_native.load``, ``_native.dispatch``); all four must be there.
     """
     try:
-        from prodsched.engine import _native_dispatch as dispatch
-        from prodsched.engine import _native_load as load
-        from prodsched.engine import _native_setups as setups
-        from prodsched.engine import _native_timeline as compiled
+        from prodsched.engine._native import dispatch, load, setups
+        from prodsched.engine._native import timeline as compiled
     except ImportError:
         return None
     here = Path(__file__).parent
-    sources = [src for pattern in ("_native_*.pyx", "_native_*.pxd") for src in here.glob(pattern)]
+    declarations = sorted((here / "_native").glob("*.pxd"))  # any module may cimport these
     for module in (compiled, setups, load, dispatch):
         built = Path(module.__file__)
-        stale = [src.name for src in sources if src.stat().st_mtime > built.stat().st_mtime + 1]
+        own = here / "_native" / (module.__name__.rpartition(".")[2] + ".pyx")
+        stale = [src.relative_to(here).as_posix() for src in [own, *declarations]
+                 if src.stat().st_mtime > built.stat().st_mtime + 1]
         if stale:
             warnings.warn(f"{built.name} is older than {', '.join(sorted(stale))}; using the "
                           "Python timeline until it is rebuilt (pip install -e .)",

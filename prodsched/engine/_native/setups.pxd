@@ -2,7 +2,7 @@
 
 from libcpp.vector cimport vector
 
-from prodsched.engine._native_arrays cimport i64
+from prodsched.engine._native.arrays cimport i64
 
 
 # What the setups need of one operation, together (one cache line for the neighbours of a gap)
@@ -33,6 +33,7 @@ cdef class Shared:
     cdef vector[OpSetup] op
     cdef vector[int] matrix
     cdef int ncls, nw, ntyp
+    cdef readonly bint types_hashed  # type codes by hash map (for inspection)
     cdef vector[int] l2s, s2l
 
     cdef void _dense_types(self, int nmix)

@@ -12,8 +12,7 @@ from libcpp.algorithm cimport sort as std_sort
 from libcpp.utility cimport pair
 from libcpp.vector cimport vector
 
-from prodsched.engine._native_arrays cimport (BLOCK, BLOCK_BITS, _bl, _br, _drop, _overwrite,
-                                              _put, _scan)
+from prodsched.engine._native.arrays cimport _bl, _br, _drop, _overwrite, _put, _scan
 
 cdef i64 NEVER = (<i64>1) << 62
 cdef int CLAMP = 255
@@ -40,11 +39,9 @@ cdef class NativeLine:
         self.capbuf.resize(self.classes.size())
         self._dts = [int(s) for s, _ in downtime]
         self._dte = [int(e) for _, e in downtime]
-        self._bucket_downtime()
         self.mind = max(1, int(min_duration))
         self.tail = 0
         self.gap_limit = -1
-        self._dead = 0
         self._last = -1
         self._last_start = 0
         span = <i64>shared.ncls * shared.nw * (shared.ncls + 1) * shared.nw
@@ -77,6 +74,12 @@ cdef class NativeLine:
         return out
 
     @property
+    def bounds_hashed(self):
+        """Whether the gap bounds are cached in a hash map (many classes and widths) rather
+        than a dense table (for inspection)."""
+        return self._gslot.size() == 0
+
+    @property
     def dts(self):
         return list(self._dts)
 
@@ -95,33 +98,9 @@ cdef class NativeLine:
     def last_op(self):
         return self._last
 
-    cdef void _bucket_downtime(self):
-        cdef Py_ssize_t nd = self._dte.size(), q = 0, b, nb
-        cdef i64 last
-        self._dshift = 0
-        if nd == 0 or self._dte[0] < 0:  # (negative slots: _after bisects the whole list)
-            return
-        last = self._dte[nd - 1]
-        while (last >> self._dshift) > 2 * nd:
-            self._dshift += 1
-        nb = (last >> self._dshift) + 2
-        self._dfirst.resize(nb)
-        for b in range(nb):
-            while q < nd and self._dte[q] < (<i64>b << self._dshift):
-                q += 1
-            self._dfirst[b] = q
-
     cdef Py_ssize_t _after(self, i64 v) noexcept:
         """The first downtime ending after slot ``v`` (``bisect_right`` on the ends)."""
-        cdef Py_ssize_t nd = self._dte.size(), b
-        if nd == 0 or v < self._dte[0]:
-            return 0
-        if v >= self._dte[nd - 1]:
-            return nd
-        if self._dfirst.size() == 0:
-            return _br(self._dte, v, 0, nd)
-        b = v >> self._dshift
-        return _br(self._dte, v, self._dfirst[b], self._dfirst[b + 1])
+        return _br(self._dte, v, 0, self._dte.size())
 
     cdef i64 _clear(self, i64 t, i64 sin, i64 d):
         cdef Py_ssize_t nd = self._dts.size()
@@ -182,7 +161,7 @@ cdef class NativeLine:
             return False
         lo = r + d
         n = self._ge.size()
-        if n > self._dead and lo <= self._last_start and lo <= bound:
+        if n and lo <= self._last_start and lo <= bound:
             dd = d if d < CLAMP else CLAMP
             # gap ends are sorted. A gap whose predecessor ends after ``bound - d`` starts too
             # late, and so does every later one: checked at each hit, no bisection for it
@@ -389,20 +368,13 @@ cdef class NativeLine:
         if ps != NULL:
             rec.ps = ps[0]
         rec.ns = ns[0]
-        if insert and k and self._gx[k - 1].n < 0:  # a dead gap just before: take its slot
-            k -= 1
-            insert = False
-            self._dead -= 1
         if insert:
             self._ge.insert(self._ge.begin() + k, b)
-            self._refence(k)
             self._gx.insert(self._gx.begin() + k, rec)
             for c in range(self.gbuf.size()):
                 _put(self.gbuf[c], self.gtop[c], k, self.capbuf[c])
         else:
             self._ge[k] = b
-            if not k & (BLOCK - 1):
-                self._gf[k >> BLOCK_BITS] = b
             self._gx[k] = rec
             for c in range(self.gbuf.size()):
                 _overwrite(self.gbuf[c], self.gtop[c], k, self.capbuf[c])
@@ -454,54 +426,16 @@ cdef class NativeLine:
             self._unindex_type(rec.ps.typ, g)
 
     cdef void _erase(self, Py_ssize_t k):
-        """Gap ``k`` is gone: it stays in place, dead (no capacity, never tried), until dead
-        gaps are the greater part; then they all go at once (``_compact``)."""
+        """Gap ``k`` is gone: out of the gap list and every class's capacities."""
         cdef Py_ssize_t c
+        self._ge.erase(self._ge.begin() + k)
+        self._gx.erase(self._gx.begin() + k)
         for c in range(self.gbuf.size()):
-            self.gbuf[c][k] = 0  # the block bound stays an upper bound
-        self._gx[k].n = -1
-        self._dead += 1
-        if self._dead > BLOCK and 2 * self._dead > <Py_ssize_t>self._ge.size():
-            self._compact()
-
-    cdef void _compact(self):
-        cdef Py_ssize_t k, w = 0, c, n = self._ge.size(), b
-        for k in range(n):
-            if self._gx[k].n < 0:
-                continue
-            self._ge[w] = self._ge[k]
-            self._gx[w] = self._gx[k]
-            for c in range(self.gbuf.size()):
-                self.gbuf[c][w] = self.gbuf[c][k]
-            w += 1
-        self._ge.resize(w)
-        self._refence(0)
-        self._gx.resize(w)
-        for c in range(self.gbuf.size()):
-            self.gbuf[c].resize(w)
-            self.gtop[c].assign((w + BLOCK - 1) >> BLOCK_BITS, 0)
-            for k in range(w):
-                b = k >> BLOCK_BITS
-                if self.gbuf[c][k] > self.gtop[c][b]:
-                    self.gtop[c][b] = self.gbuf[c][k]
-        self._dead = 0
+            _drop(self.gbuf[c], self.gtop[c], k)
 
     cdef Py_ssize_t _gap_at(self, i64 v) noexcept:
-        """The first gap ending at or after slot ``v`` (bisect_left on the gap ends): first
-        among the block fences, then within one block."""
-        cdef Py_ssize_t n = self._ge.size()
-        cdef Py_ssize_t j = _bl(self._gf, v, 0, self._gf.size())
-        if j == 0:
-            return 0
-        return _bl(self._ge, v, ((j - 1) << BLOCK_BITS) + 1, min(j << BLOCK_BITS, n))
-
-    cdef void _refence(self, Py_ssize_t k) noexcept:
-        """Fences again for the blocks from the one holding index ``k`` on (after an insert
-        there or a change of length)."""
-        cdef Py_ssize_t j, n = self._ge.size()
-        self._gf.resize((n + BLOCK - 1) >> BLOCK_BITS)
-        for j in range((k + BLOCK - 1) >> BLOCK_BITS, <Py_ssize_t>self._gf.size()):
-            self._gf[j] = self._ge[j << BLOCK_BITS]
+        """The first gap ending at or after slot ``v`` (bisect_left on the gap ends)."""
+        return _bl(self._ge, v, 0, self._ge.size())
 
     def gap_end(self, Py_ssize_t k):
         """End of gap ``k`` (``k`` as :meth:`find` returns it)."""
@@ -551,7 +485,7 @@ cdef class NativeLine:
                 vacant = False
             if vacant:
                 self._erase(k)
-        self.gap_limit = self._last_start if <Py_ssize_t>self._ge.size() > self._dead else -1
+        self.gap_limit = self._last_start if self._ge.size() else -1
 
 
 class NativeTimeline:
@@ -571,12 +505,6 @@ class NativeTimeline:
     def cur(self):
         return self.shared.cur_list()
 
-    def find(self, m, x, d, r, bound=NEVER):
-        return self.lines[m].find(x, d, r, bound)
-
-    def place(self, m, x, d, t, sin, k):
-        self.lines[m].place(x, d, t, sin, k)
-
     def columns(self):
         """See :meth:`prodsched.engine.timeline.Timeline.columns`."""
         return _columns(self.lines, self.shared)
@@ -589,47 +517,18 @@ class NativeTimeline:
 
 cdef vector[Py_ssize_t] _placement_order(list lines) except *:
     """Every placement of ``lines`` (machine ``m`` is ``lines[m]``) ordered by start, then
-    machine, as pairs ``m, i`` (placement ``i`` of line ``m``) flattened. Linear in the
-    placements plus the last start (a counting sort), unless starts spread much wider than
-    there are placements."""
+    machine, as pairs ``m, i`` (placement ``i`` of line ``m``) flattened."""
     cdef vector[Py_ssize_t] out
-    cdef vector[Py_ssize_t] count
     cdef vector[pair[pair[i64, Py_ssize_t], Py_ssize_t]] keys  # ((start, m), i)
     cdef NativeLine line
-    cdef Py_ssize_t m, i, j, total = 0, nl = len(lines)
-    cdef i64 last = 0, s
-    cdef bint negative = False
-    for m in range(nl):
-        line = <NativeLine>lines[m]
-        total += line._starts.size()
-        if line._last >= 0 and line._last_start > last:
-            last = line._last_start
-        for i in range(line._starts.size()):
-            if line._starts[i] < 0:
-                negative = True
-    out.resize(2 * total)
-    if not negative and last <= 4 * total + 4096:
-        count.assign(last + 2, 0)
-        for m in range(nl):
-            line = <NativeLine>lines[m]
-            for i in range(line._starts.size()):
-                count[line._starts[i] + 1] += 1
-        for s in range(last + 1):
-            count[s + 1] += count[s]
-        for m in range(nl):  # machines in order: within one start, by machine
-            line = <NativeLine>lines[m]
-            for i in range(line._starts.size()):
-                j = count[line._starts[i]]
-                count[line._starts[i]] += 1
-                out[2 * j] = m
-                out[2 * j + 1] = i
-        return out
+    cdef Py_ssize_t m, i, j, nl = len(lines)
     for m in range(nl):
         line = <NativeLine>lines[m]
         for i in range(line._starts.size()):
             keys.push_back(pair[pair[i64, Py_ssize_t], Py_ssize_t](
                 pair[i64, Py_ssize_t](line._starts[i], m), i))
     std_sort(keys.begin(), keys.end())
+    out.resize(2 * keys.size())
     for j in range(keys.size()):
         out[2 * j] = keys[j].first.second
         out[2 * j + 1] = keys[j].second

@@ -2,8 +2,8 @@
 
 from libcpp.vector cimport vector
 
-from prodsched.engine._native_arrays cimport i64
-from prodsched.engine._native_setups cimport Shared
+from prodsched.engine._native.arrays cimport i64
+from prodsched.engine._native.setups cimport Shared
 
 
 cdef class Columns:

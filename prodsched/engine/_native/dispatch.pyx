@@ -13,12 +13,13 @@ from cpython.ref cimport Py_INCREF
 from cpython.list cimport PyList_GET_ITEM
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.object cimport PyTypeObject
+from libcpp.queue cimport priority_queue
 from libcpp.vector cimport vector
 
-from prodsched.engine._native_load cimport Columns
-from prodsched.engine._native_arrays cimport _bl, _br, i64
-from prodsched.engine._native_setups cimport Shared
-from prodsched.engine._native_timeline cimport NativeLine, _placement_order
+from prodsched.engine._native.load cimport Columns
+from prodsched.engine._native.arrays cimport _bl, i64
+from prodsched.engine._native.setups cimport Shared
+from prodsched.engine._native.timeline cimport NativeLine, _placement_order
 
 cdef i64 NEVER = (<i64>1) << 62
 
@@ -30,7 +31,6 @@ cdef extern from "Python.h":
 
 cdef extern from *:
     int __builtin_ctzll(unsigned long long) nogil
-    void __builtin_prefetch(const void*) nogil
 
 
 cdef inline void _set(u64* bits, int x):
@@ -59,38 +59,10 @@ cdef inline int _next(u64* bits, int last, Py_ssize_t hi):
         word = bits[w]
 
 
-cdef inline Py_ssize_t _first_from(u64* bits, u64* summary, Py_ssize_t low, Py_ssize_t words):
-    """The first member at or after ``low`` of a bitset of ``words`` words whose nonempty words
-    are flagged in ``summary``; -1 when none."""
-    cdef Py_ssize_t w = low >> 6, sw, nsum = (words + 63) >> 6
-    cdef u64 word
-    if w >= words:
-        return -1
-    word = bits[w] & (~(<u64>0) << (low & 63))
-    if word:
-        return (w << 6) + __builtin_ctzll(word)
-    w += 1
-    if w >= words:
-        return -1
-    sw = w >> 6
-    word = summary[sw] & (~(<u64>0) << (w & 63))
-    while not word:
-        sw += 1
-        if sw >= nsum:
-            return -1
-        word = summary[sw]
-    w = (sw << 6) + __builtin_ctzll(word)
-    return (w << 6) + __builtin_ctzll(bits[w])
-
-
 cdef inline void _set_item(object tup, Py_ssize_t j, object item):
     """Item ``j`` of a tuple being filled (PyTuple_SET_ITEM steals a reference)."""
     Py_INCREF(item)
     PyTuple_SET_ITEM(tup, j, item)
-
-
-cdef enum:
-    _AHEAD = 16  # rows to look ahead when fetching the ids the rows take
 
 
 cdef inline object _slot(list slots, i64 v):
@@ -128,7 +100,7 @@ cdef class NativeCore:
     cdef readonly long count
 
     def __init__(self, core, Columns columns=None):
-        """What ``best`` needs; with ``columns`` (see ``_native_load``) also the window loop's
+        """What ``best`` needs; with ``columns`` (see ``_native.load``) also the window loop's
         arrays, else those come from ``core``'s lists in ``run_window``."""
         cdef Py_ssize_t x
         self.core = None
@@ -141,7 +113,8 @@ cdef class NativeCore:
         self.count = 0
         self.keyed = columns is not None
         if not self.keyed:
-            self._eligibility(core.em, core.ed, core.eoff, core.order)
+            self._eligibility(core.elig_machines, core.elig_durations, core.elig_offsets,
+                              core.order)
             return
         self.estart = columns.estart
         self.em = columns.em
@@ -317,8 +290,7 @@ cdef class NativeCore:
         Equal slot numbers share one int object (an end is mostly some other row's start)."""
         cdef vector[Py_ssize_t] order = _placement_order(self.lines)
         cdef Py_ssize_t j, i, total = order.size() // 2
-        cdef NativeLine line, later  # the row's line; the line of the row _AHEAD rows on
-        cdef Py_ssize_t k
+        cdef NativeLine line
         cdef int x
         cdef i64 top = 0
         out = PyTuple_New(total)
@@ -329,35 +301,13 @@ cdef class NativeCore:
                 top = (<NativeLine>obj).tail
         cdef list slots = [None] * (top + 1) if top <= 4 * total + 4096 else None
         cdef Shared S = (<NativeLine>self.lines[0]).S  # the setups charged to each op
-        cdef vector[int] xs = vector[int](total)  # the op of each row
-        cdef vector[Py_ssize_t] at = vector[Py_ssize_t](total)  # and where its id is in ids
-        cdef list ids = opid if opid is not None else self.ids
+        cdef list ids = opid if opid is not None else self.ids  # by position, or given order
         for j in range(total):
-            if j + _AHEAD < total:  # placements of 30-odd lines, interleaved
-                k = 2 * (j + _AHEAD)
-                later = self._line(<int>order[k])
-                __builtin_prefetch(later._ops.data() + order[k + 1])
-            xs[j] = self._line(<int>order[2 * j])._ops[order[2 * j + 1]]
-        for j in range(total):
-            if opid is not None:
-                at[j] = xs[j]
-                continue
-            if j + _AHEAD < total:
-                __builtin_prefetch(&self.order[xs[j + _AHEAD]])
-            at[j] = self.order[xs[j]]
-        for j in range(total):
-            if j + _AHEAD < total:  # rows take ids and setups in no memory order: fetch early
-                __builtin_prefetch(PyList_GET_ITEM(ids, at[j + _AHEAD]))
-                __builtin_prefetch(&S.op[xs[j + _AHEAD]])
-                k = 2 * (j + _AHEAD)
-                later = self._line(<int>order[k])
-                __builtin_prefetch(later._starts.data() + order[k + 1])
-                __builtin_prefetch(later._ends.data() + order[k + 1])
             line = self._line(<int>order[2 * j])
             i = order[2 * j + 1]
-            x = xs[j]
+            x = line._ops[i]
             row = PyType_GenericAlloc(<PyTypeObject*>cls, 5)  # what tuple.__new__(cls, ...) allocates
-            _set_item(row, 0, <object>PyList_GET_ITEM(ids, at[j]))
+            _set_item(row, 0, <object>PyList_GET_ITEM(ids, x if opid is not None else self.order[x]))
             _set_item(row, 1, codes[line.m])
             _set_item(row, 2, _slot(slots, line._starts[i]))
             _set_item(row, 3, _slot(slots, line._ends[i]))
@@ -389,33 +339,9 @@ cdef class NativeCore:
             self.core = None
         return bytearray(self.placed)
 
-    cdef vector[Py_ssize_t] _due_index(self):
-        """``first[v - due[0]]``: the first operation due at or after slot ``v``, for every
-        ``v`` from the first due date to the last (empty when they spread much wider than
-        there are operations: then ``_due_from`` bisects)."""
-        cdef vector[Py_ssize_t] first
-        cdef Py_ssize_t x = 0, n = self.due.size()
-        cdef i64 v, lo
-        if n == 0 or self.due[n - 1] - self.due[0] > 4 * n + 4096:
-            return first
-        lo = self.due[0]
-        first.resize(self.due[n - 1] - lo + 1)
-        for v in range(lo, self.due[n - 1] + 1):
-            while self.due[x] < v:
-                x += 1
-            first[v - lo] = x
-        return first
-
-    cdef inline Py_ssize_t _due_from(self, i64 v, vector[Py_ssize_t]& first) noexcept:
+    cdef inline Py_ssize_t _due_from(self, i64 v) noexcept:
         """The first operation due at or after slot ``v`` (bisect_left on the due dates)."""
-        cdef Py_ssize_t n = self.due.size()
-        if n == 0 or v <= self.due[0]:
-            return 0
-        if v > self.due[n - 1]:
-            return n
-        if first.size():
-            return first[v - self.due[0]]
-        return _bl(self.due, v, 0, n)
+        return _bl(self.due, v, 0, self.due.size())
 
     cdef int _window(self, i64 window, int max_rejects, int max_scan) except -1:
         # the ready, unplaced operations of each mixture and of each operation name, as bitsets
@@ -427,27 +353,22 @@ cdef class NativeCore:
         cdef vector[u64] opbits = vector[u64](self.nop * words + 1)
         cdef u64* mixrow = &mixbits[0]
         cdef u64* oprow = &opbits[0]
-        # the ready operations, the smallest index first: a bitset, its nonempty words flagged
-        cdef vector[u64] readybits = vector[u64](words + 1)
-        cdef vector[u64] readysum = vector[u64](((words + 63) >> 6) + 1)
-        cdef u64* rbits = &readybits[0]
-        cdef u64* rsum = &readysum[0]
-        cdef Py_ssize_t low = 0  # no ready operation has a smaller index
+        # the ready operations, the most urgent (smallest index) on top: negated in a max-heap;
+        # those a follower placed meanwhile are skipped when they come up
+        cdef priority_queue[int] heap
         cdef u64* groups[2]
         cdef Py_ssize_t x, gi, ng, lo, hi, j, other
-        cdef vector[Py_ssize_t] first = self._due_index()
         cdef int h, c, m, rejects, scanned, last
         cdef i64 rc, dm, guess, a, est, ub, ft, fs, fk
         cdef NativeLine line
         for x in range(self.n):
             if self.npred[x] == 0:
-                _ready_to(x, rbits, rsum, mk, ok, mixrow, oprow, words)
-        while True:
-            low = _first_from(rbits, rsum, low, words)
-            if low < 0:
-                break
-            h = low
-            _not_ready(h, rbits, rsum)
+                _ready_to(x, heap, mk, ok, mixrow, oprow, words)
+        while not heap.empty():
+            h = -heap.top()
+            heap.pop()
+            if self.placed[h]:
+                continue
             self._best(h, self.ready[h])
             m = self.bm
             if mk[h] >= 0:
@@ -455,11 +376,9 @@ cdef class NativeCore:
             _unset(oprow + ok[h] * words, h)
             self._commit(h, m, self.bt, self.bs, self.bk, self.bd)
             for j in range(<Py_ssize_t>self.newly.size()):
-                _ready_to(self.newly[j], rbits, rsum, mk, ok, mixrow, oprow, words)
-                if self.newly[j] < low:
-                    low = self.newly[j]
-            lo = self._due_from(self.due[h] - window, first)
-            hi = self._due_from(self.due[h] + window + 1, first)
+                _ready_to(self.newly[j], heap, mk, ok, mixrow, oprow, words)
+            lo = self._due_from(self.due[h] - window)
+            hi = self._due_from(self.due[h] + window + 1)
             ng = 0
             if mk[h] >= 0:
                 groups[ng] = mixrow + mk[h] * words
@@ -502,13 +421,9 @@ cdef class NativeCore:
                             if mk[c] >= 0:
                                 _unset(mixrow + mk[c] * words, c)
                             _unset(oprow + ok[c] * words, c)
-                            _not_ready(c, rbits, rsum)
                             self._commit(c, m, ft, fs, fk, dm)
                             for j in range(<Py_ssize_t>self.newly.size()):
-                                _ready_to(self.newly[j], rbits, rsum, mk, ok, mixrow, oprow,
-                                          words)
-                                if self.newly[j] < low:
-                                    low = self.newly[j]
+                                _ready_to(self.newly[j], heap, mk, ok, mixrow, oprow, words)
                             continue
                     rejects += 1
                     if rejects >= max_rejects:
@@ -516,16 +431,10 @@ cdef class NativeCore:
         return 0
 
 
-cdef inline void _ready_to(int y, u64* rbits, u64* rsum, vector[int]& mk, vector[int]& ok,
+cdef inline void _ready_to(int y, priority_queue[int]& heap, vector[int]& mk, vector[int]& ok,
                            u64* mixrow, u64* oprow, Py_ssize_t words):
-    _set(rbits, y)
-    _set(rsum, y >> 6)
+    heap.push(-y)
     if mk[y] >= 0:
         _set(mixrow + mk[y] * words, y)
     _set(oprow + ok[y] * words, y)
 
-
-cdef inline void _not_ready(int y, u64* rbits, u64* rsum):
-    _unset(rbits, y)
-    if not rbits[y >> 6]:
-        _unset(rsum, y >> 6)

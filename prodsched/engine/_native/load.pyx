@@ -16,8 +16,8 @@ from cpython.unicode cimport PyUnicode_Compare
 from libcpp.algorithm cimport sort as std_sort
 from libcpp.vector cimport vector
 
-from prodsched.engine._native_arrays cimport i64
-from prodsched.engine._native_setups cimport Shared
+from prodsched.engine._native.arrays cimport i64
+from prodsched.engine._native.setups cimport Shared
 
 
 ctypedef unsigned char u8
@@ -27,15 +27,7 @@ cdef struct Key:
     i64 due
     i64 negw
     Py_ssize_t i
-
-
-cdef vector[PyObject*] _ids  # the ids compared by _before during one sort
-
-cdef extern from *:
-    void __builtin_prefetch(const void*) nogil
-
-cdef enum:
-    _AHEAD = 16  # operations to look ahead when gathering them in priority order
+    PyObject* id  # borrowed from the list of ids the caller holds while it sorts
 
 
 cdef bint _before(Key a, Key b):
@@ -43,49 +35,13 @@ cdef bint _before(Key a, Key b):
         return a.due < b.due
     if a.negw != b.negw:
         return a.negw < b.negw
-    cdef int c = PyUnicode_Compare(<object>_ids[a.i], <object>_ids[b.i])
+    cdef int c = PyUnicode_Compare(<object>a.id, <object>b.id)
     return c < 0 if c else a.i < b.i  # equal keys keep their given order, as sorted() does
 
 
-cdef void _sort(vector[Key]& keys, list ids):
-    """Sort ``keys`` by (due, -width, id); ``ids`` are str. Due dates are bucketed first (a
-    counting sort, linear) unless they spread much wider than there are keys; each bucket is
-    then sorted on its own."""
-    cdef Py_ssize_t i, j, n = keys.size()
-    cdef i64 lo, hi
-    cdef vector[Key] out
-    cdef vector[Py_ssize_t] start
-    _ids.resize(len(ids))
-    for i in range(len(ids)):
-        _ids[i] = <PyObject*>ids[i]
-    if n > 1:
-        lo = hi = keys[0].due
-        for i in range(n):
-            if keys[i].due < lo:
-                lo = keys[i].due
-            if keys[i].due > hi:
-                hi = keys[i].due
-        if hi - lo > 4 * n + 4096:
-            std_sort(keys.begin(), keys.end(), _before)
-        else:
-            start.assign(hi - lo + 2, 0)
-            for i in range(n):
-                start[keys[i].due - lo + 1] += 1
-            for j in range(hi - lo + 1):
-                start[j + 1] += start[j]
-            out.resize(n)
-            for i in range(n):
-                j = keys[i].due - lo
-                out[start[j]] = keys[i]
-                start[j] += 1
-            # start[j] is now the end of bucket j, and the start of bucket j + 1
-            i = 0
-            for j in range(hi - lo + 1):
-                if start[j] - i > 1:
-                    std_sort(out.begin() + i, out.begin() + start[j], _before)
-                i = start[j]
-            keys.swap(out)
-    _ids.clear()
+cdef void _sort(vector[Key]& keys):
+    """Sort ``keys`` by (due, -width, id); the ids are str."""
+    std_sort(keys.begin(), keys.end(), _before)
 
 
 def priority_order(list dues, list widths, list ids):
@@ -103,10 +59,11 @@ def priority_order(list dues, list widths, list ids):
             k.due = dues[i]
             k.negw = -<i64>widths[i]
             k.i = i
+            k.id = <PyObject*>ids[i]
             keys[i] = k
     except OverflowError:
         return None
-    _sort(keys, ids)
+    _sort(keys)
     return [keys[i].i for i in range(n)]
 
 
@@ -160,7 +117,7 @@ cdef class Columns:
             return [self.op_names[self.opn[x]] for x in range(n)]
         if name == "order":
             return [self.order[x] for x in range(n)]
-        if name == "x_of":
+        if name == "position":
             out = [0] * n
             for x in range(n):
                 out[self.order[x]] = x
@@ -168,11 +125,11 @@ cdef class Columns:
         if name == "succ":
             return [[self.succ[j] for j in range(self.sstart[x], self.sstart[x + 1])]
                     for x in range(n)]
-        if name == "em":
+        if name == "elig_machines":
             return list(self.em_given)
-        if name == "ed":
+        if name == "elig_durations":
             return list(self.ed_given)
-        if name == "eoff":
+        if name == "elig_offsets":
             return list(self.eoff_given)
         raise KeyError(name)
 
@@ -256,8 +213,9 @@ def load(operations, dict mindex, list mrank, machines, class_setup):
         key.due = due_g[i]
         key.negw = -width_g[i]
         key.i = i
+        key.id = <PyObject*>ids[i]
         keys[i] = key
-    _sort(keys, ids)
+    _sort(keys)
     c.n = n
     c.order.resize(n)
     x_of.resize(n)
@@ -324,16 +282,6 @@ def load(operations, dict mindex, list mrank, machines, class_setup):
     c.ed.reserve(c.em_given.size())
     c.estart.push_back(0)
     for x in range(n):
-        if x + _AHEAD < n:  # the operations come in no memory order: fetch their fields early
-            i = c.order[x + _AHEAD]
-            __builtin_prefetch(&due_g[i])
-            __builtin_prefetch(&aging_g[i])
-            __builtin_prefetch(&pmin_g[i])
-            __builtin_prefetch(&width_g[i])
-            __builtin_prefetch(&cls_g[i])
-            __builtin_prefetch(&mix_g[i])
-            __builtin_prefetch(&opn_g[i])
-            __builtin_prefetch(&c.eoff_given[i])
         i = c.order[x]
         c.due[x] = due_g[i]
         c.aging[x] = aging_g[i]

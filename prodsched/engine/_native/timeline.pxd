@@ -3,8 +3,8 @@
 from libcpp.unordered_map cimport unordered_map
 from libcpp.vector cimport vector
 
-from prodsched.engine._native_arrays cimport i64
-from prodsched.engine._native_setups cimport OpSetup, Shared
+from prodsched.engine._native.arrays cimport i64
+from prodsched.engine._native.setups cimport OpSetup, Shared
 
 
 # One idle gap of a line: from ``start`` to the start of operation ``n``, after operation ``p``
@@ -39,17 +39,9 @@ cdef class NativeLine:
     cdef int _last
     cdef OpSetup _lastkey  # what the setups need of _last
     cdef i64 _last_start
-    # the gaps, by end (= start of the op after them): ends apart for bisections. A filled
-    # gap stays, dead (n -1, capacities 0), until the dead are many: filling old gaps shifts
-    # nothing
+    # the gaps, by end (= start of the op after them): ends apart for bisections
     cdef vector[i64] _ge
-    cdef vector[i64] _gf  # _ge[64 j], the first end of each block of 64: a two-level search
     cdef vector[GapRec] _gx
-    cdef Py_ssize_t _dead
-    # downtime ends bucketed by slot >> _dshift: _dfirst[b] = first downtime ending at or after
-    # slot b << _dshift, so a lookup bisects a bucket, not the whole list
-    cdef vector[Py_ssize_t] _dfirst
-    cdef int _dshift
     cdef vector[vector[unsigned char]] gbuf, gtop  # per local class: capacity bytes, block maxima
     # per type of operation met next to a gap (tloc[type]: its slot, -1 when none yet): ends of
     # those gaps, the capacity bytes for an op of that type, block maxima
@@ -63,7 +55,6 @@ cdef class NativeLine:
     cdef i64 cap_p, cap_n
     cdef i64 rt, rs, rk  # result of the last successful search
 
-    cdef void _bucket_downtime(self)
     cdef Py_ssize_t _after(self, i64 v) noexcept
     cdef i64 _clear(self, i64 t, i64 sin, i64 d)
     cdef bint _hits(self, i64 a, i64 b)
@@ -78,9 +69,7 @@ cdef class NativeLine:
     cdef void _unindex_type(self, int t, i64 g)
     cdef void _unindex(self, Py_ssize_t k)
     cdef void _erase(self, Py_ssize_t k)
-    cdef void _compact(self)
     cdef Py_ssize_t _gap_at(self, i64 v) noexcept
-    cdef void _refence(self, Py_ssize_t k) noexcept
     cdef void _place(self, int x, i64 d, i64 t, i64 sin, Py_ssize_t k)
     cdef vector[Py_ssize_t] _by_start(self)
 

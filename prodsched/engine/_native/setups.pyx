@@ -47,7 +47,8 @@ cdef class Shared:
                 span = self.op[x].cls + 1
         span *= max(nmix, 1)
         self.ntyp = 0
-        if span <= 4 * n + 4096:
+        self.types_hashed = span > 4 * n + 4096
+        if not self.types_hashed:
             code.assign(span, -1)
             for x in range(n):
                 key = <i64>self.op[x].cls * nmix + self.op[x].mix

@@ -6,32 +6,27 @@ from libcpp.vector cimport vector
 ctypedef long long i64
 
 
-# bisect_left / bisect_right over v[lo:hi]. Branch-free: each step halves the range and moves
-# its base with a conditional move, so long lines do not pay a mispredicted branch per step.
+# bisect_left / bisect_right over v[lo:hi], as the bisect module does them
 cdef inline Py_ssize_t _bl(vector[i64]& v, i64 x, Py_ssize_t lo, Py_ssize_t hi):
-    cdef Py_ssize_t n = hi - lo, half
-    cdef const i64* base
-    if n <= 0:
-        return lo
-    base = v.data() + lo
-    while n > 1:
-        half = n >> 1
-        base = base + half if base[half - 1] < x else base
-        n -= half
-    return (base - v.data()) + (base[0] < x)
+    cdef Py_ssize_t mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if v[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 cdef inline Py_ssize_t _br(vector[i64]& v, i64 x, Py_ssize_t lo, Py_ssize_t hi):
-    cdef Py_ssize_t n = hi - lo, half
-    cdef const i64* base
-    if n <= 0:
-        return lo
-    base = v.data() + lo
-    while n > 1:
-        half = n >> 1
-        base = base + half if not (x < base[half - 1]) else base
-        n -= half
-    return (base - v.data()) + (not (x < base[0]))
+    cdef Py_ssize_t mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if x < v[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 # Gap capacities are bytes; ``top[b]`` bounds from above the largest of block ``b`` (BLOCK
