@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 APPLICATION_ID = 0x50534431  # "PSD1" in the SQLite header marks a prodsched session store
 SQLITE_MAGIC = b"SQLite format 3\x00"
 RECLAIM_MIN_FREE_BYTES = 1 << 20  # less free space than this stays in the file for reuse
-WAL_SIZE_LIMIT = 16 << 20  # the WAL is cut back to this after a checkpoint
+WAL_SIZE_LIMIT = 4 << 20  # the WAL is cut back to this after a checkpoint
 
 TABLES = ("sessions", "kv", "locks", "deleted")
 SCHEMA = """
