@@ -161,14 +161,41 @@ def test_sqlite_database_of_another_application_is_refused_and_left_alone(tmp_pa
     con.close()
 
 
-def test_sqlite_store_is_created_where_no_file_exists(tmp_path):
+CREATE_AT_ONCE = """
+import sys, time
+from prodsched.store import SqliteStore
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+st = SqliteStore(sys.argv[1])
+st.create_session(sys.argv[3])
+print(st.list_sessions() is not None)
+"""
+
+
+def test_sqlite_store_is_created_where_no_file_exists(tmp_path, run_python):
     path = tmp_path / "new" / "sessions.db"
+    start = f"{time.time() + 1.5:.3f}"
+    outputs = {}
+
+    def create(name):
+        outputs[name] = run_python(CREATE_AT_ONCE, str(path), start, name, check=False)
+
+    procs = [threading.Thread(target=create, args=(f"p{i}",)) for i in range(3)]
+    for t in procs:  # three processes make the same new store at the same moment
+        t.start()
+    for t in procs:
+        t.join()
+    assert {n: (o.returncode, o.stdout.strip()) for n, o in outputs.items()} == {
+        n: (0, "True") for n in ("p0", "p1", "p2")}, {n: o.stderr[-500:] for n, o in outputs.items()}
     st = SqliteStore(path)
+    assert set(st.list_sessions()) == {"p0", "p1", "p2"}
     sid = _session(st)
     st.put(sid, "x", {"ok": True})
     assert SqliteStore(path).get(sid, "x") == {"ok": True}
     assert path.stat().st_size > 0
     assert sorted(p.name for p in path.parent.iterdir() if not p.name.startswith("sessions.db")) == []
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental: freed pages can go back
+    con.close()
     st.close()
 
 
