@@ -91,6 +91,8 @@ class StoreBase:
 
     def damaged(self, what: str, why: str) -> StoreError:
         """The error for data in this store that prodsched did not write (``what``: the key)."""
+        if what.startswith(f"{self.namespace}:"):
+            what = f"key {what}"
         return StoreError(f"session store {self.display_url}: {what}: {why}")
 
     def decode(self, session_id: str, field: str, raw: bytes, expect: type | None = None) -> Any:
