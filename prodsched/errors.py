@@ -51,3 +51,7 @@ class Cancelled(ProdschedError):
 
 class StoreError(ProdschedError):
     """The session store holds something unreadable, or refused an operation."""
+
+
+class CallbackError(ProdschedError):
+    """A callback the caller passed in (e.g. ``progress``) raised; the run stops with this error."""

@@ -46,6 +46,7 @@ PARAM_STAGE = {
     "extra": "schedule",
     "out": "results",
 }
+STATUSES = ("pending", "running", "done", "failed", "stale")
 
 class Session:
     """A scheduling session; create with :meth:`create` or :meth:`attach`."""
@@ -88,14 +89,18 @@ class Session:
             try:
                 st = cls(sid, store).status()
             except StoreError as exc:
-                if not store.exists(sid):
-                    continue  # expired or deleted while listing
+                try:
+                    if not store.exists(sid):
+                        continue  # expired or deleted while listing
+                except StoreError:
+                    pass  # e.g. an id prodsched would never give: listed with the reason
                 rows.append({"session_id": sid, "created": None, "expires": None, "overall": "unreadable",
-                             "completed": 0, "total": len(STAGES), "current": None, "data": str(exc)})
+                             "completed": 0, "total": len(STAGES), "current": None, "data": None,
+                             "error": str(exc)})
                 continue
             rows.append({"session_id": sid, "created": st["created"], "expires": st["expires"],
                          "overall": st["overall"], "completed": st["completed"], "total": st["total"],
-                         "current": st["current"], "data": st["params"].get("data")})
+                         "current": st["current"], "data": st["params"].get("data"), "error": None})
         return rows
 
     def delete(self) -> bool:
@@ -107,9 +112,9 @@ class Session:
     # -- parameters ---------------------------------------------------------------------------
     @property
     def params(self) -> Params:
-        values = self.store.get(self.id, "params")
+        values = self.store.get(self.id, "params", expect=dict)
         if values is None:
-            raise StoreError(f"session {self.id} does not exist (or has expired) in {self.store.display_url}")
+            raise self.store.missing_session(self.id)
         return Params.from_dict(values)
 
     def set_params(self, **changes: Any) -> list[str]:
@@ -138,7 +143,7 @@ class Session:
     def _stale_updates(self, first_number: int) -> dict[str, dict]:
         """Status records that mark stage ``first_number`` and every later stage stale."""
         names = STAGES[first_number - 1:]
-        records = self.store.get_many(self.id, [f"stage:{n}:status" for n in names])
+        records = self.store.get_many(self.id, [f"stage:{n}:status" for n in names], expect=dict)
         updates = {}
         for n in names:
             rec = records[f"stage:{n}:status"]
@@ -164,11 +169,15 @@ class Session:
             out[n] = rec
         return out
 
-    def _decode(self, field: str, raw: bytes) -> Any:
-        try:
-            return serialize.decode(raw)
-        except StoreError as exc:
-            raise StoreError(f"{self.store.key(self.id, field)}: {exc}") from None
+    def _decode(self, field: str, raw: bytes) -> dict:
+        """A status, progress or lease record; StoreError naming store and key if it is not one."""
+        rec = self.store.decode(self.id, field, raw, dict)
+        kind = field.rsplit(":", 1)[-1]
+        numbers = {"status": ("t0", "t1"), "progress": ("progress",), "lease": ("until",)}[kind]
+        if (kind == "status" and rec.get("status") not in STATUSES) or any(
+                not isinstance(rec.get(k, 0.0), (int, float, type(None))) for k in numbers):
+            raise self.store.damaged(self.store.key(self.id, field), f"is not a {kind} record prodsched wrote")
+        return rec
 
     def _reap(self, name: str, status_raw: bytes, rec: dict, lease_raw: bytes | None) -> dict:
         """Mark a running stage whose worker lost its lock as failed (compare-and-set)."""
@@ -180,13 +189,17 @@ class Session:
         if self.store.write(self.id, {f"stage:{name}:status": serialize.encode(failed)},
                             if_unchanged={f"stage:{name}:status": status_raw}):
             return failed
-        fresh = self.store.get(self.id, f"stage:{name}:status")
-        return fresh or {"status": "pending"}
+        fresh = self.store.get_raw(self.id, f"stage:{name}:status")
+        return self._decode(f"stage:{name}:status", fresh) if fresh else {"status": "pending"}
 
     def status(self) -> dict:
         records = self.stage_records()
-        meta = self.store.get(self.id, "meta") or {}
-        params = self.store.get(self.id, "params") or {}
+        meta = self.store.get(self.id, "meta", expect=dict)
+        params = self.store.get(self.id, "params", expect=dict) or {}
+        if meta is None:
+            if not self.store.exists(self.id):
+                raise self.store.missing_session(self.id)
+            raise self.store.damaged(self.store.key(self.id, "meta"), "missing: not a session prodsched made")
         now = time.time()
         stages = []
         for i, n in enumerate(STAGES):
@@ -227,7 +240,7 @@ class Session:
     def summary(self, stage: str | int) -> dict:
         name = stage_name(stage)
         self._require_done(name, "the summary")
-        return self.store.get(self.id, f"stage:{name}:summary") or {}
+        return self.store.get(self.id, f"stage:{name}:summary", expect=dict) or {}
 
     def artifacts(self, stage: str | int) -> dict:
         name = stage_name(stage)
@@ -235,7 +248,7 @@ class Session:
         return self.load_artifacts([name])
 
     def artifact(self, name: str) -> Any:
-        index = self.store.get_many(self.id, [f"stage:{n}:artifacts" for n in STAGES])
+        index = self.store.get_many(self.id, [f"stage:{n}:artifacts" for n in STAGES], expect=list)
         for n in STAGES:
             if name in (index[f"stage:{n}:artifacts"] or []):
                 self._require_done(n, f"artifact {name!r}")
@@ -246,7 +259,7 @@ class Session:
     def load_artifacts(self, names: list[str]) -> dict:
         """Every artifact of the stages ``names`` (a missing one is a StoreError)."""
         out: dict[str, Any] = {}
-        index = self.store.get_many(self.id, [f"stage:{n}:artifacts" for n in names])
+        index = self.store.get_many(self.id, [f"stage:{n}:artifacts" for n in names], expect=list)
         for n in names:
             fields = [f"art:{n}:{a}" for a in index[f"stage:{n}:artifacts"] or []]
             for field, value in self.store.get_many(self.id, fields).items():

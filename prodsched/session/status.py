@@ -49,4 +49,6 @@ def format_sessions(rows: list[dict]) -> str:
         return "no sessions"
     body = [[r["session_id"], _short_time(r["created"]), r["overall"], f"{r['completed']}/{r['total']}",
              r["current"] or "", _short_time(r["expires"]), str(r["data"] or "")] for r in rows]
-    return _table(["session", "created (UTC)", "overall", "done", "running", "expires (UTC)", "data"], body)
+    table = _table(["session", "created (UTC)", "overall", "done", "running", "expires (UTC)", "data"], body)
+    why = [f"  {r['session_id']}: {r['error']}" for r in rows if r.get("error")]
+    return "\n".join([table, "", "unreadable sessions:", *why]) if why else table

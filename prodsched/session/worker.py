@@ -3,7 +3,9 @@
 A run holds the (session, stage) lock with a heartbeat (:class:`~prodsched.store.lease.Lease`)
 that also polls the store for a cancel request. Its last write - results and status "done", or
 status "failed" - is fenced by the lock and ends it in the same atomic step, so a run that lost
-its lease (its process stalled past the lease) can never overwrite newer state.
+its lease (its process stalled past the lease) can never overwrite newer state. A run that lost
+its lease because the store was unreachable, or that could not write its outcome, records why in
+its status once the store answers again (compare-and-set on its own status record).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def execute(session, name: str, run: StageRun) -> None:
     cancel_field = f"stage:{name}:cancel"
 
     def cancel_requested() -> bool:
-        request = session.store.get(session.id, cancel_field)
+        request = session.store.get(session.id, cancel_field, expect=dict)
         return bool(request) and request.get("run_id") == token
 
     def poll() -> None:
@@ -68,6 +70,7 @@ def execute(session, name: str, run: StageRun) -> None:
                               PROGRESS_MIN_INTERVAL_S)
     lease.start_heartbeat(poll=poll, on_renew=renewed, on_lost=run.cancel.set)
     saved = False
+    unrecorded: StoreError | None = None  # the store refused the record of the outcome
     try:
         inputs = session.load_artifacts(list(STAGES[:stage_number(name) - 1]))
         result = run_stage(name, inputs, session.params, progress=progress, cancel=run.cancel)
@@ -84,12 +87,18 @@ def execute(session, name: str, run: StageRun) -> None:
         progress.close()
         lease.stop()
         run.error = exc
-        saved = not lease.lost.is_set() and _fail(session, name, token, exc)
+        try:
+            saved = not lease.lost.is_set() and _fail(session, name, token, exc)
+        except StoreError as store_exc:
+            saved, unrecorded = True, store_exc
     finally:
         lease.release()
         if not saved:
-            run.error = StoreError(f"{label(name)} in session {session.id} lost its lock (lease expired at "
-                                   f"{iso(lease.until)}); its results were discarded")
+            run.error = lease.failure or StoreError(
+                f"{label(name)} in session {session.id} lost its lock (lease expired at "
+                f"{iso(lease.until)}); its results were discarded")
+        if lease.failure is not None or unrecorded is not None:
+            _record_failure(session, name, token, run.error)
         with LOCAL_LOCK:
             if LOCAL_RUNS.get(session.run_key(name)) is run:
                 del LOCAL_RUNS[session.run_key(name)]
@@ -108,8 +117,8 @@ def _result_items(session, name: str, token: str, result, message: str) -> tuple
             items[f"art:{name}:{art}"] = serialize.encode(value)
         except StoreError as exc:
             raise StoreError(f"{label(name)} artifact {art!r}: {exc}") from None
-    old = set(session.store.get(session.id, f"stage:{name}:artifacts") or [])
-    status = session.store.get(session.id, f"stage:{name}:status") or {}
+    old = set(session.store.get(session.id, f"stage:{name}:artifacts", expect=list) or [])
+    status = session.store.get(session.id, f"stage:{name}:status", expect=dict) or {}
     items[f"stage:{name}:artifacts"] = serialize.encode(sorted(result.artifacts))
     items[f"stage:{name}:summary"] = serialize.encode(dict(result.summary))
     items[f"stage:{name}:status"] = serialize.encode(
@@ -118,21 +127,39 @@ def _result_items(session, name: str, token: str, result, message: str) -> tuple
     return items, [f"art:{name}:{a}" for a in old - set(result.artifacts)]
 
 
-def _fail(session, name: str, token: str, exc: BaseException) -> bool:
-    """Record a failed run (and end its lock); False when the lock was already lost."""
+def _error_text(exc: BaseException) -> str:
     if isinstance(exc, Cancelled):
-        text = "cancelled"
-    elif isinstance(exc, (KeyboardInterrupt, SystemExit)):
-        text = f"interrupted ({type(exc).__name__})"
-    else:
-        text = str(exc) or type(exc).__name__
-        if not isinstance(exc, StoreError) and type(exc).__module__ != "prodsched.errors":
-            text = f"{type(exc).__name__}: {text}"
+        return "cancelled"
+    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        return f"interrupted ({type(exc).__name__})"
+    text = str(exc) or type(exc).__name__
+    if not isinstance(exc, StoreError) and type(exc).__module__ != "prodsched.errors":
+        text = f"{type(exc).__name__}: {text}"
+    return text
+
+
+def _fail(session, name: str, token: str, exc: BaseException) -> bool:
+    """Record a failed run (and end its lock); False when the lock was already lost.
+    A StoreError means the store did not take the record."""
     t1 = time.time()
+    status = session.store.get(session.id, f"stage:{name}:status", expect=dict) or {}
+    return session.store.put_many(session.id, {f"stage:{name}:status": {
+        **status, "status": "failed", "ended": iso(t1), "t1": t1, "error": _error_text(exc)}},
+        if_lock=(name, token), release_lock=True)
+
+
+def _record_failure(session, name: str, token: str, exc: BaseException) -> None:
+    """Record why a run ended without its lock (e.g. the store was unreachable past its lease),
+    unless the stage's status now belongs to another run. Readers that got there first marked it
+    failed with the expired lease; this replaces their guess with the cause."""
+    field = f"stage:{name}:status"
     try:
-        status = session.store.get(session.id, f"stage:{name}:status") or {}
-        return session.store.put_many(session.id, {f"stage:{name}:status": {
-            **status, "status": "failed", "ended": iso(t1), "t1": t1, "error": text}},
-            if_lock=(name, token), release_lock=True)
+        raw = session.store.get_raw(session.id, field)
+        rec = session.store.decode(session.id, field, raw, dict) if raw else {}
+        if rec.get("run_id") != token or rec.get("status") not in ("running", "failed"):
+            return
+        t1 = time.time()
+        failed = {**rec, "status": "failed", "ended": iso(t1), "t1": t1, "error": _error_text(exc)}
+        session.store.write(session.id, {field: serialize.encode(failed)}, if_unchanged={field: raw})
     except StoreError:
-        return True  # the store is unreachable: the lease expiry reports the failure
+        pass  # still unreachable (or the session is gone): readers report the expired lease

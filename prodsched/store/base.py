@@ -89,27 +89,35 @@ class StoreBase:
     def key(self, session_id: str, field: str) -> str:
         return f"{self.namespace}:{session_id}:{field}"
 
-    def get(self, session_id: str, field: str, default: Any = None) -> Any:
-        """Decoded value of a field (``default`` when absent)."""
+    def damaged(self, what: str, why: str) -> StoreError:
+        """The error for data in this store that prodsched did not write (``what``: the key)."""
+        if what.startswith(f"{self.namespace}:"):
+            what = f"key {what}"
+        return StoreError(f"session store {self.display_url}: {what}: {why}")
+
+    def decode(self, session_id: str, field: str, raw: bytes, expect: type | None = None) -> Any:
+        """Decode a blob read from ``field``; a StoreError naming this store and the key when it
+        is not what prodsched wrote (or, with ``expect``, not a value of that type)."""
+        try:
+            value = serialize.decode(raw)
+        except StoreError as exc:
+            raise self.damaged(self.key(session_id, field), str(exc)) from None
+        if expect is not None and not isinstance(value, expect):
+            raise self.damaged(self.key(session_id, field),
+                               f"holds a JSON {type(value).__name__}, expected a {expect.__name__}")
+        return value
+
+    def get(self, session_id: str, field: str, default: Any = None, *, expect: type | None = None) -> Any:
+        """Decoded value of a field (``default`` when absent); see :meth:`decode` for ``expect``."""
         raw = self.get_raw(session_id, field)  # type: ignore[attr-defined]
         if raw is None:
             return default
-        try:
-            return serialize.decode(raw)
-        except StoreError as exc:
-            raise StoreError(f"{self.key(session_id, field)}: {exc}") from None
+        return self.decode(session_id, field, raw, expect)
 
-    def get_many(self, session_id: str, fields: Iterable[str]) -> dict[str, Any]:
-        out = {}
-        for field, raw in self.get_many_raw(session_id, list(fields)).items():  # type: ignore[attr-defined]
-            if raw is None:
-                out[field] = None
-                continue
-            try:
-                out[field] = serialize.decode(raw)
-            except StoreError as exc:
-                raise StoreError(f"{self.key(session_id, field)}: {exc}") from None
-        return out
+    def get_many(self, session_id: str, fields: Iterable[str], *, expect: type | None = None) -> dict[str, Any]:
+        raws = self.get_many_raw(session_id, list(fields))  # type: ignore[attr-defined]
+        return {field: None if raw is None else self.decode(session_id, field, raw, expect)
+                for field, raw in raws.items()}
 
     def put(self, session_id: str, field: str, value: Any) -> None:
         self.write(session_id, {field: serialize.encode(value)})  # type: ignore[attr-defined]
@@ -118,6 +126,34 @@ class StoreBase:
                  **fences: Any) -> bool:
         items = {field: serialize.encode(value) for field, value in values.items()}
         return self.write(session_id, items, delete, **fences)  # type: ignore[attr-defined]
+
+    # -- telling a lost session from an expired one --------------------------------------------
+    def seen_alive(self, session_id: str, expires_at: float) -> None:
+        """Remember that this process saw the session alive until ``expires_at``."""
+        seen = self.__dict__.setdefault("_seen_until", {})
+        seen[session_id] = max(expires_at, seen.get(session_id, 0.0))
+
+    def missing_session(self, session_id: str) -> StoreError:
+        """The error for a session that is not in the store: expired (or deleted), or - when this
+        process saw it alive with time left - lost by the store itself."""
+        until = self.__dict__.get("_seen_until", {}).get(session_id)
+        try:
+            deleted = self.was_deleted(session_id)
+        except StoreError as exc:
+            return StoreError(f"session {session_id} is not in {self.display_url} ({exc})")
+        if deleted:
+            return StoreError(f"session {session_id} does not exist: it was deleted from {self.display_url}")
+        if until is not None and until > now() + 1.0:
+            left = until - now()
+            return StoreError(
+                f"session store {self.display_url} lost the data of session {session_id}: it was "
+                f"written here with {left:.0f} s of its time-to-live left, so it did not expire (the "
+                "store was emptied, e.g. a server flushed or restarted without persistence)")
+        return StoreError(f"session {session_id} does not exist or has expired in {self.display_url}")
+
+    def was_deleted(self, session_id: str) -> bool:
+        """True when ``delete_session`` removed the session within its time-to-live."""
+        return False
 
     def __enter__(self):
         return self

@@ -5,9 +5,12 @@ renews it every ``lease_s / 3`` seconds. If the holder's process dies, nobody re
 it expires: readers then see the lock free while the stage status still says "running", and
 report the run as failed. Every ``poll_s`` seconds the heartbeat also calls ``poll()`` (the
 session uses it to look for a cancel request in the store, so cancel works across processes).
+When the lease is lost, ``failure`` says why if the holder can tell: the store could not be
+reached for longer than the lease, or the session's data is gone from the store.
 
 :class:`ProgressWriter` is the ``progress(fraction, message)`` callback a stage gets: it stores
-at most 10 updates a second and the heartbeat flushes an update held back by that limit.
+at most 10 updates a second and the heartbeat flushes an update held back by that limit. A local
+callback that raises stops the stage with a :class:`~prodsched.errors.CallbackError`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from prodsched.errors import StoreError
+from prodsched.errors import CallbackError, StoreError
 
 DEFAULT_LEASE_S = 30.0
 
@@ -47,6 +50,7 @@ class Lease:
         self.token = token or uuid.uuid4().hex
         self.until = 0.0  # wall-clock time the lease runs out unless renewed
         self.lost = threading.Event()  # set when a renewal found the lock gone or taken
+        self.failure: Exception | None = None  # why the lease was lost, when that is known
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -82,10 +86,20 @@ class Lease:
         poll_s = poll_s or min(0.25, self.lease_s / 4)
         renew_every = self.lease_s / 3
 
-        def lose() -> None:
+        def lose(failure: Exception | None = None) -> None:
+            self.failure = failure
             self.lost.set()
             if on_lost is not None:
                 on_lost()
+
+        def gone() -> StoreError | None:
+            """Why the renewal failed, when it is because the session is no longer in the store."""
+            try:
+                if self.store.exists(self.session_id):
+                    return None
+            except StoreError:
+                return None
+            return self.store.missing_session(self.session_id)
 
         def beat() -> None:
             while True:
@@ -98,14 +112,19 @@ class Lease:
                         poll()
                     if time.time() >= self.until - self.lease_s + renew_every:
                         if not self.renew():
-                            return lose()
+                            return lose(gone())
                         if on_renew is not None:
                             on_renew(self)
-                except StoreError:
-                    # store unreachable for now: keep trying; if the lease runs out meanwhile,
-                    # the next renewal fails and the run is reported as lost
+                except StoreError as exc:
+                    # store unreachable for now: keep trying until the lease runs out
                     if time.time() > self.until:
-                        return lose()
+                        return lose(StoreError(
+                            f"the session store {self.store.display_url} could not be reached for longer "
+                            f"than the {self.lease_s:g} s lease of {self.name} in session {self.session_id} "
+                            f"(last error: {exc})"))
+                except Exception as exc:  # noqa: BLE001 - a broken poll/on_renew ends the run, loudly
+                    return lose(RuntimeError(f"the lease heartbeat of {self.name} in session "
+                                             f"{self.session_id} failed: {type(exc).__name__}: {exc}"))
 
         self._thread = threading.Thread(target=beat, name=f"prodsched-lease-{self.name}", daemon=True)
         self._thread.start()
@@ -136,8 +155,9 @@ class ProgressWriter:
         if self.local is not None:
             try:
                 self.local(value["progress"], value["message"])
-            except Exception:  # noqa: BLE001 - a broken progress display must not fail the stage
-                self.local = None
+            except Exception as exc:
+                raise CallbackError(f"the progress callback {self.local!r} raised "
+                                    f"{type(exc).__name__}: {exc}") from exc
         self.flush()
 
     def flush(self) -> None:

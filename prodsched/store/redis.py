@@ -5,6 +5,9 @@ Key layout (namespace ``prodsched`` by default, ``?namespace=`` in the URL overr
 * ``{ns}:{session}:data``        hash: field -> tagged blob (meta, params, stage status, artifacts)
 * ``{ns}:{session}:lock:{name}`` string: the lock owner's token, with a PX lease
 * ``{ns}:sessions``              sorted set: session id scored by its expiry time (for listing)
+* ``{ns}:{session}:deleted``     string: marks a session deleted within its time-to-live
+
+A key of another type under the namespace (e.g. ``WRONGTYPE``) is a StoreError naming the key.
 
 One hash per session means one ``PEXPIRE`` (refreshed on every write) expires everything of it at
 once. Guarded writes (lock fence, compare-and-set) run as Lua scripts, so they are atomic on the
@@ -60,6 +63,7 @@ return 1
 
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[1], ARGV[4], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[2])
@@ -140,7 +144,29 @@ class RedisStore(StoreBase):
                 time.sleep(delay * (0.75 + 0.5 * random.random()))
                 delay = min(delay * 2, 1.0)
             except _redis.ResponseError as exc:
+                if "WRONGTYPE" in str(exc):
+                    keys = kwargs.get("keys") or [a for a in args[:1] if isinstance(a, str)]
+                    raise self._wrong_type(exc, keys) from None
                 raise StoreError(f"Redis at {self.display_url} refused the request: {exc}") from None
+
+    def _expected_type(self, key: str) -> str:
+        if key == self._index:
+            return "zset"
+        return "hash" if key.endswith(":data") else "string"
+
+    def _wrong_type(self, exc: Exception, keys: list[str]) -> StoreError:
+        """A StoreError naming the key that holds a type prodsched never writes there (Redis'
+        WRONGTYPE reply does not say which key it was)."""
+        found = []
+        for key in keys:
+            try:
+                kind = self._r.type(key).decode()
+            except _redis.RedisError:
+                continue
+            if kind not in ("none", self._expected_type(key)):
+                found.append(f"key {key} (a Redis {kind}, where prodsched keeps a {self._expected_type(key)})")
+        what = ", ".join(found) or ", ".join(f"key {k}" for k in keys) or f"namespace {self.namespace!r}"
+        return self.damaged(what, f"holds data prodsched did not write ({exc})")
 
     # -- keys -------------------------------------------------------------------------------
     def _data(self, sid: str) -> str:
@@ -148,6 +174,9 @@ class RedisStore(StoreBase):
 
     def _lock(self, sid: str, name: str) -> str:
         return self.key(sid, f"lock:{name}")
+
+    def _deleted(self, sid: str) -> str:
+        return self.key(sid, "deleted")
 
     @property
     def _index(self) -> str:
@@ -157,46 +186,66 @@ class RedisStore(StoreBase):
     def create_session(self, session_id: str) -> None:
         sid = check_session_id(session_id)
         t = now()
-        ok = self._call(self._create_script, keys=[self._data(sid), self._index],
+        ok = self._call(self._create_script, keys=[self._data(sid), self._index, self._deleted(sid)],
                         args=[int(self.ttl_s * 1000), sid, repr(t), _CREATED, repr(t + self.ttl_s)])
         if not ok:
             raise StoreError(f"session {sid} already exists")
+        self.seen_alive(sid, t + self.ttl_s)
 
     def exists(self, session_id: str) -> bool:
         return bool(self._call(self._r.exists, self._data(check_session_id(session_id))))
 
     def expires_at(self, session_id: str) -> float | None:
-        ms = self._call(self._r.pttl, self._data(check_session_id(session_id)))
-        return None if ms is None or ms < 0 else now() + ms / 1000.0
+        sid = check_session_id(session_id)
+        ms = self._call(self._r.pttl, self._data(sid))
+        if ms is None or ms < 0:
+            return None
+        self.seen_alive(sid, now() + ms / 1000.0)
+        return now() + ms / 1000.0
 
     def list_sessions(self) -> list[str]:
+        """Live sessions by creation time; a session whose keys are not what prodsched wrote is
+        listed too (after the others), so that reading it names the damage."""
         self._call(self._r.zremrangebyscore, self._index, "-inf", repr(now()))
-        sids = [s.decode() for s in self._call(self._r.zrange, self._index, 0, -1)]
+        sids = [s.decode("utf-8", "replace") for s in self._call(self._r.zrange, self._index, 0, -1)]
 
         def created_all():
             pipe = self._r.pipeline(transaction=False)
             for sid in sids:
                 pipe.hget(self._data(sid), _CREATED)
-            return pipe.execute()
+            return pipe.execute(raise_on_error=False)  # a key of the wrong type fails alone
 
-        alive = []
+        alive, damaged = [], []
         for sid, created in zip(sids, self._call(created_all)):
             if created is None:
                 self._call(self._r.zrem, self._index, sid)
-            else:
+                continue
+            try:
                 alive.append((float(created), sid))
-        return [sid for _, sid in sorted(alive)]
+            except (TypeError, ValueError):  # an error reply, or a foreign value
+                damaged.append(sid)
+        return [sid for _, sid in sorted(alive)] + damaged
 
     def delete_session(self, session_id: str) -> bool:
         sid = check_session_id(session_id)
         locks = list(self._call(lambda: list(self._r.scan_iter(match=self._lock(sid, "*"), count=100))))
+        ttl_ms = self._call(self._r.pttl, self._data(sid))
         removed = self._call(self._r.delete, self._data(sid), *locks)
         self._call(self._r.zrem, self._index, sid)
+        if removed and ttl_ms and ttl_ms > 0:
+            self._call(self._r.set, self._deleted(sid), b"1", px=ttl_ms)
         return bool(removed)
+
+    def was_deleted(self, session_id: str) -> bool:
+        return bool(self._call(self._r.exists, self._deleted(check_session_id(session_id))))
 
     # -- fields -----------------------------------------------------------------------------
     def fields(self, session_id: str, prefix: str = "") -> list[str]:
-        names = [f.decode() for f in self._call(self._r.hkeys, self._data(check_session_id(session_id)))]
+        sid = check_session_id(session_id)
+        try:
+            names = [f.decode() for f in self._call(self._r.hkeys, self._data(sid))]
+        except UnicodeDecodeError as exc:
+            raise self.damaged(self._data(sid), f"has a field name that is not UTF-8 ({exc})") from None
         return sorted(f for f in names if f != _CREATED and f.startswith(prefix))
 
     def get_raw(self, session_id: str, field: str) -> bytes | None:
@@ -228,7 +277,9 @@ class RedisStore(StoreBase):
         result = self._call(self._write_script, keys=[self._data(sid), self._index, self._lock(sid, lock_name)],
                             args=args)
         if result == -1:
-            raise StoreError(f"session {sid} does not exist or has expired")
+            raise self.missing_session(sid)
+        if result == 1:
+            self.seen_alive(sid, t + self.ttl_s)
         return bool(result)
 
     # -- locks ------------------------------------------------------------------------------
@@ -248,5 +299,9 @@ class RedisStore(StoreBase):
         return bool(self._call(self._release_script, keys=[key], args=[token]))
 
     def lock_owner(self, session_id: str, name: str) -> str | None:
-        value = self._call(self._r.get, self._lock(check_session_id(session_id), name))
-        return value.decode() if value is not None else None
+        key = self._lock(check_session_id(session_id), name)
+        value = self._call(self._r.get, key)
+        try:
+            return value.decode() if value is not None else None
+        except UnicodeDecodeError:
+            raise self.damaged(key, f"holds {value[:16]!r}, not a lock token prodsched wrote") from None

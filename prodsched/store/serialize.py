@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import sys
 from pathlib import PurePath
 from typing import Any
 
@@ -95,9 +96,12 @@ def _decode_frame(payload: bytes):
     import pyarrow as pa
 
     try:
-        return pa.ipc.open_stream(pa.py_buffer(payload)).read_all().to_pandas()
-    except (pa.ArrowException, ValueError, TypeError) as exc:
-        raise StoreError(f"stored DataFrame is not a valid Arrow IPC stream: {exc}") from None
+        table = pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
+        table.validate(full=True)  # damaged offsets must fail here, not inside to_pandas
+        return table.to_pandas()
+    except Exception as exc:  # noqa: BLE001 - Arrow raises OSError, ArrowInvalid, ... for damaged bytes
+        raise StoreError(f"stored DataFrame is not a valid Arrow IPC stream "
+                         f"({type(exc).__name__}: {exc})") from None
 
 
 def _encode_graph(graph) -> bytes:
@@ -117,25 +121,27 @@ def _decode_graph(payload: bytes):
             data, directed=bool(data.get("directed", True)),
             multigraph=bool(data.get("multigraph", False)), edges="edges",
         )
-    except (KeyError, TypeError, ValueError, nx.NetworkXError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, nx.NetworkXError) as exc:
         raise StoreError(f"stored graph is not valid node-link JSON: {exc}") from None
 
 
 def _decode_json(payload: bytes) -> Any:
     try:
         return json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise StoreError(f"stored JSON value does not parse: {exc}") from None
 
 
 def kind_of(value: Any) -> str:
     """The kind tag a value is stored under."""
-    import networkx as nx
-    import pandas as pd
-
-    if isinstance(value, pd.DataFrame):
+    # a value can only be a DataFrame or a graph once pandas / networkx has defined the class:
+    # storing a dict must not import them (a stage start stores dicts inside its lock's lease,
+    # and another thread may be half-way through importing pandas)
+    frame = getattr(sys.modules.get("pandas"), "DataFrame", None)
+    graph = getattr(sys.modules.get("networkx"), "Graph", None)
+    if frame is not None and isinstance(value, frame):
         return "arrow"
-    if isinstance(value, nx.Graph):
+    if graph is not None and isinstance(value, graph):
         return "nx"
     return "json"
 

@@ -1,10 +1,13 @@
 """SqliteStore: the zero-setup embedded store (one SQLite file, WAL mode, safe across processes).
 
 Tables: ``sessions(namespace, session, created, expires_at)``, ``kv(session, key, value)`` with
-``key = {namespace}:{session}:{field}``, and ``locks(session, key, token, expires_at)``. Every
-write runs in a ``BEGIN IMMEDIATE`` transaction, so a check (lock owner, expected bytes, session
-alive) and the write it guards are atomic with respect to other processes. Expired sessions read as
-absent immediately and their rows are purged on later access.
+``key = {namespace}:{session}:{field}``, ``locks(session, key, token, expires_at)`` and
+``deleted(namespace, session, until)`` (sessions deleted within their time-to-live). Every write
+runs in a ``BEGIN IMMEDIATE`` transaction, so a check (lock owner, expected bytes, session alive)
+and the write it guards are atomic with respect to other processes. Expired sessions read as
+absent immediately; their rows are deleted when the store is opened and at most every 30 s after,
+and the space they took is returned to the file system (see :mod:`prodsched.store.sqlite_file`).
+Every SQLite error - a damaged file included - is a StoreError naming the file and the key.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from prodsched.errors import StoreError
+from prodsched.store import sqlite_file
 from prodsched.store.base import (
     DEFAULT_NAMESPACE,
     StoreBase,
@@ -25,19 +30,6 @@ from prodsched.store.base import (
 )
 
 DEFAULT_PATH = Path("~/.prodsched/sessions.db")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    namespace TEXT NOT NULL, session TEXT NOT NULL, created REAL NOT NULL, expires_at REAL NOT NULL,
-    PRIMARY KEY (namespace, session)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS kv (
-    session TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
-    PRIMARY KEY (session, key)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS locks (
-    session TEXT NOT NULL, key TEXT NOT NULL, token TEXT NOT NULL, expires_at REAL NOT NULL,
-    PRIMARY KEY (session, key)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
-"""
 
 
 class SqliteStore(StoreBase):
@@ -61,26 +53,40 @@ class SqliteStore(StoreBase):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the folder for session store {self.path}: {exc}") from None
+        if not sqlite_file.check_file(self.path):
+            sqlite_file.create_file(self.path)
+        sqlite_file.check_file(self.path)
         conn = self._conn()
-        try:
-            conn.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not a usable SQLite session store: {exc}") from None
+        with self._errors("schema"):
+            sqlite_file.check_schema(conn, self.path)
+            conn.executescript(sqlite_file.SCHEMA)  # adds tables a store of an older prodsched lacks
+        self._purge(force=True)
 
     # -- connections and transactions -------------------------------------------------------
+    @contextmanager
+    def _errors(self, what):
+        """Turn any SQLite error into a StoreError naming this file and ``what`` (the key, or a
+        callable giving the key being read when the error came)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self.damaged(what() if callable(what) else what, f"{type(exc).__name__}: {exc}") from None
+
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
             return conn
         try:
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
-                                   check_same_thread=False)
+            # mode=rw: never create the file here (a missing file is a new store only in __init__)
+            conn = sqlite3.connect(self.path.as_uri() + "?mode=rw", uri=True, timeout=self.busy_timeout_s,
+                                   isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self.path}: cannot switch SQLite to WAL mode (got {mode})")
             conn.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.DatabaseError as exc:
+            conn.execute(f"PRAGMA journal_size_limit = {sqlite_file.WAL_SIZE_LIMIT}")
+        except sqlite3.Error as exc:
             raise StoreError(f"cannot open session store {self.path}: {exc}") from None
         self._local.conn, self._local.pid = conn, os.getpid()
         with self._conns_lock:
@@ -94,10 +100,10 @@ class SqliteStore(StoreBase):
             self._conns[id(conn)] = (threading.current_thread(), conn)
         return conn
 
-    def _tx(self, fn, immediate: bool = True):
+    def _tx(self, fn, what, immediate: bool = True):
         """Run fn(conn) inside one transaction (IMMEDIATE = take the write lock up front)."""
         conn = self._conn()
-        try:
+        with self._errors(what):
             conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             try:
                 result = fn(conn)
@@ -106,8 +112,11 @@ class SqliteStore(StoreBase):
                 raise
             conn.execute("COMMIT")
             return result
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"session store {self.path}: {exc}") from None
+
+    def _read(self, fn, what: str):
+        """Run fn(conn) outside a transaction, with SQLite errors as StoreErrors."""
+        with self._errors(what):
+            return fn(self._conn())
 
     def close(self) -> None:
         with self._conns_lock:
@@ -119,25 +128,37 @@ class SqliteStore(StoreBase):
                 pass
         self._local = threading.local()
 
-    # -- expiry -----------------------------------------------------------------------------
-    def _alive(self, conn, sid: str, t: float) -> bool:
+    # -- stored values ----------------------------------------------------------------------
+    def _expiry(self, conn, sid: str) -> float | None:
         row = conn.execute("SELECT expires_at FROM sessions WHERE namespace=? AND session=?",
                            (self.namespace, sid)).fetchone()
-        return row is not None and row[0] > t
+        if row is None:
+            return None
+        if not isinstance(row[0], (int, float)):
+            raise self.damaged(f"session {self._skey(sid)}",
+                               f"its expiry is {row[0]!r}, not a time prodsched wrote")
+        return float(row[0])
 
+    def _alive(self, conn, sid: str, t: float) -> bool:
+        expiry = self._expiry(conn, sid)
+        return expiry is not None and expiry > t
+
+    def _blob(self, row, key: str) -> bytes | None:
+        if row is None:
+            return None
+        if not isinstance(row[0], bytes):
+            raise self.damaged(key, f"holds an SQLite {type(row[0]).__name__} value, not a blob prodsched wrote")
+        return row[0]
+
+    # -- expiry -----------------------------------------------------------------------------
     def _purge(self, force: bool = False) -> None:
+        """Delete expired sessions (every namespace) and hand their space back to the file system."""
         t = now()
         if not force and t - self._last_purge < min(30.0, self.ttl_s):
             return
         self._last_purge = t
-
-        def purge(conn):
-            dead = [r[0] for r in conn.execute(
-                "SELECT session FROM sessions WHERE namespace=? AND expires_at <= ?", (self.namespace, t))]
-            for sid in dead:
-                self._delete_rows(conn, sid)
-
-        self._tx(purge)
+        self._tx(lambda conn: sqlite_file.purge_expired(conn, t), "purging expired sessions")
+        self._read(lambda conn: sqlite_file.reclaim(conn, self.path), "reclaiming free space")
 
     def _delete_rows(self, conn, sid: str) -> None:
         conn.execute("DELETE FROM kv WHERE session=?", (self._skey(sid),))
@@ -157,45 +178,63 @@ class SqliteStore(StoreBase):
             if self._alive(conn, sid, t):
                 raise StoreError(f"session {sid} already exists")
             self._delete_rows(conn, sid)
+            conn.execute("DELETE FROM deleted WHERE namespace=? AND session=?", (self.namespace, sid))
             conn.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)", (self.namespace, sid, t, t + self.ttl_s))
 
-        self._tx(create)
+        self._tx(create, f"session {self._skey(sid)}")
+        self.seen_alive(sid, t + self.ttl_s)
 
     def exists(self, session_id: str) -> bool:
-        return self._alive(self._conn(), check_session_id(session_id), now())
+        sid = check_session_id(session_id)
+        return self._read(lambda conn: self._alive(conn, sid, now()), f"session {self._skey(sid)}")
 
     def expires_at(self, session_id: str) -> float | None:
-        row = self._conn().execute("SELECT expires_at FROM sessions WHERE namespace=? AND session=?",
-                                   (self.namespace, session_id)).fetchone()
-        return row[0] if row and row[0] > now() else None
+        sid = check_session_id(session_id)
+        expiry = self._read(lambda conn: self._expiry(conn, sid), f"session {self._skey(sid)}")
+        if expiry is None or expiry <= now():
+            return None
+        self.seen_alive(sid, expiry)
+        return expiry
 
     def list_sessions(self) -> list[str]:
         self._purge(force=True)
-        rows = self._conn().execute(
+        rows = self._read(lambda conn: conn.execute(
             "SELECT session FROM sessions WHERE namespace=? AND expires_at > ? ORDER BY created",
-            (self.namespace, now())).fetchall()
-        return [r[0] for r in rows]
+            (self.namespace, now())).fetchall(), f"sessions of namespace {self.namespace!r}")
+        return [str(r[0]) for r in rows]
 
     def delete_session(self, session_id: str) -> bool:
         sid = check_session_id(session_id)
 
         def delete(conn):
-            existed = self._alive(conn, sid, now())
+            expiry = self._expiry(conn, sid)
+            existed = expiry is not None and expiry > now()
             self._delete_rows(conn, sid)
+            if existed:
+                conn.execute("INSERT OR REPLACE INTO deleted VALUES (?, ?, ?)", (self.namespace, sid, expiry))
             return existed
 
-        return self._tx(delete)
+        return self._tx(delete, f"session {self._skey(sid)}")
+
+    def was_deleted(self, session_id: str) -> bool:
+        sid = check_session_id(session_id)
+        row = self._read(lambda conn: conn.execute(
+            "SELECT until FROM deleted WHERE namespace=? AND session=?", (self.namespace, sid)).fetchone(),
+            f"session {self._skey(sid)}")
+        return row is not None and isinstance(row[0], (int, float)) and row[0] > now()
 
     # -- fields -----------------------------------------------------------------------------
     def fields(self, session_id: str, prefix: str = "") -> list[str]:
         sid = check_session_id(session_id)
         base = self.key(sid, "")
-        conn = self._conn()
-        if not self._alive(conn, sid, now()):
-            return []
-        rows = conn.execute("SELECT key FROM kv WHERE session=? AND substr(key, 1, ?) = ? ORDER BY key",
-                            (self._skey(sid), len(base + prefix), base + prefix)).fetchall()
-        return [r[0][len(base):] for r in rows]
+
+        def read(conn):
+            if not self._alive(conn, sid, now()):
+                return []
+            return conn.execute("SELECT key FROM kv WHERE session=? AND substr(key, 1, ?) = ? ORDER BY key",
+                                (self._skey(sid), len(base + prefix), base + prefix)).fetchall()
+
+        return [str(r[0])[len(base):] for r in self._read(read, self.key(sid, prefix + "*"))]
 
     def get_raw(self, session_id: str, field: str) -> bytes | None:
         return self.get_many_raw(session_id, [field])[field]
@@ -204,17 +243,19 @@ class SqliteStore(StoreBase):
         sid = check_session_id(session_id)
         fields = list(fields)
         self._purge()
+        current = [self.key(sid, fields[0]) if len(fields) == 1 else self.key(sid, "*")]
 
         def read(conn):
             alive = self._alive(conn, sid, now())
             out: dict[str, bytes | None] = {}
             for f in fields:
+                current[0] = self.key(sid, f)
                 row = conn.execute("SELECT value FROM kv WHERE session=? AND key=?",
-                                   (self._skey(sid), self.key(sid, f))).fetchone() if alive else None
-                out[f] = bytes(row[0]) if row else None
+                                   (self._skey(sid), current[0])).fetchone() if alive else None
+                out[f] = self._blob(row, current[0])
             return out
 
-        return self._tx(read, immediate=False)
+        return self._tx(read, lambda: current[0], immediate=False)
 
     def write(self, session_id: str, items: Mapping[str, bytes], delete: Iterable[str] = (), *,
               if_lock: tuple[str, str] | None = None,
@@ -223,17 +264,17 @@ class SqliteStore(StoreBase):
         if release_lock and if_lock is None:
             raise ValueError("release_lock needs if_lock")
         delete = list(delete)
+        t = now()
 
         def write(conn):
-            t = now()
             if not self._alive(conn, sid, t):
-                raise StoreError(f"session {sid} does not exist or has expired")
+                return None
             if if_lock is not None and self._owner(conn, sid, if_lock[0], t) != if_lock[1]:
                 return False
             for f, expected in (if_unchanged or {}).items():
                 row = conn.execute("SELECT value FROM kv WHERE session=? AND key=?",
                                    (self._skey(sid), self.key(sid, f))).fetchone()
-                if (bytes(row[0]) if row else None) != expected:
+                if (row[0] if row else None) != expected:
                     return False
             for f in delete:
                 conn.execute("DELETE FROM kv WHERE session=? AND key=?", (self._skey(sid), self.key(sid, f)))
@@ -246,13 +287,23 @@ class SqliteStore(StoreBase):
                          (t + self.ttl_s, self.namespace, sid))
             return True
 
-        return self._tx(write)
+        what = self.key(sid, next(iter(items))) if len(items) == 1 and not delete else self.key(sid, "*")
+        done = self._tx(write, what)
+        if done is None:
+            raise self.missing_session(sid)
+        if done:
+            self.seen_alive(sid, t + self.ttl_s)
+        return done
 
     # -- locks ------------------------------------------------------------------------------
     def _owner(self, conn, sid: str, name: str, t: float) -> str | None:
         row = conn.execute("SELECT token, expires_at FROM locks WHERE session=? AND key=?",
                            (self._skey(sid), self.key(sid, f"lock:{name}"))).fetchone()
-        return row[0] if row and row[1] > t else None
+        if row is None:
+            return None
+        if not isinstance(row[0], str) or not isinstance(row[1], (int, float)):
+            raise self.damaged(self.key(sid, f"lock:{name}"), f"holds {row!r}, not a lock prodsched wrote")
+        return row[0] if row[1] > t else None
 
     def acquire_lock(self, session_id: str, name: str, token: str, lease_s: float) -> bool:
         sid = check_session_id(session_id)
@@ -266,7 +317,7 @@ class SqliteStore(StoreBase):
                          (self._skey(sid), self.key(sid, f"lock:{name}"), token, t + lease_s))
             return True
 
-        return self._tx(acquire)
+        return self._tx(acquire, self.key(sid, f"lock:{name}"))
 
     def renew_lock(self, session_id: str, name: str, token: str, lease_s: float) -> bool:
         sid = check_session_id(session_id)
@@ -278,7 +329,7 @@ class SqliteStore(StoreBase):
                                                       self.key(sid, f"lock:{name}"), token, t))
             return cur.rowcount == 1
 
-        return self._tx(renew)
+        return self._tx(renew, self.key(sid, f"lock:{name}"))
 
     def release_lock(self, session_id: str, name: str, token: str) -> bool:
         sid = check_session_id(session_id)
@@ -288,8 +339,8 @@ class SqliteStore(StoreBase):
                                (self._skey(sid), self.key(sid, f"lock:{name}"), token))
             return cur.rowcount == 1
 
-        return self._tx(release)
+        return self._tx(release, self.key(sid, f"lock:{name}"))
 
     def lock_owner(self, session_id: str, name: str) -> str | None:
         sid = check_session_id(session_id)
-        return self._owner(self._conn(), sid, name, now())
+        return self._read(lambda conn: self._owner(conn, sid, name, now()), self.key(sid, f"lock:{name}"))
