@@ -104,9 +104,9 @@ def _base_date(value: Any) -> pd.Timestamp:
     if isinstance(value, str) and value.strip().lower() in ("auto", "today"):
         raise ProdschedError(f"base_date {value!r} is a request stage 2 resolves, not the calendar's date")
     try:
-        day = pd.Timestamp(value)
+        day = pd.to_datetime(value, format="ISO8601") if isinstance(value, str) else pd.Timestamp(value)
     except (TypeError, ValueError):
-        raise ProdschedError(f"base_date {value!r} is not a date") from None
+        raise ProdschedError(f"base_date {value!r} is not a date like 2025-01-01") from None
     if pd.isna(day) or day != day.normalize():
         raise ProdschedError(f"base_date {value!r} is not a date (slot 0 starts at its midnight)")
     return day
