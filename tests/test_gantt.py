@@ -14,8 +14,7 @@ from prodsched.errors import ProdschedError
 from prodsched.jupyter.gantt import GanttWidget
 from prodsched.results.gantt_data import gantt_data
 from prodsched.results.gantt_html import gantt_html, write_gantt_html
-from prodsched.results.gantt_png import write_gantt_png
-from prodsched.results.gantt_png import hangul_font, label, romanize
+from prodsched.results.gantt_png import hangul_font, label, romanize, write_gantt_png
 from prodsched.results.plan import PlanView
 
 BASE = pd.Timestamp("2024-03-01")

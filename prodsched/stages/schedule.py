@@ -88,9 +88,7 @@ def schedule_frame(plan: engine.Schedule, dag: Any) -> pd.DataFrame:
                      int(attrs.get("width", 0)), float(attrs.get("length", 0.0)), a.machine,
                      a.start, a.end, a.setup, int(attrs.get("aging_slots", 0)),
                      attrs.get("due", None)))
-    df = pd.DataFrame(rows, columns=["op_id", "job_id", "po_nos", "item", "operation", "op_class",
-                                     "mixture", "seq", "width_mm", "length_m", "machine", "start",
-                                     "end", "setup_slots", "aging_slots", "due"])
+    df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("start_time", "end_time")])
     for col in ("seq", "width_mm", "start", "end", "setup_slots", "aging_slots"):
         df[col] = df[col].astype("int64")
     df["length_m"] = df["length_m"].astype(float)
