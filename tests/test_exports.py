@@ -7,11 +7,12 @@ import json
 import openpyxl
 import pandas as pd
 import pytest
-from test_results import BASE, SLOT, make_world  # tests/ is on sys.path under pytest
+from test_results import make_world, plan_of  # tests/ is on sys.path under pytest
 
+from prodsched.params import Params
 from prodsched.results import exports as E
 from prodsched.results import kpis as K
-from prodsched.params import Params
+from prodsched.results.columns import VIOLATION_COLUMNS
 
 SCHEDULE_CSV = ["op_id", "job_id", "po_nos", "item", "operation", "op_class", "mixture", "seq", "width_mm",
                 "length_m", "machine", "start", "end", "start_time", "end_time", "setup_slots",
@@ -25,15 +26,13 @@ def _artifacts() -> dict:
     in test_results, including the verifier)."""
     w = make_world()
     orders = K.order_table(w["schedule"], w["order_data"], w["order_jobs"], w["unable"], w["jobs"])
-    machines, gaps = K.machine_and_gap_tables(
-        w["schedule"], ["M1", "M2"], {"M1": "Coater 1", "M2": "Laminator 2"},
-        K.downtime_slots(w["machine_rest"], BASE, SLOT), K.SetupRules(w["operation_delay"], w["width_change"]),
-        BASE, SLOT)
-    bounds = K.lower_bounds(w["dag"], K.makespan_of(w["schedule"]))
-    kpis = K.compute_kpis(w["schedule"], orders, machines, bounds, 0, BASE, SLOT, Params())
+    plan = plan_of(w)
+    machines, gaps = K.machine_and_gap_tables(plan)
+    bounds = K.lower_bounds(w["dag"], plan.makespan)
+    kpis = K.compute_kpis(plan, orders, machines, bounds, 0, Params())
     return {**w, "kpis": kpis, "orders": orders, "late_orders": K.late_order_table(orders),
             "machines": machines, "gaps": gaps, "bounds": bounds,
-            "violations": pd.DataFrame(columns=K.VIOLATION_COLUMNS)}
+            "violations": pd.DataFrame(columns=VIOLATION_COLUMNS)}
 
 
 

@@ -10,11 +10,12 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from prodsched.errors import ProdschedError
 from prodsched.jupyter.gantt import GanttWidget
-from prodsched.results.gantt_data import gantt_data, setup_reason
+from prodsched.results.gantt_data import gantt_data
 from prodsched.results.gantt_html import gantt_html, write_gantt_html
-from prodsched.results.gantt_png import write_gantt_png
-from prodsched.results.gantt_png import hangul_font, label, romanize
+from prodsched.results.gantt_png import hangul_font, label, romanize, write_gantt_png
+from prodsched.results.plan import PlanView
 
 BASE = pd.Timestamp("2024-03-01")
 SLOT = 30
@@ -91,23 +92,25 @@ def test_setup_segments_sit_right_before_their_operation_with_a_reason(schedule,
     assert set(setups) == {"J2-01", "J3-01"}
     assert (setups["J2-01"]["start"], setups["J2-01"]["end"]) == (20, 23)
     assert (setups["J3-01"]["start"], setups["J3-01"]["end"]) == (30, 32)
-    reason = setups["J2-01"]["reason"]
-    assert "mixture change MX1→MX2 (3 slots)" in reason and "long→short 1500→1300 mm (3 slots)" in reason
-    assert setups["J3-01"]["reason"].startswith("class change EPU→SR (2 slots)")
-    assert "short→long 1300→1500 mm (1 slots)" in setups["J3-01"]["reason"]
+    assert setups["J2-01"]["reason"] == "mixture change MX1→MX2 (3 slots); width change long→short 1500→1300 (3 slots)"
+    assert setups["J3-01"]["reason"] == ("class change EPU→SR (2 slots); mixture change MX2→none; "
+                                         "width change short→long 1300→1500 (1 slot)")
     assert next(b for b in data["bars"] if b["op_id"] == "J1-02")["setup_reason"] == ""
 
 
-def test_setup_reason_without_tables_names_the_change():
-    assert setup_reason(None, {"op_class": "SR"}) == "first operation on the machine"
-    text = setup_reason({"op_class": "SR", "mixture": "", "width_mm": 1000}, {"op_class": "SR", "mixture": "M", "width_mm": 1000})
-    assert text == "mixture change none→M"
+def test_setup_reasons_are_the_plan_views(schedule, tables):
+    plan = PlanView.build(schedule, tables=tables)
+    bars = gantt_data(plan)["bars"]
+    assert {b["op_id"]: b["setup_reason"] for b in bars} == dict(zip(plan.setups["op_id"], plan.setups["reason"]))
+    assert gantt_data(plan) == gantt_data(schedule, tables)  # a schedule is turned into its plan view first
+    with pytest.raises(TypeError, match="PlanView already holds"):
+        gantt_data(plan, tables)
 
 
-def test_downtime_is_converted_to_slots_floor_and_ceil(schedule, tables):
-    data = gantt_data(schedule, tables)
+def test_downtime_is_drawn_over_the_slots_it_blocks(schedule, tables):
+    data = gantt_data(schedule, tables)  # rest 08:10-09:40: slots 16 (floored) to 20 (ceiled)
     assert data["downtime"] == [{"machine": "M2", "row": 1, "start": 16, "end": 20,
-                                 "start_time": "2024-03-01T08:10", "end_time": "2024-03-01T09:40"}]
+                                 "start_time": "2024-03-01T08:00", "end_time": "2024-03-01T10:00"}]
 
 
 def test_downtime_rows_found_by_machine_index_when_the_code_is_missing(schedule, tables):
@@ -132,9 +135,19 @@ def test_schedule_read_back_from_csv_gives_the_same_data(schedule, tables, tmp_p
 
 def test_empty_schedule_still_renders(tmp_path, tables):
     empty = pd.DataFrame(columns=list(op("J1-01", "M1", 0, 1)))
-    data = gantt_data(empty, tables)
+    data = gantt_data(empty, tables, base_date="2024-03-01", slot_minutes=30)
     assert data["bars"] == [] and data["stats"]["operations"] == 0
-    assert write_gantt_png(empty, tmp_path / "e.png", tables).stat().st_size > 0
+    assert (data["base_date"], data["slot_minutes"]) == ("2024-03-01", 30)
+    assert write_gantt_png(empty, tmp_path / "e.png", tables, slot_minutes=30,
+                           base_date="2024-03-01").stat().st_size > 0
+
+
+def test_a_schedule_without_a_calendar_is_an_error(tables):
+    empty = pd.DataFrame(columns=list(op("J1-01", "M1", 0, 1)))
+    with pytest.raises(ProdschedError, match="base_date and slot_minutes missing"):
+        gantt_data(empty, tables)
+    with pytest.raises(ProdschedError, match="base_date missing"):
+        gantt_data(empty, tables, slot_minutes=30)
 
 
 def png_size(path):

@@ -16,8 +16,10 @@ import networkx as nx
 import pandas as pd
 import pytest
 
-from prodsched.results import kpis as K
 from prodsched.params import Params
+from prodsched.results import kpis as K
+from prodsched.results.columns import VIOLATION_COLUMNS
+from prodsched.results.plan import Calendar, Changeovers, PlanView, downtime_slots
 
 BASE = pd.Timestamp("2024-03-01")
 SLOT = 30
@@ -101,17 +103,18 @@ def make_world() -> dict:
             "calendar": {"base_date": "2024-03-01", "slot_minutes": SLOT}}
 
 
+def plan_of(world) -> PlanView:
+    return PlanView.build(world["schedule"], world["dag"], world, world["calendar"])
+
+
 def _tables(world):
-    downtime = K.downtime_slots(world["machine_rest"], BASE, SLOT)
-    rules = K.SetupRules(world["operation_delay"], world["width_change"])
-    return K.machine_and_gap_tables(world["schedule"], ["M1", "M2"], {"M1": "Coater 1"}, downtime,
-                                    rules, BASE, SLOT)
+    return K.machine_and_gap_tables(plan_of(world))
 
 
 def test_downtime_slots_floor_start_ceil_end():
     rest = pd.DataFrame({"machine": ["M1", "M1"], "start": pd.to_datetime(["2024-03-01 10:10", "2024-03-01 11:00"]),
                          "end": pd.to_datetime(["2024-03-01 11:20", "2024-03-01 13:00"])})
-    assert K.downtime_slots(rest, BASE, SLOT) == {"M1": [(20, 26)]}
+    assert downtime_slots({"machine_rest": rest}, Calendar(BASE, SLOT)) == {"M1": ((20, 26),)}
 
 
 def test_merged_late_order_counts_each_po_by_its_own_due():
@@ -160,12 +163,11 @@ def test_idle_gap_waiting_for_predecessor():
 
 
 def test_class_change_and_short_to_long_reason():
-    rules = K.SetupRules(make_world()["operation_delay"], make_world()["width_change"])
-    a = {"op_class": "SR", "mixture": "X1", "width_mm": 1300}
-    b = {"op_class": "EPU", "mixture": "", "width_mm": 1500}
-    assert rules.explain("M1", a, b) == ["class change SR→EPU (3 slots)", "mixture change X1→none",
+    rules = Changeovers.from_tables(make_world())
+    a, b = ("SR", "X1", 1300), ("EPU", "", 1500)
+    assert rules.reasons("M1", a, b) == ["class change SR→EPU (3 slots)", "mixture change X1→none",
                                          "width change short→long 1300→1500 (2 slots)"]
-    assert rules.explain("M2", a, a) == []
+    assert rules.reasons("M2", a, a) == []
 
 
 def test_machine_time_accounting_and_utilisation():
@@ -184,9 +186,9 @@ def test_machine_time_accounting_and_utilisation():
 
 def test_unused_machine_is_all_idle():
     w = make_world()
-    downtime = K.downtime_slots(w["machine_rest"], BASE, SLOT)
-    machines, gaps = K.machine_and_gap_tables(w["schedule"], ["M1", "M2", "M3"], {}, downtime,
-                                              K.SetupRules(None, None), BASE, SLOT)
+    w["machine_master_info"] = pd.DataFrame({"machine": ["M1", "M2", "M3"], "machine_index": [1, 2, 3],
+                                             "machine_name": ["Coater 1", "Laminator 2", "Printer 3"]})
+    machines, gaps = K.machine_and_gap_tables(plan_of(w))
     m3 = machines.set_index("machine").loc["M3"]
     assert (m3["operations"], m3["idle_slots"], m3["utilisation"]) == (0, 60, 0.0)
     assert gaps[gaps["machine"] == "M3"]["position"].tolist() == ["unused"]
@@ -206,7 +208,7 @@ def test_kpis_of_the_world():
     orders = K.order_table(w["schedule"], w["order_data"], w["order_jobs"], w["unable"], w["jobs"])
     machines, _ = _tables(w)
     bounds = K.lower_bounds(w["dag"], 60)
-    k = K.compute_kpis(w["schedule"], orders, machines, bounds, 0, BASE, SLOT, Params())
+    k = K.compute_kpis(plan_of(w), orders, machines, bounds, 0, Params())
     assert (k["makespan_slots"], k["makespan_hours"], k["makespan_days"]) == (60, 30.0, 1.25)
     assert (k["orders"], k["scheduled_orders"], k["unable_orders"], k["operations"], k["jobs"]) == (6, 5, 1, 5, 4)
     assert k["late_orders"] == 1 and k["on_time_orders"] == 4
@@ -227,7 +229,7 @@ def test_results_stage_on_the_world_is_feasible_and_complete():
     seen = []
     res = run_stage("results", w, Params(), progress=lambda f, m: seen.append(f))
     a = res.artifacts
-    assert list(a["violations"].columns) == K.VIOLATION_COLUMNS
+    assert list(a["violations"].columns) == VIOLATION_COLUMNS
     assert a["violations"].empty, a["violations"].to_string()
     assert a["kpis"]["violations"] == 0 and a["kpis"]["late_orders"] == 1
     assert set(a) == {"kpis", "orders", "late_orders", "machines", "gaps", "violations", "bounds"}

@@ -152,7 +152,7 @@ class ValidationReport:
     def __str__(self) -> str:
         if not self._issues:
             return "validation: no problems found"
-        head = ("severity", "table", "row", "column", "value", "message")
+        head = COLUMNS
         rows = [
             (i.severity, i.table, "" if i.row is None else str(i.row), i.column,
              i.value if len(i.value) <= 24 else i.value[:21] + "...", i.message)

@@ -265,3 +265,13 @@ def empty_table(name: str) -> pd.DataFrame:
     frame = pd.DataFrame({c.name: pd.Series([], dtype=DTYPES[c.kind]) for c in spec.columns})
     frame[ROW] = pd.Series([], dtype="int64")
     return frame
+
+
+def machine_order(machine_master_info: pd.DataFrame | None) -> list[str]:
+    """The plant's machine codes in machine_index order (the first row of a repeated code wins)."""
+    master = machine_master_info
+    if master is None or len(master) == 0 or "machine" not in master.columns:
+        return []
+    if "machine_index" in master.columns:
+        master = master.sort_values("machine_index", kind="stable")
+    return list(dict.fromkeys(str(m) for m in master["machine"]))

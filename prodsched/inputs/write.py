@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from prodsched.inputs.spec import ROW, SPECS, TABLE_NAMES
+from prodsched.inputs.spec import ROW, SPECS, TABLE_NAMES, machine_order
 
 __all__ = ["FORMS", "linespeed_wide", "tables_to_payload", "write_tables"]
 
@@ -34,15 +34,6 @@ def _cell(value: Any, kind: str | None) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
     return value
-
-
-def _machine_order(tables: Mapping[str, pd.DataFrame]) -> list[str]:
-    master = tables.get("machine_master_info")
-    if master is None or master.empty or "machine" not in master:
-        return []
-    if "machine_index" in master:
-        master = master.sort_values("machine_index", kind="stable")
-    return [str(m) for m in master["machine"]]
 
 
 def linespeed_wide(linespeed: pd.DataFrame, machines: list[str] | None = None) -> pd.DataFrame:
@@ -91,7 +82,7 @@ def _records(frame: pd.DataFrame, kinds: dict[str, str]) -> list[dict[str, Any]]
 
 def tables_to_payload(tables: Mapping[str, pd.DataFrame], linespeed: str = "long") -> dict[str, list[dict]]:
     """The stage-1 JSON payload (table -> list of records; dates as ISO strings)."""
-    machines = _machine_order(tables)
+    machines = machine_order(tables.get("machine_master_info"))
     payload = {}
     for name in TABLE_NAMES:
         if name in tables:
@@ -125,7 +116,7 @@ def write_tables(tables: Mapping[str, pd.DataFrame], dest: str | Path, form: str
     if form not in FORMS:
         raise ValueError(f"unknown form {form!r}; use one of {', '.join(FORMS)}")
     dest = Path(dest)
-    machines = _machine_order(tables)
+    machines = machine_order(tables.get("machine_master_info"))
     wide = linespeed == "wide" or form == "plant_export"
     if form == "payload":
         dest.parent.mkdir(parents=True, exist_ok=True)

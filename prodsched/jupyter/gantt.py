@@ -9,6 +9,8 @@ import pandas as pd
 import traitlets
 
 from prodsched.results.gantt_data import asset, gantt_data
+from prodsched.results.plan import PlanView, as_plan
+
 
 class GanttWidget(anywidget.AnyWidget):
     """Interactive Gantt: a row per machine, zoom (wheel), pan (drag), hover details, click selects.
@@ -26,9 +28,15 @@ class GanttWidget(anywidget.AnyWidget):
     row_height = traitlets.Int(22).tag(sync=True)
 
     @classmethod
+    def from_plan(cls, plan: PlanView, title: str | None = None, **kwargs) -> GanttWidget:
+        """The chart of a schedule's plan view."""
+        return cls(data=gantt_data(plan, title=title), **kwargs)
+
+    @classmethod
     def from_schedule(cls, schedule_df: pd.DataFrame, tables=None, dag=None, **kwargs) -> GanttWidget:
-        calendar = {k: kwargs.pop(k) for k in ("base_date", "slot_minutes", "title") if k in kwargs}
-        return cls(data=gantt_data(schedule_df, tables, dag, **calendar), **kwargs)
+        """The chart of a stage-5 schedule (its plan view is built from tables, DAG and calendar)."""
+        calendar = {k: kwargs.pop(k) for k in ("base_date", "slot_minutes") if k in kwargs}
+        return cls.from_plan(as_plan(schedule_df, tables, dag, **calendar), kwargs.pop("title", None), **kwargs)
 
     def bar(self, op_id: str | None = None) -> dict[str, Any] | None:
         """The bar dict of ``op_id`` (default: the selected one), or None."""

@@ -15,7 +15,6 @@ from typing import Any
 
 from prodsched.errors import ProdschedError
 from prodsched.jupyter.gantt import GanttWidget
-from prodsched.results.gantt_data import gantt_data
 from prodsched.jupyter.layout import PanelLayout
 from prodsched.jupyter.views import (
     details_html,
@@ -28,6 +27,8 @@ from prodsched.jupyter.views import (
     validation_html,
 )
 from prodsched.params import Params
+from prodsched.results.gantt_data import gantt_data
+from prodsched.results.plan import PlanView
 from prodsched.session import Session
 from prodsched.stages import STAGES, stage_number
 from prodsched.store import open_store
@@ -321,12 +322,11 @@ class StagePanel(PanelLayout):
             self._update_details()
 
     def _build_gantt(self) -> None:
-        schedule = self.session.artifact("schedule")
-        tables = self.session.artifacts("load")
-        dag = self.session.artifact("dag")
+        plan = PlanView.build(self.session.artifact("schedule"), self.session.artifact("dag"),
+                              self.session.artifacts("load"), self.session.artifact("calendar"))
         p = self.session.params
         title = f"Schedule · rule {p.rule} · window {p.window_days} d · seed {p.seed}"
-        data = gantt_data(schedule, tables, dag, title=title)
+        data = gantt_data(plan, title=title)
         if self.gantt is None:
             self._set_gantt(GanttWidget(data=data))
         else:

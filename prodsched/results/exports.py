@@ -1,8 +1,8 @@
 """Result files of the output contract (DESIGN §5): CSV, JSON, Excel and the static Gantt charts.
 
-``write_results(artifacts, out_dir)`` takes the merged artifacts of a run (stage 1-6 names) and
-writes ``schedule.csv``, ``kpis.json``, ``orders.csv``, ``unable.csv``, ``validation.csv``,
-``results.xlsx``, ``gantt.png`` and ``gantt.html``. Datetimes are ISO 8601 (``2024-03-05T14:30:00``),
+``write_results(artifacts, out_dir, plan)`` takes the merged artifacts of a run (stage 1-6 names)
+and the schedule's plan view, and writes ``schedule.csv``, ``kpis.json``, ``orders.csv``,
+``unable.csv``, ``validation.csv``, ``results.xlsx``, ``gantt.png`` and ``gantt.html``. Datetimes are ISO 8601 (``2024-03-05T14:30:00``),
 due dates ISO dates, multi-values ';'-joined, text UTF-8.
 """
 
@@ -20,14 +20,21 @@ import numpy as np
 import pandas as pd
 
 from prodsched.inputs.spec import TABLE_NAMES
-from prodsched.results.gantt_html import write_gantt_html
-from prodsched.results.gantt_png import write_gantt_png
-from prodsched.results.kpis import GAP_COLUMNS, MACHINE_COLUMNS, ORDER_COLUMNS, SCHEDULE_COLUMNS
+from prodsched.results.columns import (
+    GAP_COLUMNS,
+    MACHINE_COLUMNS,
+    ORDER_COLUMNS,
+    SCHEDULE_COLUMNS,
+    UNABLE_COLUMNS,
+    VALIDATION_COLUMNS,
+)
+from prodsched.results.gantt_data import gantt_data
+from prodsched.results.gantt_html import gantt_html
+from prodsched.results.gantt_png import render_png
+from prodsched.results.plan import PlanView
 
 log = logging.getLogger(__name__)
 
-UNABLE_COLUMNS = ["po_no", "job_id", "item", "reason", "detail"]
-VALIDATION_COLUMNS = ["severity", "table", "row", "column", "value", "message"]
 XLSX_SHEETS = ("kpis", "orders", "late_orders", "machines", "schedule", "gaps")
 KPI_SHEET_COLUMNS = ["kpi", "value", "meaning"]
 KPI_MEANING = {
@@ -124,8 +131,11 @@ def _plain(v: Any) -> Any:
 
 # --------------------------------------------------------------------------- writing
 
-def write_results(artifacts: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
-    """Write every result file into ``out_dir`` (created); return the paths written."""
+def write_results(artifacts: Mapping[str, Any], out_dir: str | Path, plan: PlanView | None = None) -> list[Path]:
+    """Write every result file into ``out_dir`` (created); return the paths written.
+
+    ``plan`` is the schedule's plan view; without it, it is built from the artifacts.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -144,18 +154,19 @@ def write_results(artifacts: Mapping[str, Any], out_dir: str | Path) -> list[Pat
     csv("unable.csv", _with_columns(artifacts.get("unable"), UNABLE_COLUMNS))
     csv("validation.csv", _with_columns(artifacts.get("validation"), VALIDATION_COLUMNS))
     written.append(write_xlsx(artifacts, out / "results.xlsx"))
-    written.extend(write_gantt(artifacts, out))
+    if plan is None:
+        tables = {k: artifacts[k] for k in TABLE_NAMES if k in artifacts}
+        plan = PlanView.build(schedule, artifacts.get("dag"), tables, artifacts.get("calendar"))
+    written.extend(write_gantt(plan, out))
     return written
 
 
-def write_gantt(artifacts: Mapping[str, Any], out: Path) -> list[Path]:
+def write_gantt(plan: PlanView, out: Path) -> list[Path]:
     """gantt.png and gantt.html, drawn from the same Gantt data."""
-    cal = artifacts.get("calendar") or {}
-    calendar = {k: cal[k] for k in ("base_date", "slot_minutes") if cal.get(k) is not None}
-    tables = {k: artifacts[k] for k in TABLE_NAMES if k in artifacts}
-    schedule, dag = artifacts["schedule"], artifacts.get("dag")
-    return [write_gantt_png(schedule, out / "gantt.png", tables, dag, **calendar),
-            write_gantt_html(schedule, out / "gantt.html", tables, dag, **calendar)]
+    data = gantt_data(plan)
+    png, html = render_png(data, out / "gantt.png"), out / "gantt.html"
+    html.write_text(gantt_html(data), encoding="utf-8")
+    return [png, html]
 
 
 def write_xlsx(artifacts: Mapping[str, Any], path: str | Path) -> Path:

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from prodsched.results.gantt_data import asset, gantt_data
+from prodsched.results.plan import PlanView
 
 _ESM_EXPORT = "export default { render };"
 _HTML_PAGE = """<!DOCTYPE html>
@@ -61,9 +62,12 @@ def _escape(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def write_gantt_html(schedule_df: pd.DataFrame, path, tables=None, dag=None, title: str | None = None, **calendar) -> Path:
-    """Write the interactive chart as one self-contained HTML file; returns the path."""
-    data = gantt_data(schedule_df, tables, dag, title=title, **calendar)
+def write_gantt_html(source: PlanView | pd.DataFrame, path, tables=None, dag=None, title: str | None = None,
+                     **calendar) -> Path:
+    """Write the interactive chart as one self-contained HTML file; returns the path.
+
+    ``source``: the plan view, or a schedule with its tables, DAG and calendar (as ``gantt_data``)."""
+    data = gantt_data(source, tables, dag, title=title, **calendar)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(gantt_html(data, title), encoding="utf-8")

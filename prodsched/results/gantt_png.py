@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from prodsched.results.gantt_data import LATE_COLOR, gantt_data
+from prodsched.results.plan import PlanView
 
 # Plant vocabulary shown in English when no Hangul-capable font is installed.
 GLOSSARY = {
@@ -187,7 +188,9 @@ def render_png(data: Mapping[str, Any], path, dpi: int = 110) -> Path:
     return path
 
 
-def write_gantt_png(schedule_df: pd.DataFrame, path, tables=None, dag=None, title: str | None = None,
+def write_gantt_png(source: PlanView | pd.DataFrame, path, tables=None, dag=None, title: str | None = None,
                     **calendar) -> Path:
-    """Write a static PNG chart (matplotlib, Agg): a row per machine, bars by class; returns the path."""
-    return render_png(gantt_data(schedule_df, tables, dag, title=title, **calendar), path)
+    """Write a static PNG chart (matplotlib, Agg): a row per machine, bars by class; returns the path.
+
+    ``source``: the plan view, or a schedule with its tables, DAG and calendar (as ``gantt_data``)."""
+    return render_png(gantt_data(source, tables, dag, title=title, **calendar), path)

@@ -17,87 +17,21 @@ into setup, downtime and idle slots and classified:
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from prodsched.results.bounds import BOUND_COLUMNS, lower_bounds  # noqa: F401 - re-exported
+from prodsched.results.columns import GAP_COLUMNS, MACHINE_COLUMNS, ORDER_COLUMNS
+from prodsched.results.plan import PlanView, n_slots
 
-SCHEDULE_COLUMNS = [
-    "op_id", "job_id", "po_nos", "item", "operation", "op_class", "mixture", "seq", "width_mm",
-    "length_m", "machine", "start", "end", "start_time", "end_time", "setup_slots", "aging_slots",
-    "due",
-]
-ORDER_COLUMNS = [
-    "po_no", "item", "job_id", "due", "end_time", "late_days", "late_whole_days", "status", "reason",
-]
-MACHINE_COLUMNS = [
-    "machine", "machine_name", "operations", "work_slots", "setup_slots", "busy_slots",
-    "downtime_slots", "idle_slots", "idle_between_slots", "setups", "first_start", "last_end",
-    "utilisation", "utilisation_available", "setup_loss", "idle_loss", "downtime_loss",
-]
-GAP_COLUMNS = [
-    "machine", "position", "prev_op", "next_op", "start", "end", "slots", "start_time", "end_time",
-    "setup_slots", "downtime_slots", "idle_slots", "kind", "reason",
-]
-VIOLATION_COLUMNS = ["op_id", "check", "message"]
 DAY = pd.Timedelta(days=1)
-
-
-# --------------------------------------------------------------------------- calendar helpers
-
-def calendar_of(calendar: Mapping[str, Any] | None, dag=None, params=None) -> tuple[pd.Timestamp, int]:
-    """(base_date, slot_minutes) from the calendar artifact, else the dag's attributes, else params."""
-    cal = dict(calendar or {})
-    graph = getattr(dag, "graph", {}) or {}
-    base = cal.get("base_date") or graph.get("base_date") or getattr(params, "base_date", None)
-    slot = cal.get("slot_minutes") or graph.get("slot_minutes") or getattr(params, "slot_minutes", 30)
-    if base in (None, "", "auto", "today"):
-        raise ValueError("the results need the calendar's base_date (run stage 2 first)")
-    return pd.Timestamp(base).normalize(), int(slot)
-
-
-def downtime_slots(machine_rest: pd.DataFrame | None, base: pd.Timestamp,
-                   slot_minutes: int) -> dict[str, list[tuple[int, int]]]:
-    """Planned downtime per machine as merged, sorted slot intervals (start floor, end ceil)."""
-    out: dict[str, list[tuple[int, int]]] = {}
-    if machine_rest is None or len(machine_rest) == 0:
-        return out
-    slot_s = slot_minutes * 60.0
-    for machine, start, end in zip(machine_rest["machine"].astype(str),
-                                   pd.to_datetime(machine_rest["start"]),
-                                   pd.to_datetime(machine_rest["end"])):
-        if pd.isna(start) or pd.isna(end):
-            continue
-        s = math.floor((start - base).total_seconds() / slot_s + 1e-9)
-        e = math.ceil((end - base).total_seconds() / slot_s - 1e-9)
-        if e > s:
-            out.setdefault(machine, []).append((s, e))
-    for machine, spans in out.items():
-        spans.sort()
-        merged: list[tuple[int, int]] = []
-        for s, e in spans:
-            if merged and s <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], e))
-            else:
-                merged.append((s, e))
-        out[machine] = merged
-    return out
 
 
 def _overlap(spans: Iterable[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
     return [(max(s, lo), min(e, hi)) for s, e in spans if s < hi and e > lo]
-
-
-def _slot_time(base: pd.Timestamp, slot_minutes: int, slots) -> Any:
-    return base + pd.to_timedelta(np.asarray(slots, dtype="int64") * slot_minutes, unit="min")
-
-
-def makespan_of(schedule: pd.DataFrame) -> int:
-    return int(schedule["end"].max()) if len(schedule) else 0
 
 
 # --------------------------------------------------------------------------- orders
@@ -159,74 +93,24 @@ def late_order_table(orders: pd.DataFrame) -> pd.DataFrame:
     return late.sort_values(["late_days", "po_no"], ascending=[False, True]).reset_index(drop=True)
 
 
-# --------------------------------------------------------------------------- setups
-
-class SetupRules:
-    """Changeover components used to explain setups (the verifier checks them; this explains)."""
-
-    def __init__(self, operation_delay: pd.DataFrame | None, width_change: pd.DataFrame | None,
-                 machine_master_info: pd.DataFrame | None = None):
-        self.delay: dict[tuple[str, str], int] = {}
-        if operation_delay is not None and len(operation_delay):
-            for f, t, s in zip(operation_delay["from_class"], operation_delay["to_class"],
-                               operation_delay["setup_slots"]):
-                self.delay[(str(f), str(t))] = int(s)
-        self.width: dict[str, tuple[int, int]] = {}
-        if width_change is not None and len(width_change):
-            wc = width_change
-            if "machine" not in wc.columns and machine_master_info is not None:
-                idx = dict(zip(machine_master_info["machine_index"], machine_master_info["machine"]))
-                wc = wc.assign(machine=wc["machine_index"].map(idx))
-            for m, ls, sl in zip(wc["machine"], wc["long_to_short"], wc["short_to_long"]):
-                if isinstance(m, str) and m:
-                    self.width[m] = (int(ls), int(sl))
-
-    def explain(self, machine: str, a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
-        """Reason texts for the changeover from operation a to b on machine (non-zero parts)."""
-        parts = []
-        ca, cb = str(a["op_class"]), str(b["op_class"])
-        ma, mb = str(a["mixture"] or ""), str(b["mixture"] or "")
-        if ca != cb or ma != mb:
-            slots = self.delay.get((ca, cb), 0)
-            if slots > 0:
-                if ca != cb:
-                    parts.append(f"class change {ca}→{cb} ({_n_slots(slots)})")
-                if ma != mb:
-                    parts.append(f"mixture change {ma or 'none'}→{mb or 'none'}"
-                                 + ("" if ca != cb else f" ({_n_slots(slots)})"))
-        wa, wb = int(a["width_mm"]), int(b["width_mm"])
-        ls, sl = self.width.get(machine, (0, 0))
-        if wb < wa and ls > 0:
-            parts.append(f"width change long→short {wa}→{wb} ({_n_slots(ls)})")
-        elif wb > wa and sl > 0:
-            parts.append(f"width change short→long {wa}→{wb} ({_n_slots(sl)})")
-        return parts
-
-
 # --------------------------------------------------------------------------- machines and gaps
 
-def machine_and_gap_tables(schedule: pd.DataFrame, machines: list[str], machine_names: Mapping[str, str],
-                           downtime: Mapping[str, list[tuple[int, int]]], rules: SetupRules,
-                           base: pd.Timestamp, slot_minutes: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def machine_and_gap_tables(plan: PlanView) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-machine time accounting and the classified gaps (see the module docstring)."""
-    makespan = makespan_of(schedule)
-    cols = ["op_id", "job_id", "seq", "machine", "start", "end", "setup_slots", "aging_slots",
-            "op_class", "mixture", "width_mm"]
-    ops = schedule[cols].sort_values(["machine", "start", "end", "op_id"]) if len(schedule) else \
-        pd.DataFrame(columns=cols)
+    makespan = plan.makespan
+    ops = plan.schedule  # in machine sequence
     ready = {}
     for job, seq, end, aging in zip(ops["job_id"], ops["seq"], ops["end"], ops["aging_slots"]):
         ready[(job, int(seq) + 1)] = int(end) + int(aging)
     by_machine = {m: g.to_dict("records") for m, g in ops.groupby("machine", sort=False)}
-    names = list(machines) + sorted(set(by_machine) - set(machines))
     mrows, grows = [], []
-    for m in names:
+    for m in plan.machines:
         recs = by_machine.get(m, [])
-        down = _overlap(downtime.get(m, []), 0, makespan)
+        down = _overlap(plan.downtime.get(m, ()), 0, makespan)
         work = sum(int(r["end"]) - int(r["start"]) for r in recs)
         setup = sum(int(r["setup_slots"]) for r in recs)
         idle_between = 0
-        gaps = _machine_gaps(m, recs, down, makespan, rules, ready)
+        gaps = _machine_gaps(plan, m, recs, down, ready)
         for g in gaps:
             if g["position"] == "between":
                 idle_between += g["idle_slots"]
@@ -236,7 +120,7 @@ def machine_and_gap_tables(schedule: pd.DataFrame, machines: list[str], machine_
         span = makespan or 1
         avail = makespan - dt
         mrows.append({
-            "machine": m, "machine_name": machine_names.get(m, ""), "operations": len(recs),
+            "machine": m, "machine_name": plan.machine_names.get(m, ""), "operations": len(recs),
             "work_slots": work, "setup_slots": setup, "busy_slots": work + setup,
             "downtime_slots": dt, "idle_slots": idle, "idle_between_slots": idle_between,
             "setups": sum(1 for r in recs if int(r["setup_slots"]) > 0),
@@ -253,15 +137,16 @@ def machine_and_gap_tables(schedule: pd.DataFrame, machines: list[str], machine_
         mdf[c] = mdf[c].astype("Int64")
     gdf = pd.DataFrame(grows, columns=GAP_COLUMNS)
     if len(gdf):
-        gdf["start_time"] = _slot_time(base, slot_minutes, gdf["start"])
-        gdf["end_time"] = _slot_time(base, slot_minutes, gdf["end"])
+        gdf["start_time"] = plan.calendar.time(gdf["start"])
+        gdf["end_time"] = plan.calendar.time(gdf["end"])
     else:
         gdf = gdf.astype({"start": "int64", "end": "int64", "slots": "int64",
                           "start_time": "datetime64[ns]", "end_time": "datetime64[ns]"})
     return mdf, gdf
 
 
-def _machine_gaps(m, recs, down, makespan, rules, ready) -> list[dict[str, Any]]:
+def _machine_gaps(plan: PlanView, m, recs, down, ready) -> list[dict[str, Any]]:
+    makespan = plan.makespan
     stretches = []  # (position, prev, next, lo, hi)
     if not recs:
         if makespan > 0:
@@ -289,10 +174,8 @@ def _machine_gaps(m, recs, down, makespan, rules, ready) -> list[dict[str, Any]]
         kind = ("downtime" if dt > 0 else "setup" if setup_in and not idle
                 else "setup+idle" if setup_in else "idle")
         reasons = []
-        if setup_in and prev is not None:
-            reasons += rules.explain(m, prev, nxt) or [f"setup {_n_slots(setup_in)}"]
-        elif setup_in:
-            reasons.append(f"setup {_n_slots(setup_in)}")
+        if setup_in:
+            reasons.append(plan.reason(nxt["op_id"]))
         reasons += [f"downtime {s}–{e}" for s, e in dspans]
         if idle:
             reasons.append(_idle_reason(position, nxt, ready, lo, idle))
@@ -305,19 +188,15 @@ def _machine_gaps(m, recs, down, makespan, rules, ready) -> list[dict[str, Any]]
     return out
 
 
-def _n_slots(n: int) -> str:
-    return f"{n} slot" if n == 1 else f"{n} slots"
-
-
 def _idle_reason(position, nxt, ready, lo, idle) -> str:
     if nxt is None:
-        return f"idle {_n_slots(idle)} after the last operation"
+        return f"idle {n_slots(idle)} after the last operation"
     r = ready.get((nxt["job_id"], int(nxt["seq"])))
     if r is not None and r > lo:
-        return f"idle {_n_slots(idle)} waiting for the previous step of {nxt['job_id']} (ready at slot {r})"
+        return f"idle {n_slots(idle)} waiting for the previous step of {nxt['job_id']} (ready at slot {r})"
     if position == "before_first":
-        return f"idle {_n_slots(idle)} before the first operation"
-    return f"idle {_n_slots(idle)}, no operation assigned"
+        return f"idle {n_slots(idle)} before the first operation"
+    return f"idle {n_slots(idle)}, no operation assigned"
 
 
 def _union_len(spans: list[tuple[int, int]]) -> int:
@@ -334,16 +213,16 @@ def _union_len(spans: list[tuple[int, int]]) -> int:
 
 # --------------------------------------------------------------------------- key figures
 
-def compute_kpis(schedule: pd.DataFrame, orders: pd.DataFrame, machines: pd.DataFrame,
-                 bounds: pd.DataFrame, violations: int, base: pd.Timestamp, slot_minutes: int,
-                 params=None) -> dict[str, Any]:
+def compute_kpis(plan: PlanView, orders: pd.DataFrame, machines: pd.DataFrame,
+                 bounds: pd.DataFrame, violations: int, params=None) -> dict[str, Any]:
     """The run's key figures as a JSON-able dict (plain Python numbers and strings).
 
     Order counts are per purchase order: a merged job that is late makes each of its POs late by
     that PO's own due date. ``on_time_rate`` = on-time scheduled POs / all POs (an unable PO is
     never on time); ``on_time_rate_scheduled`` leaves the unable POs out of the denominator.
     """
-    makespan = makespan_of(schedule)
+    schedule, base, slot_minutes = plan.schedule, plan.calendar.base_date, plan.calendar.slot_minutes
+    makespan = plan.makespan
     hours = makespan * slot_minutes / 60.0
     sched = orders[orders["status"] == "scheduled"]
     late = sched[sched["late_days"] > 0]

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from prodsched.errors import ProdschedError
+from prodsched.inputs.spec import machine_order
 from prodsched.params import Params
-from prodsched.stages import StageResult
 from prodsched.results.bounds import bounds
+from prodsched.stages import StageResult
 from prodsched.stages.preprocess import checkpoint, table
 
 _EPS = 1e-9
@@ -72,7 +73,7 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
         raise ProdschedError(f"op_lengths has no length for operation {ops.loc[ops['length_m'].isna(), 'op_id'].iloc[0]}")
     ops = ops.sort_values(["job_id", "seq"], kind="stable").reset_index(drop=True)
 
-    machines = list(dict.fromkeys(master.sort_values("machine_index", kind="stable")["machine"].astype(str)))
+    machines = machine_order(master)
     order = {m: i for i, m in enumerate(machines)}
     e = elig.merge(ops[["op_id", "length_m"]], on="op_id")
     e = e.assign(_m=e["machine"].map(order).fillna(len(order)), d=durations(e["length_m"], e["speed_m_min"], slot))

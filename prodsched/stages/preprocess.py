@@ -19,9 +19,11 @@ import numpy as np
 import pandas as pd
 
 from prodsched.errors import Cancelled, ProdschedError
-from prodsched.params import Params
-from prodsched.stages import StageResult
+from prodsched.inputs.spec import machine_order
 from prodsched.inputs.widths import DEFAULT_WIDTH_COMBINATIONS, combine, resolve_table
+from prodsched.params import Params
+from prodsched.results.columns import UNABLE_COLUMNS
+from prodsched.stages import StageResult
 
 JOB_COLUMNS = ["job_id", "item", "item_name", "widths", "fabric_width_mm", "roll_length_m", "length_m",
                "fabric_length_m", "due", "po_nos", "n_orders", "month"]
@@ -30,7 +32,6 @@ JOB_DTYPES = {"job_id": str, "item": str, "item_name": str, "widths": str, "fabr
               "po_nos": str, "n_orders": "int64", "month": str}
 OPERATION_COLUMNS = ["op_id", "job_id", "seq", "item", "operation_code", "operation", "op_class", "mixture",
                      "width_mm", "length_m", "due", "aging_hours"]
-UNABLE_COLUMNS = ["po_no", "job_id", "item", "reason", "detail"]
 
 
 def checkpoint(progress, cancel, fraction: float, message: str, stage: str) -> None:
@@ -150,8 +151,7 @@ def eligible_pairs(routing: pd.DataFrame, inputs: Mapping[str, Any]) -> tuple[pd
                        "machine": speed["machine"].astype(str),
                        "speed_m_min": pd.to_numeric(speed["speed_m_min"], errors="coerce").astype(float)})
     sp = sp[sp["speed_m_min"] > 0].drop_duplicates(keys + ["machine"]).merge(pairs, on=keys)
-    known = master.assign(machine=master["machine"].astype(str)).sort_values("machine_index", kind="stable")
-    morder = {m: i for i, m in enumerate(known["machine"].drop_duplicates())}
+    morder = {m: i for i, m in enumerate(machine_order(master))}
     if morder:
         unknown = sorted(set(sp["machine"]) - set(morder))
         if unknown:

@@ -4,6 +4,9 @@ Inputs (artifacts of stages 1-5): ``schedule``, ``dag``, ``calendar``, ``jobs``,
 ``unable``, the twelve tables and ``validation``. Artifacts: ``kpis`` (dict), ``orders``,
 ``late_orders``, ``machines``, ``gaps``, ``violations`` and ``bounds`` (DataFrames). When
 ``params.out`` is set the result files of the output contract are written there as well.
+
+The schedule's plan view (calendar, machine order, downtime, setups and their reasons) is built
+once here and read by the key figures, the gap analysis and every exported file.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from typing import Any
 
 import pandas as pd
 
-from prodsched.results import kpis as K
 from prodsched.errors import Cancelled
 from prodsched.inputs.spec import TABLE_NAMES
+from prodsched.results import kpis as K
+from prodsched.results.columns import VIOLATION_COLUMNS
+from prodsched.results.plan import PlanView
 from prodsched.stages import StageResult
 
 log = logging.getLogger(__name__)
@@ -33,8 +38,8 @@ def run(inputs: Mapping[str, Any], params, progress=None, cancel=None) -> StageR
         raise ValueError("the results need the schedule (run stage 5 first)")
     schedule = inputs["schedule"]
     dag = inputs.get("dag")
-    base, slot = K.calendar_of(inputs.get("calendar"), dag, params)
     tables = {name: inputs[name] for name in TABLE_NAMES if name in inputs}
+    plan = PlanView.build(schedule, dag, tables, inputs.get("calendar"))
 
     step(0.0, "verifying the schedule")
     violations = verify_schedule(schedule, dag, tables)
@@ -45,15 +50,11 @@ def run(inputs: Mapping[str, Any], params, progress=None, cancel=None) -> StageR
     late = K.late_order_table(orders)
 
     step(0.5, "machines and gaps")
-    machine_list, names = _machines(tables.get("machine_master_info"), dag)
-    rules = K.SetupRules(tables.get("operation_delay"), tables.get("width_change"),
-                         tables.get("machine_master_info"))
-    downtime = K.downtime_slots(tables.get("machine_rest"), base, slot)
-    machines, gaps = K.machine_and_gap_tables(schedule, machine_list, names, downtime, rules, base, slot)
+    machines, gaps = K.machine_and_gap_tables(plan)
 
     step(0.8, "lower bounds and key figures")
-    bounds = K.lower_bounds(dag, K.makespan_of(schedule))
-    kpis = K.compute_kpis(schedule, orders, machines, bounds, len(violations), base, slot, params)
+    bounds = K.lower_bounds(dag, plan.makespan)
+    kpis = K.compute_kpis(plan, orders, machines, bounds, len(violations), params)
     artifacts = {"kpis": kpis, "orders": orders, "late_orders": late, "machines": machines,
                  "gaps": gaps, "violations": violations, "bounds": bounds}
     summary = {"kpis": kpis, "late_orders": len(late), "violations": len(violations),
@@ -63,7 +64,7 @@ def run(inputs: Mapping[str, Any], params, progress=None, cancel=None) -> StageR
         from prodsched.results.exports import write_results
         from prodsched.results.manifest import build_manifest, write_manifest
 
-        files = write_results({**inputs, **artifacts}, params.out)
+        files = write_results({**inputs, **artifacts}, params.out, plan)
         manifest = build_manifest(params, inputs.get("calendar"), inputs.get("schedule_info"))
         files.append(write_manifest(manifest, params.out))
         summary["files"] = [str(p) for p in files]
@@ -71,24 +72,11 @@ def run(inputs: Mapping[str, Any], params, progress=None, cancel=None) -> StageR
     return StageResult(artifacts=artifacts, summary=summary)
 
 
-
 def verify_schedule(schedule: pd.DataFrame, dag, tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """The independent verifier's findings as a DataFrame (op_id, check, message)."""
     from prodsched.stages.schedule import verify
 
     found = verify(schedule, dag, dict(tables))
-    return pd.DataFrame([{c: str(v.get(c, "")) for c in K.VIOLATION_COLUMNS} for v in found],
-                        columns=K.VIOLATION_COLUMNS)
+    return pd.DataFrame([{c: str(v.get(c, "")) for c in VIOLATION_COLUMNS} for v in found],
+                        columns=VIOLATION_COLUMNS)
 
-
-def _machines(master: pd.DataFrame | None, dag) -> tuple[list[str], dict[str, str]]:
-    names: dict[str, str] = {}
-    order: list[str] = []
-    if master is not None and len(master):
-        m = master.sort_values("machine_index") if "machine_index" in master else master
-        order = [str(x) for x in m["machine"]]
-        if "machine_name" in m:
-            names = {str(a): str(b) for a, b in zip(m["machine"], m["machine_name"].fillna(""))}
-    elif dag is not None:
-        order = [str(x) for x in dag.graph.get("machines", [])]
-    return order, names

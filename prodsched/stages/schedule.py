@@ -12,7 +12,6 @@ elapsed_s, ops_per_s and violations (the independent verifier's count, 0 when fe
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -24,11 +23,11 @@ import pandas as pd
 from prodsched import engine
 from prodsched.errors import ProdschedError
 from prodsched.params import Params
+from prodsched.results.columns import SCHEDULE_COLUMNS
+from prodsched.results.plan import Changeovers, calendar_of, downtime_slots
 from prodsched.stages import StageResult
 
-COLUMNS = ["op_id", "job_id", "po_nos", "item", "operation", "op_class", "mixture", "seq",
-           "width_mm", "length_m", "machine", "start", "end", "start_time", "end_time",
-           "setup_slots", "aging_slots", "due"]
+COLUMNS = SCHEDULE_COLUMNS
 
 
 # -- instance --------------------------------------------------------------------------------
@@ -42,81 +41,9 @@ def as_graph(dag: Any) -> nx.DiGraph:
     raise ProdschedError(f"the schedule needs the operation graph of stage 4, got {type(dag).__name__}")
 
 
-def calendar(dag: nx.DiGraph) -> tuple[pd.Timestamp, int]:
-    """(base_date, slot_minutes) recorded on the graph."""
-    try:
-        return pd.Timestamp(dag.graph["base_date"]), int(dag.graph["slot_minutes"])
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ProdschedError(f"the operation graph lacks a valid base_date/slot_minutes ({exc})") from None
-
-
-def _frame(tables: Mapping[str, Any], name: str, columns: list[str]) -> pd.DataFrame:
-    frame = tables.get(name)
-    if frame is None or len(frame) == 0:
-        return pd.DataFrame(columns=columns)
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ProdschedError(f"table {name} lacks column(s) {missing}")
-    return frame
-
-
-def class_setups(tables: Mapping[str, Any]) -> dict[tuple[str, str], int]:
-    """operation_delay as ``{(from_class, to_class): slots}`` (the first row of a pair wins)."""
-    frame = _frame(tables, "operation_delay", ["from_class", "to_class", "setup_slots"])
-    out: dict[tuple[str, str], int] = {}
-    for a, b, v in zip(frame["from_class"], frame["to_class"], frame["setup_slots"]):
-        if pd.isna(v):
-            continue
-        out.setdefault((str(a), str(b)), int(v))
-    return out
-
-
-def width_setups(tables: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
-    """width_change as ``{machine code: (long_to_short, short_to_long)}``.
-
-    Rows are matched by their ``machine`` code, or through machine_master_info by
-    ``machine_index`` when the code is empty.
-    """
-    frame = _frame(tables, "width_change", ["machine_index", "long_to_short", "short_to_long"])
-    codes = frame["machine"] if "machine" in frame.columns else pd.Series([""] * len(frame))
-    by_index: dict[int, str] = {}
-    master = tables.get("machine_master_info")
-    if master is not None and len(master) and {"machine", "machine_index"} <= set(master.columns):
-        by_index = {int(i): str(m) for i, m in zip(master["machine_index"], master["machine"])
-                    if not pd.isna(i)}
-    out: dict[str, tuple[int, int]] = {}
-    for code, index, l2s, s2l in zip(codes, frame["machine_index"], frame["long_to_short"],
-                                     frame["short_to_long"]):
-        if pd.isna(code) or str(code).strip() == "":
-            code = by_index.get(int(index)) if not pd.isna(index) else None
-            if code is None:
-                continue
-        l2s = 0 if pd.isna(l2s) else int(l2s)
-        s2l = 0 if pd.isna(s2l) else int(s2l)
-        out.setdefault(str(code), (l2s, s2l))
-    return out
-
-
-def downtime_slots(tables: Mapping[str, Any], base: pd.Timestamp,
-                   slot_minutes: int) -> dict[str, list[tuple[int, int]]]:
-    """machine_rest in slots: start floored, end ceiled, per machine code."""
-    frame = _frame(tables, "machine_rest", ["machine", "start", "end"])
-    out: dict[str, list[tuple[int, int]]] = {}
-    if len(frame) == 0:
-        return out
-    start = (pd.to_datetime(frame["start"]) - base) / pd.Timedelta(minutes=slot_minutes)
-    end = (pd.to_datetime(frame["end"]) - base) / pd.Timedelta(minutes=slot_minutes)
-    for code, s, e in zip(frame["machine"], start.tolist(), end.tolist()):
-        if pd.isna(s) or pd.isna(e) or e <= s:
-            continue  # stage 1 reports these rows as errors
-        out.setdefault(str(code), []).append((math.floor(s + 1e-9), math.ceil(e - 1e-9)))
-    return out
-
-
 def build_instance(dag: Any, tables: Mapping[str, Any]) -> engine.Instance:
     """The engine's instance from the stage-4 graph and the changeover/downtime tables."""
     g = as_graph(dag)
-    base, slot = calendar(g)
     codes = [str(m) for m in g.graph.get("machines", [])]
     seen = set(codes)
     for _, attrs in g.nodes(data=True):
@@ -124,9 +51,9 @@ def build_instance(dag: Any, tables: Mapping[str, Any]) -> engine.Instance:
             if str(code) not in seen:
                 seen.add(str(code))
                 codes.append(str(code))
-    widths = width_setups(tables)
-    rests = downtime_slots(tables, base, slot)
-    machines = tuple(engine.Machine(code, tuple(rests.get(code, ())), *widths.get(code, (0, 0)))
+    changeovers = Changeovers.from_tables(tables)
+    rests = downtime_slots(tables, calendar_of(dag=g))
+    machines = tuple(engine.Machine(code, rests.get(code, ()), *changeovers.width.get(code, (0, 0)))
                      for code in codes)
     ops = []
     for node, attrs in g.nodes(data=True):
@@ -143,14 +70,14 @@ def build_instance(dag: Any, tables: Mapping[str, Any]) -> engine.Instance:
             predecessors=tuple(str(p) for p in g.predecessors(node)),
             operation=str(attrs.get("operation", "") or ""),
         ))
-    return engine.Instance(tuple(ops), machines, class_setups(tables))
+    return engine.Instance(tuple(ops), machines, dict(changeovers.class_setup))
 
 
 # -- the stage -------------------------------------------------------------------------------
 def schedule_frame(plan: engine.Schedule, dag: Any) -> pd.DataFrame:
     """The schedule as the contract's DataFrame (rows ordered by start, machine, op)."""
     g = as_graph(dag)
-    base, slot = calendar(g)
+    cal = calendar_of(dag=g)
     nodes = g.nodes
     rows = []
     for a in plan.assignments:
@@ -161,15 +88,12 @@ def schedule_frame(plan: engine.Schedule, dag: Any) -> pd.DataFrame:
                      int(attrs.get("width", 0)), float(attrs.get("length", 0.0)), a.machine,
                      a.start, a.end, a.setup, int(attrs.get("aging_slots", 0)),
                      attrs.get("due", None)))
-    df = pd.DataFrame(rows, columns=["op_id", "job_id", "po_nos", "item", "operation", "op_class",
-                                     "mixture", "seq", "width_mm", "length_m", "machine", "start",
-                                     "end", "setup_slots", "aging_slots", "due"])
+    df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("start_time", "end_time")])
     for col in ("seq", "width_mm", "start", "end", "setup_slots", "aging_slots"):
         df[col] = df[col].astype("int64")
     df["length_m"] = df["length_m"].astype(float)
-    step = pd.Timedelta(minutes=slot)
-    df["start_time"] = base + df["start"] * step
-    df["end_time"] = base + df["end"] * step
+    df["start_time"] = cal.base_date + df["start"] * cal.step
+    df["end_time"] = cal.base_date + df["end"] * cal.step
     df["due"] = pd.to_datetime(df["due"]).dt.normalize()
     for col in ("op_id", "job_id", "po_nos", "item", "operation", "op_class", "mixture", "machine"):
         df[col] = df[col].astype(str)
@@ -182,7 +106,7 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
     started = time.perf_counter()
     dag = as_graph(inputs["dag"])
     instance = build_instance(dag, inputs)
-    _, slot = calendar(dag)
+    slot = calendar_of(dag=dag).slot_minutes
     options = dict((params.extra or {}).get("rule_options") or {})
     plan = engine.schedule(instance, rule=params.rule, window_days=params.window_days,
                            seed=params.seed, progress=progress, cancel=cancel,
@@ -240,12 +164,11 @@ def verify(schedule_df: pd.DataFrame, dag: Any, tables: Mapping[str, Any]) -> li
 def _column_checks(df: pd.DataFrame, g: nx.DiGraph) -> list[dict]:
     """Times match the slots; copied attributes match the graph's nodes."""
     out: list[dict] = []
-    base, slot = calendar(g)
-    step = pd.Timedelta(minutes=slot)
+    cal = calendar_of(dag=g)
     for col, slots in (("start_time", "start"), ("end_time", "end")):
         if col not in df.columns:
             continue
-        expect = base + df[slots].astype("int64") * step
+        expect = cal.base_date + df[slots].astype("int64") * cal.step
         wrong = pd.to_datetime(df[col], errors="coerce") != expect
         for op_id, value, want in zip(df.loc[wrong, "op_id"], df.loc[wrong, col], expect[wrong]):
             out.append(_violation(str(op_id), col, f"{op_id}: {col} {value} does not match slot "
