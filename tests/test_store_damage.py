@@ -16,7 +16,7 @@ import uuid
 import pandas as pd
 import pytest
 
-from prodsched import serialize
+from prodsched.store import serialize
 from prodsched.errors import CallbackError, StoreError
 from prodsched.session import Session, format_sessions
 from prodsched.store import SqliteStore, open_store

@@ -9,8 +9,6 @@ intermediate notebook stays inspectable.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.metadata
-import platform
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,8 @@ from typing import Any, Callable
 
 from prodsched.errors import ProdschedError
 from prodsched.params import Params
+from prodsched.results.manifest import VERSIONED
+from prodsched.results.manifest import versions as package_versions
 from prodsched.session import Session
 from prodsched.stages import STAGES, stage_name, stage_number
 
@@ -40,7 +40,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "results": ("out",),
 }
 
-_VERSIONED_PACKAGES = ("prodsched", "pandas", "pyarrow", "networkx", "papermill", "ipywidgets", "nbformat")
+_VERSIONED_PACKAGES = (*VERSIONED, "papermill", "ipywidgets", "nbformat")
 
 
 class NotebookChainError(ProdschedError):
@@ -115,15 +115,6 @@ def show(session: Session, name: str | int) -> None:
 
     show_stage(session, stage_name(name))
 
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in _VERSIONED_PACKAGES:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
 
 
 def _stage_range(stages: str | tuple[int, int] | None) -> list[str]:
@@ -212,7 +203,7 @@ def run_chain(
         if key not in _STRUCTURED_PARAMS
     }
     notebook_params.update(session_id=session.id, store=store or "")
-    versions = _versions()
+    versions = package_versions(_VERSIONED_PACKAGES)
     result = ChainResult(run_id=run_id, session_id=session.id, run_dir=run_dir)
     source = notebooks_dir()
     for name in names:

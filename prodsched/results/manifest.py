@@ -35,9 +35,10 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def versions() -> dict[str, str]:
+def versions(packages: tuple[str, ...] = VERSIONED) -> dict[str, str]:
+    """Python's version and each package's ("not installed" when absent)."""
     found = {"python": platform.python_version()}
-    for package in VERSIONED:
+    for package in packages:
         try:
             found[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:

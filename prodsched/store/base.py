@@ -45,6 +45,13 @@ def check_session_id(session_id: str) -> str:
     return sid
 
 
+def check_write(session_id: str, if_lock: tuple[str, str] | None, release_lock: bool) -> str:
+    """The checked session id of a write; ``release_lock`` needs the lock it releases."""
+    if release_lock and if_lock is None:
+        raise ValueError("release_lock needs if_lock")
+    return check_session_id(session_id)
+
+
 @runtime_checkable
 class SessionStore(Protocol):
     """What a session store provides (values are raw tagged bytes at this level)."""

@@ -27,6 +27,7 @@ from prodsched.store.base import (
     DEFAULT_NAMESPACE,
     StoreBase,
     check_session_id,
+    check_write,
     default_ttl,
     now,
 )
@@ -261,9 +262,7 @@ class RedisStore(StoreBase):
     def write(self, session_id: str, items: Mapping[str, bytes], delete: Iterable[str] = (), *,
               if_lock: tuple[str, str] | None = None,
               if_unchanged: Mapping[str, bytes | None] | None = None, release_lock: bool = False) -> bool:
-        sid = check_session_id(session_id)
-        if release_lock and if_lock is None:
-            raise ValueError("release_lock needs if_lock")
+        sid = check_write(session_id, if_lock, release_lock)
         t = now()
         lock_name, token = if_lock if if_lock is not None else ("-", "")
         args: list = [int(self.ttl_s * 1000), sid, repr(t + self.ttl_s), token, len(if_unchanged or {})]

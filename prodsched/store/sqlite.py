@@ -25,6 +25,7 @@ from prodsched.store.base import (
     DEFAULT_NAMESPACE,
     StoreBase,
     check_session_id,
+    check_write,
     default_ttl,
     now,
 )
@@ -260,9 +261,7 @@ class SqliteStore(StoreBase):
     def write(self, session_id: str, items: Mapping[str, bytes], delete: Iterable[str] = (), *,
               if_lock: tuple[str, str] | None = None,
               if_unchanged: Mapping[str, bytes | None] | None = None, release_lock: bool = False) -> bool:
-        sid = check_session_id(session_id)
-        if release_lock and if_lock is None:
-            raise ValueError("release_lock needs if_lock")
+        sid = check_write(session_id, if_lock, release_lock)
         delete = list(delete)
         t = now()
 
