@@ -123,18 +123,37 @@ install_key() {
   } | sha256sum | cut -d' ' -f1
 }
 
+# Whether the environment's prodsched is the editable install of this folder (-P: the folder's
+# own prodsched.egg-info must not answer for the environment).
+installed_here() {
+  "$PY" -P - "$(cd "$ROOT" && "$PY" -P -c 'import pathlib; print(pathlib.Path.cwd().as_uri())')" \
+    <<'EOF' 2>/dev/null
+import importlib.metadata as m, json, sys
+url = json.loads(m.distribution("prodsched").read_text("direct_url.json") or "{}").get("url")
+sys.exit(url != sys.argv[1])
+EOF
+}
+
 install_package() {  # $1 = extra ("" for the package alone)
   local extra="${1:-}" stamp="$ENV_PREFIX/.prodsched-install" key have_key="" have_extras=""
   key="$(install_key)"
   if [ -f "$stamp" ]; then { read -r have_key; read -r have_extras; } <"$stamp" || true; fi
-  if [ "$key" = "$have_key" ] && "$PY" -c 'import importlib.metadata as m; m.distribution("prodsched")' 2>/dev/null &&
-     { [ -z "$extra" ] || [[ " $have_extras " == *" $extra "* ]]; }; then
+  if [ "$key" != "$have_key" ] || ! installed_here; then
+    say "installing prodsched${extra:+[$extra]} (editable, from $ROOT) into $ENV_PREFIX"
+    rm -f "$stamp"
+    (cd "$ENV_PREFIX" &&
+       "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT${extra:+[$extra]}") ||
+      die "pip could not install prodsched${extra:+[$extra]} into $ENV_PREFIX"
+    have_extras="$extra"
+  elif [ -n "$extra" ] && [[ " $have_extras " != *" $extra "* ]]; then
+    # The package is installed from here as it is: only the extra's requirements are missing,
+    # and pip takes them from the installed metadata without building the package again.
+    say "installing the [$extra] requirements of prodsched into $ENV_PREFIX"
+    (cd "$ENV_PREFIX" && "$PY" -m pip install -q --disable-pip-version-check "prodsched[$extra]") ||
+      die "pip could not install the [$extra] requirements of prodsched into $ENV_PREFIX"
+    have_extras="${have_extras:+$have_extras }$extra"
+  else
     return 0
   fi
-  [ "$key" = "$have_key" ] || have_extras=""
-  say "installing prodsched${extra:+[$extra]} (editable, from $ROOT) into $ENV_PREFIX"
-  rm -f "$stamp"
-  "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT${extra:+[$extra]}" ||
-    die "pip could not install prodsched${extra:+[$extra]} into $ENV_PREFIX"
-  printf '%s\n%s\n' "$(install_key)" "$have_extras${extra:+ $extra}" >"$stamp"
+  printf '%s\n%s\n' "$(install_key)" "$have_extras" >"$stamp"
 }
