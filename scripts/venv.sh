@@ -79,10 +79,11 @@ conda = os.environ.get("CONDA_PREFIX")
 in_env = sys.prefix != sys.base_prefix or bool(
     conda and os.path.realpath(conda) == os.path.realpath(sys.prefix))
 print(int(in_env)); print("%d.%d" % sys.version_info[:2]); print(sys.prefix); print(sys.executable)
+print(os.path.realpath(sys.executable))
 EOF
 )" || die "$base does not run"
-  local in_env version prefix exe
-  { read -r in_env; read -r version; read -r prefix; read -r exe; } <<<"$info"
+  local in_env version prefix exe real
+  { read -r in_env; read -r version; read -r prefix; read -r exe; read -r real; } <<<"$info"
   if [ "$in_env" = 1 ]; then
     "$base" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
       die "prodsched needs Python 3.11+; the active environment $prefix has Python $version"
@@ -100,7 +101,8 @@ EOF
       say "$dir is broken (its python or pip does not run): making it anew"
       rm -rf "$dir"
     fi
-    [ -d "$dir" ] || make_venv "$base" "$dir"
+    # made with the interpreter itself, not a shim or link to it that may go or change
+    [ -d "$dir" ] || make_venv "$real" "$dir"
     PY="$dir/bin/python"; ENV_PREFIX="$dir"
     export VIRTUAL_ENV="$dir"
   fi
