@@ -57,7 +57,7 @@ make_venv() {  # $1 = interpreter, $2 = directory
     if can_be_root; then
       apt_install "$pkg" || die "apt-get could not install $pkg"
     else
-      die "$base has no venv module. Install it as root: 'apt-get install $pkg'" \
+      die "$base has no venv module. Install it as root ('sudo apt-get install $pkg')" \
           "(or activate a virtualenv or conda env of your own, Python 3.11+), then run this again"
     fi
   fi
@@ -112,10 +112,12 @@ EOF
 }
 
 # What an install depends on: this folder, its build and dependency files, the compiled engine's
-# sources and the modules built from them (a deleted .so is built again).
+# sources and the modules built from them (a deleted .so is built again), and whether a C++
+# compiler is there (one installed later builds the engine that could not be built before).
 install_key() {
   {
     echo "$ROOT"
+    command -v c++ g++ || true
     cd "$ROOT" && {
       find prodsched \( -name '*.pyx' -o -name '*.pxd' -o -name '*.h' \) -type f | LC_ALL=C sort |
         xargs -r sha256sum
@@ -147,6 +149,10 @@ install_package() {  # $1 = extra ("" for the package alone)
        "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT${extra:+[$extra]}") ||
       die "pip could not install prodsched${extra:+[$extra]} into $ENV_PREFIX"
     have_extras="$extra"
+    if [ -z "$(find "$ROOT/prodsched" -name '_native_*.so' -print -quit)" ]; then
+      say "the compiled engine was not built (it needs g++ and Python's headers, on Debian:" \
+          "apt-get install g++ python3-dev); the pure-Python engine runs: same schedules, slower"
+    fi
   elif [ -n "$extra" ] && [[ " $have_extras " != *" $extra "* ]]; then
     # The package is installed from here as it is: only the extra's requirements are missing,
     # and pip takes them from the installed metadata without building the package again.
