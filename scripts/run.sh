@@ -4,6 +4,7 @@
 # Outside a virtualenv or conda env, the package goes into the project's .venv/ (made once with
 # python3, 3.11+; see scripts/venv.sh); inside one, into that env.
 set -euo pipefail
+# shellcheck source=scripts/venv.sh
 source "$(dirname "$0")/venv.sh"
 use_env
 install_package ""

@@ -8,6 +8,7 @@
 # Run again, it installs nothing that is there already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/venv.sh
 source scripts/venv.sh
 use_env
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/run.sh and scripts/test.sh: chooses the Python environment the package is
 # installed into and run from, and installs the package there when it is not yet (or no longer)
 # installed from this folder.
@@ -20,15 +21,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 die() { echo "prodsched: $*" >&2; exit 1; }
 say() { echo "prodsched: $*" >&2; }
 
-# Runs "$@" as root: directly when root, through password-less sudo, else returns 1.
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo "$@"
-  else return 1
-  fi
+can_be_root() {
+  [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }
 }
 
-can_be_root() { [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }; }
+# Runs "$@" as root: directly when root, else through password-less sudo.
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi
+}
 
 apt_install() {
   say "installing $* with apt-get"
@@ -51,9 +51,12 @@ make_venv() {  # $1 = interpreter, $2 = directory
   local base="$1" dir="$2" pkg
   if ! "$base" -c 'import venv, ensurepip' 2>/dev/null; then
     pkg="$(venv_package "$base")"
-    [ "$("$base" -c 'import sys; print(sys.prefix)')" = /usr ] && command -v apt-get >/dev/null 2>&1 ||
+    # only Debian's (or Ubuntu's) own Python gets its venv module from apt
+    if [ "$("$base" -c 'import sys; print(sys.prefix)')" != /usr ] ||
+       ! command -v apt-get >/dev/null 2>&1; then
       die "$base has no venv module (or no ensurepip): install one that has, or activate a" \
           "virtualenv or conda env of your own (Python 3.11+), then run this again"
+    fi
     if can_be_root; then
       apt_install "$pkg" || die "apt-get could not install $pkg"
     else
@@ -72,7 +75,7 @@ use_env() {
   local base info
   base="$(command -v python3)" ||
     die "python3 not found: install Python 3.11+ (Debian: 'apt-get install python3 python3-venv')"
-  # in-env flag, version, prefix, executable; one per line
+  # in-env flag, version, prefix, executable, executable with links resolved; one per line
   info="$("$base" - <<'EOF'
 import os, sys
 conda = os.environ.get("CONDA_PREFIX")
@@ -139,27 +142,32 @@ EOF
 }
 
 install_package() {  # $1 = extra ("" for the package alone)
-  local extra="${1:-}" stamp="$ENV_PREFIX/.prodsched-install" key have_key="" have_extras=""
+  local extra="${1:-}" stamp="$ENV_PREFIX/.prodsched-install" key
+  local have_key="" have_extras="" new_extra=""
   key="$(install_key)"
   if [ -f "$stamp" ]; then { read -r have_key; read -r have_extras; } <"$stamp" || true; fi
+  if [ -n "$extra" ] && [[ " $have_extras " != *" $extra "* ]]; then
+    have_extras="${have_extras:+$have_extras }$extra"
+    new_extra=1
+  fi
   if [ "$key" != "$have_key" ] || ! installed_here; then
-    say "installing prodsched${extra:+[$extra]} (editable, from $ROOT) into $ENV_PREFIX"
+    # the extras installed before stay installed (and up to date)
+    local extras="${have_extras// /,}"
+    say "installing prodsched${extras:+[$extras]} (editable, from $ROOT) into $ENV_PREFIX"
     rm -f "$stamp"
     (cd "$ENV_PREFIX" &&
-       "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT${extra:+[$extra]}") ||
-      die "pip could not install prodsched${extra:+[$extra]} into $ENV_PREFIX"
-    have_extras="$extra"
+       "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT${extras:+[$extras]}") ||
+      die "pip could not install prodsched${extras:+[$extras]} into $ENV_PREFIX"
     if [ -z "$(find "$ROOT/prodsched" -name '_native_*.so' -print -quit)" ]; then
       say "the compiled engine was not built (it needs g++ and Python's headers, on Debian:" \
           "apt-get install g++ python3-dev); the pure-Python engine runs: same schedules, slower"
     fi
-  elif [ -n "$extra" ] && [[ " $have_extras " != *" $extra "* ]]; then
+  elif [ -n "$new_extra" ]; then
     # The package is installed from here as it is: only the extra's requirements are missing,
     # and pip takes them from the installed metadata without building the package again.
     say "installing the [$extra] requirements of prodsched into $ENV_PREFIX"
     (cd "$ENV_PREFIX" && "$PY" -m pip install -q --disable-pip-version-check "prodsched[$extra]") ||
       die "pip could not install the [$extra] requirements of prodsched into $ENV_PREFIX"
-    have_extras="${have_extras:+$have_extras }$extra"
   else
     return 0
   fi
