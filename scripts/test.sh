@@ -1,30 +1,59 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, then runs the whole suite.
-#   system: redis-server (store contract tests), chromium (JupyterLab browser test)
-#   python: the package with its [test] extra, and the `python3` Jupyter kernel
+#   system: redis-server (store contract tests), chromium (JupyterLab browser test), g++ and the
+#           Python headers (the compiled engine), python3-venv when a venv must be made
+#   python: the package with its [test] extra, in the active virtualenv or conda env, else in the
+#           project's .venv/ (see scripts/venv.sh); the user's `python3` Jupyter kernel runs it
 # Extra arguments are passed to pytest (e.g. `bash scripts/test.sh -k engine`).
+# Run again, it installs nothing that is there already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/venv.sh
+source scripts/venv.sh
+use_env
 
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+# Debian's Python keeps its headers apart (python3.11-dev for /usr/include/python3.11).
+py_include="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+if [ ! -f "$py_include/Python.h" ] && [[ "$py_include" == /usr/include/python3* ]]; then
+  need_apt+=("$(basename "$py_include")-dev")
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then as_root=(env)
-  elif sudo -n true 2>/dev/null; then as_root=(sudo env)
-  else as_root=()
-  fi
-  if [ ${#as_root[@]} -gt 0 ]; then
-    echo "installing ${need_apt[*]} with apt-get"
-    "${as_root[@]}" DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    "${as_root[@]}" DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  if can_be_root; then
+    apt_install "${need_apt[@]}" || die "apt-get could not install ${need_apt[*]}"
   else
-    echo "cannot install ${need_apt[*]} (not root, no sudo): the tests needing them will skip" >&2
+    say "cannot install ${need_apt[*]} (not root, no sudo): install them as root, else the" \
+        "tests that need them skip (redis-server, chromium) or fail (g++, headers)"
   fi
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e ".[test]"
-python3 -m ipykernel install --user --name python3 >/dev/null
+install_package test
+# The notebooks run in the kernel named python3: the user's kernelspec of that name is made to
+# run this environment's python, and whichever spec Jupyter picks from here must do so too.
+"$PY" - <<'PYEOF'
+import json, os, subprocess, sys
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_core.paths import jupyter_data_dir
+
+user_spec = os.path.join(jupyter_data_dir(), "kernels", "python3", "kernel.json")
+try:
+    with open(user_spec) as f:
+        argv = json.load(f)["argv"]
+except (OSError, ValueError, KeyError):
+    argv = []
+if argv[:1] != [sys.executable]:
+    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user", "--name", "python3"],
+                   check=True, stdout=subprocess.DEVNULL)
+spec = KernelSpecManager().get_kernel_spec("python3")
+# jupyter_client starts a spec whose argv[0] is a bare python/python3 with sys.executable
+bare = {"python", "python%d" % sys.version_info[0], "python%d.%d" % sys.version_info[:2]}
+if spec.argv[0] not in bare and os.path.realpath(spec.argv[0]) != os.path.realpath(sys.executable):
+    sys.exit(f"prodsched: the Jupyter kernel python3 ({spec.resource_dir}) runs {spec.argv[0]}, "
+             f"not {sys.executable}")
+PYEOF
 
 export PRODSCHED_REQUIRE_NATIVE="${PRODSCHED_REQUIRE_NATIVE:-1}"
-python3 -m pytest "$@"
+"$PY" -m pytest "$@"
