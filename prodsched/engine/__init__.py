@@ -24,6 +24,15 @@ from prodsched.engine.model import (
     Schedule,
     merge_intervals,
 )
+from prodsched.engine.objectives import (
+    OBJECTIVES,
+    Figures,
+    Objective,
+    figures_of,
+    get_objective,
+    register_objective,
+    report,
+)
 from prodsched.engine.rules import RULES, Rule, RuleState, get_rule, register_rule
 from prodsched.engine.scheduler import schedule
 from prodsched.engine.setups import SetupTable, setup_between
@@ -31,11 +40,14 @@ from prodsched.engine.timeline import MachineLine, Timeline
 from prodsched.engine.verify import Violation, verify
 
 __all__ = [
+    "OBJECTIVES",
     "RULES",
     "Assignment",
+    "Figures",
     "Instance",
     "Machine",
     "MachineLine",
+    "Objective",
     "Operation",
     "Rule",
     "RuleState",
@@ -43,9 +55,13 @@ __all__ = [
     "SetupTable",
     "Timeline",
     "Violation",
+    "figures_of",
+    "get_objective",
     "get_rule",
     "merge_intervals",
+    "register_objective",
     "register_rule",
+    "report",
     "schedule",
     "setup_between",
     "verify",
