@@ -110,8 +110,7 @@ def figures_of(schedule: Schedule, instance: Instance) -> Figures:
             ends[job] = a.end
         if job not in dues or op.due_slot < dues[job]:
             dues[job] = op.due_slot
-        if a.end > makespan:
-            makespan = a.end
+        makespan = max(makespan, a.end)
         setups += a.setup
     late = [e - dues[j] for j, e in ends.items() if e > dues[j]]
     return Figures(sum(late), len(late), setups, makespan)
@@ -139,7 +138,7 @@ def weights(options: Mapping[str, Any]) -> tuple[float, float, float, float]:
     """The weights of ``weighted`` from ``options["weights"]``, checked."""
     given = options.get("weights") or {}
     if not isinstance(given, Mapping):
-        raise ValueError(f"objective options: weights must be a mapping of "
+        raise TypeError(f"objective options: weights must be a mapping of "
                          f"{', '.join(WEIGHT_DEFAULTS)} to numbers, got {given!r}")
     unknown = sorted(set(given) - set(WEIGHT_DEFAULTS))
     if unknown:

@@ -234,10 +234,7 @@ def work_remaining(succ, pmin, aging) -> list[int]:
                 continue
             stack.pop()
             state[x] = 2
-            rest = -1
-            for y in after:
-                if tail[y] > rest:
-                    rest = tail[y]
+            rest = max((tail[y] for y in after), default=-1)
             tail[x] = pmin[x] + (aging[x] + rest if rest >= 0 else 0)
     return tail
 
