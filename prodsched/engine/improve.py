@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from prodsched.engine.model import Instance, Schedule
-from prodsched.engine.neighbourhoods import Neighbourhoods
+from prodsched.engine.neighbourhoods import NAMES, Neighbourhoods
 from prodsched.engine.objectives import (
     Objective,
     check_options,
@@ -42,6 +42,7 @@ SEARCH_DEFAULTS = {
     "tenure": (8, 16),  # tabu tenure, drawn per move from this range (iterations)
     "stall": 250,  # iterations without a new best before going back to the best and perturbing
     "perturb": 4,  # random moves of a perturbation
+    "neighbourhoods": None,  # names to draw on (None: those that suit the objective)
 }
 
 
@@ -88,7 +89,7 @@ def improve(
     best = start.assignments
     if current < best_value:  # re-timing alone may start operations earlier
         best_value, best = current, state.assignments()
-    moves = Neighbourhoods(state, obj.name, search["candidates"])
+    moves = Neighbourhoods(state, obj.name, search["candidates"], search["neighbourhoods"])
     rng = random.Random(seed)
     tabu: dict = {}  # what a move may not restore -> the iteration it is forbidden until
     tmin, tmax = search["tenure"]
@@ -183,6 +184,14 @@ def _search_settings(given: Any) -> dict[str, Any]:
         raise ValueError(f"options['search']['tenure'] must be (low, high) with 0 <= low <= high, "
                          f"got {out['tenure']!r}")
     out["tenure"] = (lo, hi)
+    only = out["neighbourhoods"]
+    if only is not None:
+        only = (only,) if isinstance(only, str) else tuple(only)
+        wrong = [name for name in only if name not in NAMES]
+        if wrong or not only:
+            raise ValueError(f"options['search']['neighbourhoods']: unknown {wrong}; choose "
+                             f"from {', '.join(NAMES)}")
+        out["neighbourhoods"] = only
     for name in ("candidates", "stall", "perturb"):
         out[name] = int(out[name])
         if out[name] < (1 if name == "candidates" else 0):

@@ -37,15 +37,18 @@ FOCUS = {
     "setups": {"setups": 0.7, "late": 0.15, "pull": 0.15},
 }
 _EVEN = {"critical": 0.3, "late": 0.2, "reassign": 0.2, "setups": 0.2, "pull": 0.1}
+NAMES = tuple(_EVEN)
 
 
 class Neighbourhoods:
     """Moves of ``state`` that suit the objective ``objective`` (its name)."""
 
-    def __init__(self, state: Sequencing, objective: str, limit: int) -> None:
+    def __init__(self, state: Sequencing, objective: str, limit: int,
+                 only: tuple[str, ...] | None = None) -> None:
         self.state = state
         self.limit = limit
-        self.shares = FOCUS.get(objective, _EVEN)
+        self.only = bool(only)
+        self.shares = FOCUS.get(objective, _EVEN) if not only else dict.fromkeys(only, 1.0)
         table = state.table
         groups: dict[tuple, list[int]] = {}
         self.partners: list[tuple[list[int], ...]] = []
@@ -65,7 +68,7 @@ class Neighbourhoods:
         state = self.state
         parts: dict[str, list[Move]] = {}
         shares = dict(self.shares)
-        if state.late == 0:  # nothing is late: its share goes to the setups and the chain
+        if state.late == 0 and not self.only:  # nothing is late: its share goes to the setups and the chain
             for name in ("late", "pull"):
                 share = shares.pop(name, 0.0)
                 if share:
