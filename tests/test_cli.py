@@ -77,6 +77,15 @@ def test_parser_and_stage_ranges():
         cli.stage_range("5-2")
 
 
+def test_optimiser_flags_become_parameters():
+    args = cli.build_parser().parse_args(["run", "d", "--out", "o", "--objective", "makespan",
+                                          "--improve", "200", "--time-limit", "2.5"])
+    values = cli._params_from(args)
+    assert (values["objective"], values["improve_iterations"], values["time_limit_s"]) == (
+        "makespan", 200, 2.5)
+    assert "objective" not in cli._params_from(cli.build_parser().parse_args(["run", "d", "--out", "o"]))
+
+
 def test_stages_command(env):
     proc = prodsched(env, "stages")
     assert proc.returncode == 0
@@ -117,6 +126,23 @@ def test_run_sample_data(sample_run):
     assert len(orders) == kpis["orders"]
     unable = pd.read_csv(out / "unable.csv", dtype=str, keep_default_na=False)
     assert set(orders.loc[orders["status"] == "unable", "po_no"]) == set(unable["po_no"])
+
+
+def test_run_with_an_objective_and_the_optimiser(env, tmp_path):
+    _need_stages()
+    out = tmp_path / "out"
+    proc = prodsched(env, "run", SAMPLE, "--out", out, "--objective", "setups", "--improve", "25",
+                     "--time-limit", "300", "-q")
+    assert proc.returncode == 0, proc.stderr
+    kpis = json.loads((out / "kpis.json").read_text(encoding="utf-8"))
+    assert kpis["violations"] == 0
+    assert (kpis["objective"], kpis["improve_iterations"], kpis["improve_iterations_done"],
+            kpis["improve_capped"]) == ("setups", 25, 25, False)
+    value = [float(v) for v in kpis["objective_value"].split(", ")]
+    dispatch = [float(v) for v in kpis["dispatch_objective_value"].split(", ")]
+    assert value[0] == kpis["setup_slots"] and value <= dispatch
+    assert kpis["tardiness_slots"] >= 0 and kpis["late_jobs"] >= 0
+    assert "objective   setups" in proc.stdout and "after 25 of 25 iterations" in proc.stdout
 
 
 def test_run_writes_gantt_files_when_the_writers_exist(sample_run):
