@@ -65,6 +65,7 @@ def improve(
     called when the best improves, at least every 0.1 s while it runs, and at the end; ``cancel`` (an Event) stops the search and
     returns the best so far. ``info`` of the result records ``objective``, ``iterations``
     (done), ``iterations_asked``, ``capped`` (the time limit cut them), ``cancelled``,
+    ``exhausted`` (stopped early: no move applied),
     ``start_value``, ``value``, ``evaluations`` and ``last_improvement``.
     """
     started = time.perf_counter()
@@ -97,7 +98,7 @@ def improve(
     done = 0
     last_improvement = 0
     since = 0
-    capped = cancelled = False
+    capped = cancelled = exhausted = False
     reported = started
     for it in range(1, iterations + 1):
         if cancel is not None and cancel.is_set():
@@ -108,7 +109,11 @@ def improve(
             break
         chosen = None
         chosen_value = chosen_guide = None
-        for x, m2, p in moves.candidates(rng):
+        candidates = moves.candidates(rng)
+        if not candidates:  # no move of any neighbourhood applies: nothing left to try
+            exhausted = True
+            break
+        for x, m2, p in candidates:
             forbidden = tabu.get((x, m2, state.prev_at(x, m2, p)), 0) > it or (
                 m2 != state.mach[x] and tabu.get((x, m2), 0) > it)
             if not state.relocate(x, m2, p):
@@ -158,7 +163,7 @@ def improve(
                     passes=start.passes,
                     info={**start.info, "objective": obj.name, "iterations": done,
                           "iterations_asked": iterations, "capped": capped,
-                          "cancelled": cancelled, "start_value": list(start_value),
+                          "cancelled": cancelled, "exhausted": exhausted, "start_value": list(start_value),
                           "value": list(best_value), "evaluations": evaluations,
                           "last_improvement": last_improvement, "improve_seed": seed})
     problems = verify(instance, plan)

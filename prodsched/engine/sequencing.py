@@ -87,6 +87,7 @@ class Sequencing:
         self.stp = [0] * n
         self._mark = [0] * n  # stamps of the re-timing passes
         self._deg = [0] * n
+        self._late = [0] * n  # stamps of the operations x must follow
         self._stamp = 0
         self._log: list = []
         self.setups = 0
@@ -198,10 +199,7 @@ class Sequencing:
         if p + 1 < len(seq2):
             seeds.append(seq2[p + 1])
         log: list = [(x, m1, i1, old_dur, old_sig)]
-        done = self._propagate(x, seeds, log)
-        if done is None:  # the quick order does not apply: the general pass
-            done = self._retime(seeds, log)
-        if done:
+        if self._propagate(x, seeds, log):
             self._log.append(log)
             return True
         self._restore(log)
@@ -244,39 +242,54 @@ class Sequencing:
         self.dur[x] = old_dur
 
     # -- timing ----------------------------------------------------------------------------
-    def _propagate(self, x: int, seeds: list[int], log: list) -> bool | None:
+    def _propagate(self, x: int, seeds: list[int], log: list) -> bool:
         """Re-time after moving ``x`` (``seeds``: the operations whose machine predecessor
         changed, ``x`` first), visiting only operations whose times change and their next ones.
 
         Before the move, starts ordered every arc; after it, only arcs into and out of ``x`` may
-        break that order. When every operation before ``x`` (machine predecessor, job
-        predecessors) started before every operation after it, the old starts, with ``x``
-        between the two, still order every arc and the graph has no cycle: operations are
-        re-timed in that order. Otherwise None: the caller takes the general pass.
+        break that order. Let ``lo`` be the latest old start before ``x`` (its new machine
+        predecessor, its job predecessors) and ``hi`` the earliest after it. When ``lo < hi``
+        the old starts, with ``x`` between the two, order every arc. Otherwise the operations
+        reachable from ``x`` that started at or before ``lo`` (``F``) go, in their old order,
+        right after ``x``, which goes right after ``lo``: that orders every arc again, unless a
+        predecessor of ``x`` is in ``F`` — a cycle: False, nothing re-timed.
         """
         start, end, stp, aging, dur = self.start, self.end, self.stp, self.aging, self.dur
         seq, pos, mach, preds, succs = self.seq, self.pos, self.mach, self.preds, self.succs
         line = seq[mach[x]]
         i = pos[x]
-        lo = start[line[i - 1]] if i else -1
-        for p in preds[x]:
+        before_x = preds[x] + [line[i - 1]] if i else preds[x]
+        lo = -1
+        for p in before_x:
             if start[p] > lo:
                 lo = start[p]
-        hi = start[line[i + 1]] if i + 1 < len(line) else _NEVER
-        for w in succs[x]:
-            if start[w] < hi:
-                hi = start[w]
-        if lo >= hi:
-            return None
+        after_x = succs[x] + [line[i + 1]] if i + 1 < len(line) else succs[x]
         self._stamp += 2
         on = self._stamp
-        mark = self._mark
-        heap = [(lo, 1, x)]
-        mark[x] = on
+        mark = self._mark  # on: queued; on + 1: in F (and queued once it is)
+        late = self._late
+        for p in before_x:
+            late[p] = on
+        stack = [w for w in after_x if start[w] <= lo]
+        for w in stack:
+            mark[w] = on + 1
+        while stack:  # F: reachable from x, started at or before lo
+            v = stack.pop()
+            if late[v] == on:
+                return False  # x would come after itself
+            ln = seq[mach[v]]
+            k = pos[v] + 1
+            nxt = succs[v] + [ln[k]] if k < len(ln) else succs[v]
+            for w in nxt:
+                if start[w] <= lo and mark[w] != on + 1:
+                    mark[w] = on + 1
+                    stack.append(w)
+        heap = [(lo, 1, 0, x)]
+        queued = {x}
         for v in seeds[1:]:
-            if mark[v] != on:
-                mark[v] = on
-                heap.append((start[v], 0, v))
+            if v not in queued:
+                queued.add(v)
+                heap.append((lo, 2, start[v], v) if mark[v] == on + 1 else (start[v], 0, 0, v))
         heapify(heap)
         setup = self.table.setup
         dts, dte = self.dts, self.dte
@@ -284,7 +297,7 @@ class Sequencing:
         job = self.job
         jobs_hit = []
         while heap:
-            v = heappop(heap)[2]
+            v = heappop(heap)[3]
             m = mach[v]
             ln = seq[m]
             k = pos[v]
@@ -324,13 +337,15 @@ class Sequencing:
             jobs_hit.append(job[v])
             if k + 1 < len(ln):
                 w = ln[k + 1]
-                if mark[w] != on:
-                    mark[w] = on
-                    heappush(heap, (start[w], 0, w))
+                if w not in queued:
+                    queued.add(w)
+                    heappush(heap, (lo, 2, start[w], w) if mark[w] == on + 1
+                             else (start[w], 0, 0, w))
             for w in succs[v]:
-                if mark[w] != on:
-                    mark[w] = on
-                    heappush(heap, (start[w], 0, w))
+                if w not in queued:
+                    queued.add(w)
+                    heappush(heap, (lo, 2, start[w], w) if mark[w] == on + 1
+                             else (start[w], 0, 0, w))
         if jobs_hit:
             self._update_jobs(jobs_hit, log)
         return True
