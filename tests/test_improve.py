@@ -62,7 +62,8 @@ def test_never_worse_than_its_start_verified_and_repeatable(inst, rule, objectiv
     start = schedule(inst, rule=rule, seed=seed)
     plan = improved(inst, start, objective=objective, iterations=25, seed=seed)
     assert value(plan, inst, objective) <= value(start, inst, objective)
-    assert plan.info["iterations"] == 25 and plan.info["capped"] is False
+    assert plan.info["capped"] is False
+    assert plan.info["iterations"] == 25 or (plan.info["exhausted"] and plan.info["iterations"] < 25)
     assert plan.info["value"] == list(value(plan, inst, objective))
     again = improve(inst, start, objective=objective, iterations=25, seed=seed)
     assert again.assignments == plan.assignments
