@@ -12,10 +12,14 @@
 [('A-1', 0, 3, 0), ('A-2', 4, 6, 1)]
 >>> verify(inst, plan)
 []
+
+``schedule(inst, objective="makespan", improve_iterations=500)`` runs the optimiser
+(:func:`improve`) after the dispatch; :data:`OBJECTIVES` holds the objectives it can pursue.
 """
 
 from __future__ import annotations
 
+from prodsched.engine.improve import improve
 from prodsched.engine.model import (
     Assignment,
     Instance,
@@ -58,6 +62,7 @@ __all__ = [
     "figures_of",
     "get_objective",
     "get_rule",
+    "improve",
     "merge_intervals",
     "register_objective",
     "register_rule",
