@@ -291,6 +291,13 @@ def test_bad_settings_are_named(kw, message):
         improve(inst, schedule(inst), **kw)
 
 
+def test_an_infeasible_start_is_refused_naming_the_violation():
+    inst = Instance((op("a"), op("b")), (Machine("M1"),))
+    overlapping = Schedule((Assignment("a", "M1", 0, 2), Assignment("b", "M1", 1, 3)))
+    with pytest.raises(ValueError, match="start schedule is not feasible.*overlaps"):
+        improve(inst, overlapping)
+
+
 def test_schedule_checks_its_optimiser_settings():
     inst = big(5)
     with pytest.raises(ValueError, match="improve_iterations must be >= 0"):

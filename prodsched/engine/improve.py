@@ -79,6 +79,10 @@ def improve(
     if time_limit_s is not None and float(time_limit_s) < 0:
         raise ValueError(f"time_limit_s must be >= 0, got {time_limit_s}")
     deadline = None if time_limit_s is None else started + float(time_limit_s)
+    problems = verify(instance, start)
+    if problems:
+        raise ValueError(f"the start schedule is not feasible ({len(problems)} violation(s), "
+                         f"first: {problems[0].message})")
 
     def value(f) -> tuple:
         return obj.value(f, options)

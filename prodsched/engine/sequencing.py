@@ -9,8 +9,8 @@ downtime. The sequences form, with the precedence arcs, a graph that must stay a
 start is as early as that graph allows (a semi-active schedule).
 
 :meth:`Sequencing.relocate` moves one operation to a position on an eligible machine and re-times
-only what the move can change: the operations reachable from the changed positions, in a
-topological order of them. It keeps an undo log, so a candidate move is tried, judged by its
+only what the move changes: from the changed positions onwards, operations whose start changes
+and the ones right after them (:meth:`Sequencing._propagate`). It keeps an undo log, so a candidate move is tried, judged by its
 :class:`~prodsched.engine.objectives.Figures` and taken back with :meth:`Sequencing.undo`.
 """
 
@@ -86,13 +86,10 @@ class Sequencing:
         self.end = [0] * n
         self.stp = [0] * n
         self._mark = [0] * n  # stamps of the re-timing passes
-        self._deg = [0] * n
         self._late = [0] * n  # stamps of the operations x must follow
         self._stamp = 0
         self._log: list = []
-        self.setups = 0
-        if not self._retime(list(range(n)), []):
-            raise ValueError("the start schedule's machine order contradicts its precedence")
+        self._time_all([x for _t, _m, x in placed])
         self.job_end = [max(self.end[x] for x in xs) for xs in self.job_ops]
         self.flow = sum(self.job_end)  # sum of the job ends: the search's tie-break
         self.tard = 0
@@ -350,111 +347,34 @@ class Sequencing:
             self._update_jobs(jobs_hit, log)
         return True
 
-    def _retime(self, seeds: list[int], log: list) -> bool:
-        """Re-time everything reachable from ``seeds``, logging old values; False on a cycle
-        or a horizon overrun (the caller restores from the log)."""
-        seeds = list(dict.fromkeys(seeds))
-        self._stamp += 2
-        on = self._stamp  # mark == on: reached; mark == on + 1: reached and changed
-        mark, deg = self._mark, self._deg
-        succs, seq, pos, mach, preds = self.succs, self.seq, self.pos, self.mach, self.preds
-        reach = []
-        stack = list(seeds)
-        for v in seeds:
-            mark[v] = on
-        while stack:
-            v = stack.pop()
-            reach.append(v)
-            line = seq[mach[v]]
-            i = pos[v] + 1
-            if i < len(line):
-                w = line[i]
-                if mark[w] < on:
-                    mark[w] = on
-                    stack.append(w)
-            for w in succs[v]:
-                if mark[w] < on:
-                    mark[w] = on
-                    stack.append(w)
-        for v in reach:
-            k = 0
-            for p in preds[v]:
-                if mark[p] >= on:
-                    k += 1
-            i = pos[v]
-            if i and mark[seq[mach[v]][i - 1]] >= on:
-                k += 1
-            deg[v] = k
-        queue = [v for v in reach if deg[v] == 0]
+    def _time_all(self, order: list[int]) -> None:
+        """Time every operation from scratch, in ``order`` (the start schedule's starts: in a
+        feasible schedule every predecessor starts earlier)."""
         start, end, stp, aging, dur = self.start, self.end, self.stp, self.aging, self.dur
-        setup = self.table.setup
-        dts, dte = self.dts, self.dte
-        horizon = self.horizon
-        jobs_hit = []
-        job = self.job
-        done = 0
-        seedset = set(seeds)
-        while queue:
-            v = queue.pop()
-            done += 1
-            m = mach[v]
-            line = seq[m]
-            i = pos[v]
-            dirty = v in seedset
+        seq, pos, mach, setup = self.seq, self.pos, self.mach, self.table.setup
+        timed = bytearray(self.n)
+        for x in order:
             r = 0
-            for p in preds[v]:
-                if mark[p] == on + 1:
-                    dirty = True
-                e = end[p] + aging[p]
-                if e > r:
-                    r = e
+            for p in self.preds[x]:
+                if not timed[p]:
+                    raise ValueError(f"the start schedule starts {self.instance.operations[x].id} "
+                                     f"before its predecessor {self.instance.operations[p].id}")
+                r = max(r, end[p] + aging[p])
+            m = mach[x]
             s = 0
-            if i:
-                u = line[i - 1]
-                if mark[u] == on + 1:
-                    dirty = True
-                if dirty:
-                    s = setup(u, v, m) if v in seedset else stp[v]
-                    e = end[u] + s
-                    if e > r:
-                        r = e
-            if dirty:
-                d = dur[v]
-                t = r
-                ds = dts[m]
-                if ds:
-                    de = dte[m]
-                    q = bisect_right(de, t - s)
-                    while q < len(ds) and ds[q] < t + d:
-                        t = de[q] + s
-                        q += 1
-                if t != start[v] or t + d != end[v] or s != stp[v]:
-                    if t + d > horizon:
-                        return False
-                    log.append((0, v, start[v], end[v], stp[v]))
-                    if t + d != end[v]:
-                        jobs_hit.append(job[v])
-                    start[v] = t
-                    end[v] = t + d
-                    self.setups += s - stp[v]
-                    stp[v] = s
-                    mark[v] = on + 1
-            if i + 1 < len(line):
-                w = line[i + 1]
-                if mark[w] >= on:
-                    deg[w] -= 1
-                    if deg[w] == 0:
-                        queue.append(w)
-            for w in succs[v]:
-                if mark[w] >= on:
-                    deg[w] -= 1
-                    if deg[w] == 0:
-                        queue.append(w)
-        if done < len(reach):
-            return False
-        if jobs_hit and hasattr(self, "job_end"):
-            self._update_jobs(jobs_hit, log)
-        return True
+            if pos[x]:
+                u = seq[m][pos[x] - 1]
+                s = setup(u, x, m)
+                r = max(r, end[u] + s)
+            t = r
+            ds, de = self.dts[m], self.dte[m]
+            q = bisect_right(de, t - s)
+            while q < len(ds) and ds[q] < t + dur[x]:
+                t = de[q] + s
+                q += 1
+            start[x], end[x], stp[x] = t, t + dur[x], s
+            timed[x] = 1
+        self.setups = sum(stp)
 
     def _update_jobs(self, jobs: list[int], log: list) -> None:
         job_end, job_due, end, job_ops = self.job_end, self.job_due, self.end, self.job_ops
