@@ -56,11 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="folder for schedule.csv, kpis.json, results.xlsx, ...")
     _store_arg(r)
     r.add_argument("--window-days", type=int, help="± days of the window rule (default 5)")
-    r.add_argument("--rule", help="dispatch rule: window (default), edd, spt, atcs")
+    r.add_argument("--rule", help="dispatch rule: window (default), edd, spt, atcs, mwkr")
     r.add_argument("--base-date", help="slot 0: an ISO date, 'today' or 'auto' (default: first of the earliest due month)")
     r.add_argument("--slot-minutes", type=int, help="minutes per slot (default 30)")
     r.add_argument("--seed", type=int, help="tie-break seed (default 0)")
-    r.add_argument("--time-limit", type=float, dest="time_limit_s", help="seconds for the schedule stage to improve")
+    r.add_argument("--objective", help="how schedules are judged: tardiness (default), makespan, setups, weighted")
+    r.add_argument("--improve", type=int, dest="improve_iterations", metavar="N",
+                   help="optimiser iterations after the dispatch (default 0: dispatch only)")
+    r.add_argument("--time-limit", type=float, dest="time_limit_s", metavar="S",
+                   help="cap on the optimiser's seconds (the iterations done and whether the cap cut them are reported)")
     r.add_argument("--min-yield", type=float, help="yields below this are clamped up (default 0.9)")
     r.add_argument("--yield-policy", choices=["cumulative", "item_product"])
     r.add_argument("--stages", help="a range such as 1-4, 5-6 or load-dag (default: all six)")
@@ -142,7 +146,8 @@ def print_input_errors(report) -> None:
 # --------------------------------------------------------------------------- run
 
 def _params_from(args) -> dict[str, Any]:
-    names = ("window_days", "rule", "base_date", "slot_minutes", "seed", "time_limit_s", "min_yield", "yield_policy")
+    names = ("window_days", "rule", "base_date", "slot_minutes", "seed", "time_limit_s", "min_yield", "yield_policy",
+             "objective", "improve_iterations")
     values = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     if args.data:
         values["data"] = str(Path(args.data).resolve())
@@ -228,6 +233,11 @@ def format_kpis(k: dict[str, Any]) -> str:
         f"lower bound {k.get('lower_bound', '?')} slots (gap {pct(gap)})",
         f"violations  {k['violations']}",
     ]
+    if k.get("objective"):
+        capped = " (cut by the time limit)" if k.get("improve_capped") else ""
+        lines.append(f"objective   {k['objective']} = {k.get('objective_value')} after "
+                     f"{k.get('improve_iterations_done', 0)} of {k.get('improve_iterations', 0)} "
+                     f"iterations{capped}; dispatch gave {k.get('dispatch_objective_value')}")
     return "\n".join(lines)
 
 

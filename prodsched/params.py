@@ -18,7 +18,10 @@ class Params:
     window_days: int = 5  # ± days around the head operation's due date for the `window` rule
     rule: str = RULE_DEFAULT  # dispatch rule name (see prodsched.engine.rules.RULES)
     seed: int = 0  # tie-break seed: same input + params + seed -> same schedule
-    time_limit_s: float | None = None  # stop improving after this many seconds (None = no limit)
+    time_limit_s: float | None = None  # caps the optimiser's wall time (None = no cap)
+    objective: str = "tardiness"  # how schedules are judged (prodsched.engine.OBJECTIVES)
+    improve_iterations: int = 0  # optimiser iterations after the dispatch (0 = dispatch only)
+    objective_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"weights": {...}}
     min_yield: float = 0.9  # yields below this are clamped up to it
     yield_policy: str = "cumulative"  # "cumulative" or "item_product"
     width_combinations: list[dict[str, Any]] | None = None  # None = the plant default table

@@ -63,6 +63,15 @@ def test_parser_and_stage_ranges():
         cli.stage_range("5-2")
 
 
+def test_optimiser_flags_become_parameters():
+    args = cli.build_parser().parse_args(["run", "d", "--out", "o", "--objective", "makespan",
+                                          "--improve", "200", "--time-limit", "2.5"])
+    values = cli._params_from(args)
+    assert (values["objective"], values["improve_iterations"], values["time_limit_s"]) == (
+        "makespan", 200, 2.5)
+    assert "objective" not in cli._params_from(cli.build_parser().parse_args(["run", "d", "--out", "o"]))
+
+
 def test_stages_command(env):
     proc = prodsched(env, "stages")
     assert proc.returncode == 0
@@ -103,6 +112,22 @@ def test_run_sample_data(sample_run):
     assert len(orders) == kpis["orders"]
     unable = pd.read_csv(out / "unable.csv", dtype=str, keep_default_na=False)
     assert set(orders.loc[orders["status"] == "unable", "po_no"]) == set(unable["po_no"])
+
+
+def test_run_with_an_objective_and_the_optimiser(env, tmp_path):
+    out = tmp_path / "out"
+    proc = prodsched(env, "run", SAMPLE, "--out", out, "--objective", "setups", "--improve", "25",
+                     "--time-limit", "300", "-q")
+    assert proc.returncode == 0, proc.stderr
+    kpis = json.loads((out / "kpis.json").read_text(encoding="utf-8"))
+    assert kpis["violations"] == 0
+    assert (kpis["objective"], kpis["improve_iterations"], kpis["improve_iterations_done"],
+            kpis["improve_capped"]) == ("setups", 25, 25, False)
+    value = [float(v) for v in kpis["objective_value"].split(", ")]
+    dispatch = [float(v) for v in kpis["dispatch_objective_value"].split(", ")]
+    assert value[0] == kpis["setup_slots"] and value <= dispatch
+    assert kpis["tardiness_slots"] >= 0 and kpis["late_jobs"] >= 0
+    assert "objective   setups" in proc.stdout and "after 25 of 25 iterations" in proc.stdout
 
 
 def test_run_writes_the_gantt_files(sample_run):
@@ -174,12 +199,13 @@ def test_order_without_routing_is_listed_as_unable_not_dropped(env, tmp_path):
     assert po not in set(pd.read_csv(out / "schedule.csv", dtype=str)["po_nos"].str.split(";").explode())
 
 
-def test_unknown_rule_fails_in_the_schedule_stage_with_one_line(env, tmp_path):
+def test_unknown_rule_is_refused_before_stage_1_with_one_line(env, tmp_path):
     proc = prodsched(env, "run", SAMPLE, "--out", tmp_path / "out", "--rule", "no_such_rule", "--quiet")
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("prodsched: stage 5 (schedule) failed:"), proc.stderr
-    assert "no_such_rule" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("prodsched: --rule:"), proc.stderr
+    assert "no_such_rule" in lines[0] and "known" in lines[0]
+    assert not (tmp_path / "out").exists()
 
 
 def test_sessions_continue_with_other_parameters(env, tmp_path):

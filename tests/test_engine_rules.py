@@ -315,12 +315,12 @@ def test_seed_only_breaks_exact_ties():
     assert {plan_of(inst, seed=s).assignments[0].machine for s in range(12)} == {"M1"}
 
 
-def test_time_limit_keeps_the_best_pass():
+def test_a_time_limit_alone_changes_nothing():
+    # it only caps the optimiser's iterations: without any, the dispatch's schedule stands
     inst = big_plant(200)
     one = plan_of(inst, rule="window")
-    more = plan_of(inst, rule="window", time_limit_s=5.0)
-    assert more.passes > 1
-    assert more.tardiness(inst) <= one.tardiness(inst)
+    capped = plan_of(inst, rule="window", time_limit_s=0.0)
+    assert capped.assignments == one.assignments and capped.passes == 1
 
 
 def test_now_ignores_machines_no_operation_can_use():

@@ -37,6 +37,9 @@ BAD = [
     ("width_combinations", {"lanes": "*"}, "list of rows"),
     ("extra", {"rule_options": [1, 2]}, "mapping"),
     ("data", "/no/such/folder", "no such file"),
+    ("objective", "cheapest", "unknown objective"),
+    ("improve_iterations", -1, "at least 0"),
+    ("objective_options", [1], "mapping"),
 ]
 
 
@@ -109,7 +112,9 @@ def _cli(tmp_path, *args):
 @pytest.mark.parametrize("flag,value,text", [("--window-days", -1, "0 or more"),
                                              ("--time-limit", -5, "more than 0"),
                                              ("--rule", "fastest", "known rule"),
-                                             ("--base-date", "June", "a date like")])
+                                             ("--base-date", "June", "a date like"),
+                                             ("--objective", "cheapest", "unknown objective"),
+                                             ("--improve", -3, "at least 0")])
 def test_cli_exit_2_names_the_option_before_stage_1(tmp_path, flag, value, text):
     proc = _cli(tmp_path, "run", SAMPLE, "--out", tmp_path / "out", flag, value)
     assert proc.returncode == 2, proc.stderr

@@ -135,6 +135,40 @@ def test_rule_options_and_parameters_reach_the_engine():
     assert (w.summary["window_days"], w.summary["seed"]) == (0, 3)
 
 
+def test_objective_and_optimiser_reach_the_engine_and_the_summary():
+    tables = make_tables()
+    dispatch = run_stage(tables=tables, rule="edd")
+    result = run_stage(tables=tables, rule="edd", objective="makespan", improve_iterations=40,
+                       time_limit_s=60)
+    summary, figures = result.summary, result.artifacts["schedule_figures"]
+    df = result.artifacts["schedule"]
+    assert summary["violations"] == 0 and stage.verify(df, make_dag(JOBS), tables) == []
+    assert summary["objective"] == "makespan" and summary["improve_iterations_done"] == 40
+    assert summary["improve_capped"] is False and summary["improve_iterations"] == 40
+    assert summary["makespan_slots"] <= dispatch.summary["makespan_slots"]
+    assert summary["objective_value"] == f"{summary['makespan_slots']}, {summary['setup_slots']}"
+    assert summary["dispatch_objective_value"] == (f"{dispatch.summary['makespan_slots']}, "
+                                                   f"{dispatch.summary['setup_slots']}")
+    assert set(summary["objectives"]) >= {"tardiness", "makespan", "setups", "weighted"}
+    assert summary["objectives"]["makespan"] == [summary["makespan_slots"], summary["setup_slots"]]
+    assert {k: summary[k] for k in figures} == figures  # the KPIs of stage 6 get the same
+    # the dispatch alone: nothing done, nothing capped, the default objective
+    assert (dispatch.summary["objective"], dispatch.summary["improve_iterations_done"]) == (
+        "tardiness", 0)
+
+
+def test_weighted_objective_options_and_bad_objectives():
+    result = run_stage(objective="weighted", improve_iterations=10,
+                       objective_options={"weights": {"tardiness": 0, "makespan": 1,
+                                                      "setup_slots": 0}})
+    assert result.summary["objective"] == "weighted" and result.summary["violations"] == 0
+    assert result.summary["objective_value"].startswith(f"{result.summary['makespan_slots']}.0")
+    with pytest.raises(ValueError, match="unknown objective 'soonest'"):
+        run_stage(objective="soonest")
+    with pytest.raises(ValueError, match="unknown weight"):
+        run_stage(objective="weighted", objective_options={"weights": {"late": 1}})
+
+
 def test_dead_end_operation_raises_naming_it():
     jobs = dict(JOBS, J9=("2026-01-04", [("SR", "", 1000, {}, 0)]))
     with pytest.raises(ScheduleError, match="J9-01"):

@@ -12,10 +12,14 @@
 [('A-1', 0, 3, 0), ('A-2', 4, 6, 1)]
 >>> verify(inst, plan)
 []
+
+``schedule(inst, objective="makespan", improve_iterations=500)`` runs the optimiser
+(:func:`improve`) after the dispatch; :data:`OBJECTIVES` holds the objectives it can pursue.
 """
 
 from __future__ import annotations
 
+from prodsched.engine.improve import improve
 from prodsched.engine.model import (
     Assignment,
     Instance,
@@ -24,6 +28,15 @@ from prodsched.engine.model import (
     Schedule,
     merge_intervals,
 )
+from prodsched.engine.objectives import (
+    OBJECTIVES,
+    Figures,
+    Objective,
+    figures_of,
+    get_objective,
+    register_objective,
+    report,
+)
 from prodsched.engine.rules import RULES, Rule, RuleState, get_rule, register_rule
 from prodsched.engine.scheduler import schedule
 from prodsched.engine.setups import SetupTable, setup_between
@@ -31,11 +44,14 @@ from prodsched.engine.timeline import MachineLine, Timeline
 from prodsched.engine.verify import Violation, verify
 
 __all__ = [
+    "OBJECTIVES",
     "RULES",
     "Assignment",
+    "Figures",
     "Instance",
     "Machine",
     "MachineLine",
+    "Objective",
     "Operation",
     "Rule",
     "RuleState",
@@ -43,9 +59,14 @@ __all__ = [
     "SetupTable",
     "Timeline",
     "Violation",
+    "figures_of",
+    "get_objective",
     "get_rule",
+    "improve",
     "merge_intervals",
+    "register_objective",
     "register_rule",
+    "report",
     "schedule",
     "setup_between",
     "verify",

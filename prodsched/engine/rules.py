@@ -13,6 +13,8 @@ Built-in rules:
   candidates in all, which keeps the cost linear.
 * ``edd`` — earliest due date first, placed where it finishes earliest.
 * ``spt`` — shortest processing time (minimum over eligible machines) first.
+* ``mwkr`` — most work remaining first: the longest chain of minimum durations (plus aging
+  waits) from the operation to the end of its job, the operation included; a makespan rule.
 * ``atcs`` — apparent tardiness cost with setups (Lee, Bhaskaran & Pinedo): re-evaluated at every
   step over the most urgent ready operations; options ``k1`` (default 2.0) and ``k2`` (0.5).
 
@@ -199,8 +201,48 @@ def _atcs(x: int, state: RuleState) -> float:
     return value
 
 
+def _mwkr(x: int, state: RuleState) -> int:
+    tails = state._cache.get("mwkr")
+    if tails is None:
+        tails = state._cache["mwkr"] = work_remaining(state._core.succ, state._core.pmin,
+                                                      state._core.aging)
+    return -tails[x]
+
+
+def work_remaining(succ, pmin, aging) -> list[int]:
+    """Per operation: the longest chain of minimum durations and aging waits from it (itself
+    included) to the end, along the successor lists ``succ``. An arc closing a cycle is
+    ignored (the dispatch reports the cycle)."""
+    n = len(pmin)
+    tail = [-1] * n
+    state = bytearray(n)  # 0 unseen, 1 on the path, 2 done
+    for root in range(n):
+        if state[root]:
+            continue
+        state[root] = 1
+        stack = [(root, 0)]
+        while stack:  # iterative depth-first: every successor's tail before its own
+            x, i = stack[-1]
+            after = succ[x]
+            while i < len(after) and state[after[i]]:
+                i += 1
+            if i < len(after):
+                y = after[i]
+                stack[-1] = (x, i + 1)
+                state[y] = 1
+                stack.append((y, 0))
+                continue
+            stack.pop()
+            state[x] = 2
+            rest = max((tail[y] for y in after), default=-1)
+            tail[x] = pmin[x] + (aging[x] + rest if rest >= 0 else 0)
+    return tail
+
+
 RULES["window"] = Rule("window", "window", None, None, "due window with mixture/operation grouping")
 RULES["edd"] = Rule("edd", "static", _edd, None, "earliest due date first", internal=True)
 RULES["spt"] = Rule("spt", "static", _spt, None, "shortest processing time first", internal=True)
+RULES["mwkr"] = Rule("mwkr", "static", _mwkr, None, "most work remaining first (makespan)",
+                     internal=True)
 RULES["atcs"] = Rule("atcs", "dynamic", _atcs, 32, "apparent tardiness cost with setups",
                      internal=True)

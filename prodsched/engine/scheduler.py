@@ -1,4 +1,4 @@
-# ruff: noqa: PLR1730, FURB136  (hot loops compare inline rather than call min()/max())
+# ruff: noqa: FURB136  (hot loops compare inline rather than call min()/max())
 """The list scheduler: the dispatch loop of each kind of rule, and :func:`schedule`.
 
 Every loop takes the ready operations in its rule's order and puts each where it finishes
@@ -17,7 +17,9 @@ from heapq import heappop, heappush
 from typing import Any
 
 from prodsched.engine.core import Core
+from prodsched.engine.improve import improve
 from prodsched.engine.model import Assignment, Instance, Schedule
+from prodsched.engine.objectives import check_options
 from prodsched.engine.rules import Rule, RuleState, get_rule
 from prodsched.engine.timeline import _NEVER, Timeline
 from prodsched.errors import Cancelled
@@ -212,51 +214,6 @@ _new_assignment = functools.partial(tuple.__new__, Assignment)  # Assignment(*ro
 # the Python-level __new__ of a NamedTuple
 
 
-def _objective(core: Core) -> tuple[int, int, int]:
-    """(total job tardiness, makespan, setup slots) — smaller is better."""
-    ends: dict[str, int] = {}
-    dues: dict[str, int] = {}
-    ops = core.ops
-    makespan = 0
-    for x, _m, _t, e, _s in core.timeline.placements():
-        job = ops[x].job
-        if e > ends.get(job, -1):
-            ends[job] = e
-        if job not in dues or ops[x].due_slot < dues[job]:
-            dues[job] = ops[x].due_slot
-        if e > makespan:
-            makespan = e
-    tardy = sum(max(0, e - dues[j]) for j, e in ends.items())
-    return tardy, makespan, sum(core.timeline.cur)
-
-
-_VARIANTS = (2.0, 0.5, 3.0, 0.0, 1.5, 4.0, 0.25, 1.0)  # window_days multipliers of later passes
-
-
-def _improve(instance, rule: Rule, first: Core, window_days: float, seed: int, options,
-             started: float, limit: float, slot_minutes: int, progress, cancel):
-    """Further passes while time is left; keeps the best by :func:`_objective`."""
-    best, best_obj, chosen = first, _objective(first), (window_days, seed)
-    n = first.n
-    last_pass = time.perf_counter() - started
-    passes = 1
-    while passes <= 64 and time.perf_counter() - started + last_pass <= limit:
-        wd = window_days * _VARIANTS[(passes - 1) % len(_VARIANTS)] if rule.kind == "window" \
-            else window_days
-        sd = seed + passes
-        t0 = time.perf_counter()
-        done = 0.5 + 0.5 * min(1.0, (t0 - started) / limit) if limit > 0 else 0.5
-        ticker = _Ticker(n, progress, cancel, done, 0.0)
-        core = _one_pass(instance, rule, round(wd * 24 * 60 / slot_minutes), sd, options,
-                         ticker)
-        passes += 1
-        obj = _objective(core)
-        if obj < best_obj:
-            best, best_obj, chosen = core, obj, (wd, sd)
-        last_pass = time.perf_counter() - t0
-    return best, chosen, passes
-
-
 def schedule(
     instance: Instance,
     rule: str | Rule | Callable = "window",
@@ -268,14 +225,20 @@ def schedule(
     *,
     slot_minutes: int = 30,
     options: Mapping[str, Any] | None = None,
+    objective: str | Callable = "tardiness",
+    objective_options: Mapping[str, Any] | None = None,
+    improve_iterations: int = 0,
+    on_iteration: Callable[[int, tuple], None] | None = None,
 ) -> Schedule:
     """Place every operation of ``instance``; raise ScheduleError naming any that cannot be.
 
-    ``window_days`` is converted to slots with ``slot_minutes``. Same input, rule, options and
-    seed give the identical schedule. With ``time_limit_s`` the first pass always completes;
-    further passes (other window sizes / tie-break seeds, fixed order) run while time is left and
-    the best by (tardiness, makespan, setup) is kept — so the number of passes, and with it the
-    result, can depend on the machine's speed.
+    ``window_days`` is converted to slots with ``slot_minutes``. The dispatch rule builds the
+    schedule in one pass; with ``improve_iterations`` the optimiser
+    (:func:`prodsched.engine.improve.improve`) then searches from it by ``objective`` (with
+    ``objective_options``) for that many iterations, ``time_limit_s`` only capping its wall
+    time. Same input, rule, options, seed and iterations give the identical schedule.
+    ``on_iteration(iteration, best value)`` reports the optimiser's progress; cancel during the
+    dispatch raises Cancelled, during the optimiser it returns the best schedule so far.
     """
     started = time.perf_counter()
     rule_obj = get_rule(rule)
@@ -283,18 +246,18 @@ def schedule(
     window_slots = round(float(window_days) * 24 * 60 / int(slot_minutes))
     if window_slots < 0:
         raise ValueError(f"window_days must be >= 0, got {window_days}")
+    improve_iterations = int(improve_iterations)
+    if improve_iterations < 0:
+        raise ValueError(f"improve_iterations must be >= 0, got {improve_iterations}")
+    if time_limit_s is not None and float(time_limit_s) < 0:
+        raise ValueError(f"time_limit_s must be >= 0, got {time_limit_s}")
+    check_options(objective, objective_options)
     n = len(instance.operations)
-    scale = 1.0 if time_limit_s is None else 0.5
+    scale = 0.5 if improve_iterations else 1.0
     ticker = _Ticker(n, progress, cancel, 0.0, scale)
     if cancel is not None and cancel.is_set():
         raise Cancelled("scheduling was cancelled")
     best = _one_pass(instance, rule_obj, window_slots, seed, options, ticker)
-    passes = 1
-    chosen = (window_days, seed)
-    if time_limit_s is not None:
-        best, chosen, passes = _improve(instance, rule_obj, best, window_days, seed, options,
-                                        started, float(time_limit_s), slot_minutes,
-                                        progress, cancel)
     assignments = _assignments(best)
     timeline = "python" if isinstance(best.timeline, Timeline) else "native"
     del best
@@ -305,10 +268,31 @@ def schedule(
         window_days=window_days,
         seed=seed,
         elapsed_s=elapsed,
-        passes=passes,
-        info={"chosen_window_days": chosen[0], "chosen_seed": chosen[1],
-              "timeline": timeline, "ops_per_s": n / elapsed if elapsed > 0 else math.inf},
+        passes=1,
+        info={"timeline": timeline, "dispatch_s": elapsed,
+              "ops_per_s": n / elapsed if elapsed > 0 else math.inf},
     )
+    if improve_iterations:
+        plan = _improved(instance, plan, objective, objective_options, improve_iterations, seed,
+                         None if time_limit_s is None else
+                         max(0.0, float(time_limit_s) - (time.perf_counter() - started)),
+                         progress, on_iteration, cancel)
     if progress is not None:
         progress(1.0, f"placed {n} of {n} operations")
     return plan
+
+
+def _improved(instance, plan, objective, objective_options, iterations, seed, time_left,
+              progress, on_iteration, cancel) -> Schedule:
+    """The optimiser after the dispatch; its progress as the second half of the stage's."""
+
+    def report(iteration: int, value: tuple) -> None:
+        if on_iteration is not None:
+            on_iteration(iteration, value)
+        if progress is not None:
+            progress(0.5 + 0.5 * min(1.0, iteration / iterations),
+                     f"iteration {iteration} of {iterations}: best {list(value)}")
+
+    return improve(instance, plan, objective=objective, options=objective_options,
+                   iterations=iterations, seed=seed, time_limit_s=time_left,
+                   progress=report, cancel=cancel)

@@ -36,7 +36,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "preprocess": ("slot_minutes", "base_date"),
     "yield": ("min_yield", "yield_policy"),
     "dag": (),
-    "schedule": ("window_days", "rule", "seed", "time_limit_s"),
+    "schedule": ("window_days", "rule", "seed", "time_limit_s", "objective", "improve_iterations"),
     "results": ("out",),
 }
 
@@ -138,7 +138,7 @@ def _record_metadata(path: Path, info: dict[str, Any]) -> None:
     nbformat.write(notebook, path)
 
 
-_STRUCTURED_PARAMS = ("width_combinations", "extra")
+_STRUCTURED_PARAMS = ("width_combinations", "objective_options", "extra")
 
 
 def _given(params: Params | dict[str, Any] | None) -> dict[str, Any]:

@@ -43,6 +43,7 @@ PARAM_STAGE = {
     "slot_minutes": "preprocess", "base_date": "preprocess", "width_combinations": "preprocess",
     "min_yield": "yield", "yield_policy": "yield",
     "window_days": "schedule", "rule": "schedule", "seed": "schedule", "time_limit_s": "schedule",
+    "objective": "schedule", "improve_iterations": "schedule", "objective_options": "schedule",
     "extra": "schedule",
     "out": "results",
 }

@@ -13,6 +13,7 @@ from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
+from prodsched.engine.objectives import check_options, get_objective
 from prodsched.engine.rules import RULES
 from prodsched.errors import ParameterError
 from prodsched.inputs.widths import WidthTableError, resolve_table
@@ -72,6 +73,17 @@ def check_params(params: Params | dict[str, Any], *, data_exists: bool = True) -
     _integer("seed", params.seed, 0)
     if params.time_limit_s is not None and _number("time_limit_s", params.time_limit_s) <= 0:
         raise ParameterError("time_limit_s", params.time_limit_s, "must be more than 0 seconds (or unset)")
+    try:
+        get_objective(params.objective)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError("objective", params.objective, str(exc)) from None
+    _integer("improve_iterations", params.improve_iterations, 0)
+    if not isinstance(params.objective_options, dict):
+        raise ParameterError("objective_options", params.objective_options, "must be a mapping")
+    try:
+        check_options(params.objective, params.objective_options)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError("objective_options", params.objective_options, str(exc)) from None
     min_yield = _number("min_yield", params.min_yield)
     if not 0 < min_yield <= 1:
         raise ParameterError("min_yield", params.min_yield, "must lie in (0, 1]")

@@ -55,6 +55,7 @@ def run(inputs: Mapping[str, Any], params, progress=None, cancel=None) -> StageR
     step(0.8, "lower bounds and key figures")
     bounds = K.lower_bounds(dag, plan.makespan)
     kpis = K.compute_kpis(plan, orders, machines, bounds, len(violations), params)
+    kpis.update(inputs.get("schedule_figures") or {})  # stage 5's objective figures
     artifacts = {"kpis": kpis, "orders": orders, "late_orders": late, "machines": machines,
                  "gaps": gaps, "violations": violations, "bounds": bounds}
     summary = {"kpis": kpis, "late_orders": len(late), "violations": len(violations),

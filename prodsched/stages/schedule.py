@@ -2,12 +2,16 @@
 
 Inputs: ``dag`` (stage 4) and the tables ``operation_delay`` (class changeovers),
 ``width_change`` (per machine width changeovers) and ``machine_rest`` (planned downtime).
-Parameters: ``rule``, ``window_days``, ``seed``, ``time_limit_s``; ``params.extra["rule_options"]``
+Parameters: ``rule``, ``window_days``, ``seed``, ``objective``, ``improve_iterations``,
+``objective_options``, ``time_limit_s`` (caps the optimiser); ``params.extra["rule_options"]``
 (a dict) is passed to the rule (e.g. ``{"k1": 2.0, "k2": 0.5}`` for ``atcs``).
 
-Artifact ``schedule``: one row per operation with the columns of the output contract. The
-summary has rule, window_days, seed, operations, machines_used, makespan_slots, setup_slots,
-elapsed_s, ops_per_s and violations (the independent verifier's count, 0 when feasible).
+Artifacts: ``schedule``, one row per operation with the columns of the output contract, and
+``schedule_figures``, the run's objective figures (flat, for the KPIs of stage 6). The summary
+has rule, window_days, seed, operations, machines_used, makespan_slots, setup_slots,
+tardiness_slots, late_jobs, the objective and every objective's value, the optimiser's
+iterations (asked and done) and whether the time limit cut them, elapsed_s, ops_per_s and
+violations (the independent verifier's count, 0 when feasible).
 """
 
 from __future__ import annotations
@@ -110,8 +114,12 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
     options = dict((params.extra or {}).get("rule_options") or {})
     plan = engine.schedule(instance, rule=params.rule, window_days=params.window_days,
                            seed=params.seed, progress=progress, cancel=cancel,
-                           time_limit_s=params.time_limit_s, slot_minutes=slot, options=options)
+                           time_limit_s=params.time_limit_s, slot_minutes=slot, options=options,
+                           objective=params.objective,
+                           objective_options=params.objective_options or {},
+                           improve_iterations=params.improve_iterations)
     violations = engine.verify(instance, plan)
+    figures = run_figures(plan, instance, params)
     frame = schedule_frame(plan, dag)
     elapsed = time.perf_counter() - started
     n = len(plan)
@@ -126,12 +134,32 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
         "elapsed_s": round(elapsed, 3),
         "engine_s": round(plan.elapsed_s, 3),
         "ops_per_s": round(n / plan.elapsed_s, 1) if plan.elapsed_s > 0 else None,
-        "passes": plan.passes,
         "violations": len(violations),
+        **figures,
+        "objectives": engine.report(plan, instance, params.objective_options)["objectives"],
     }
     if violations:
         summary["violation_examples"] = [v.message for v in violations[:5]]
-    return StageResult(artifacts={"schedule": frame, "schedule_info": dict(summary)}, summary=summary)
+    return StageResult(artifacts={"schedule": frame, "schedule_info": dict(summary),
+                                  "schedule_figures": figures},
+                       summary=summary)
+
+
+def run_figures(plan: engine.Schedule, instance: engine.Instance, params: Params) -> dict:
+    """The run's objective figures and the optimiser's record, flat (JSON and KPI cells)."""
+    fig = engine.figures_of(plan, instance)
+    info = plan.info
+    value = engine.get_objective(params.objective).value(fig, params.objective_options)
+    return {
+        "tardiness_slots": fig.tardiness,
+        "late_jobs": fig.late_jobs,
+        "objective": engine.get_objective(params.objective).name,
+        "objective_value": ", ".join(map(str, value)),
+        "improve_iterations": int(params.improve_iterations),
+        "improve_iterations_done": int(info.get("iterations", 0)),
+        "improve_capped": bool(info.get("capped", False)),
+        "dispatch_objective_value": ", ".join(map(str, info.get("start_value", value))),
+    }
 
 
 # -- verification ----------------------------------------------------------------------------

@@ -1,0 +1,227 @@
+"""The optimiser: tabu search over machine sequences and assignments (DESIGN §4).
+
+It starts from any schedule (a dispatch rule's), holds it as machine sequences
+(:class:`~prodsched.engine.sequencing.Sequencing`, re-timed with the dispatch semantics) and
+moves one operation per iteration to another position or another eligible machine. Each
+iteration tries the moves of the neighbourhoods that suit the objective
+(:mod:`prodsched.engine.neighbourhoods`), judges each by the objective and makes the best one
+not forbidden by the tabu list (a forbidden move is allowed when it beats the best schedule found).
+After ``stall`` iterations without a new best the search goes back to the best and perturbs it.
+
+The budget is a number of iterations: the same instance, start, objective, options, seed and
+iterations give the identical schedule. ``time_limit_s`` only caps the wall time; the result
+records the iterations done and whether the cap cut them. The best schedule found is returned,
+so it is never worse than the start by the objective, and it is checked by
+:func:`~prodsched.engine.verify.verify` before it is returned.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from prodsched.engine.model import Instance, Schedule
+from prodsched.engine.neighbourhoods import NAMES, Neighbourhoods
+from prodsched.engine.objectives import (
+    Objective,
+    check_options,
+    figures_of,
+    get_objective,
+)
+from prodsched.engine.sequencing import Sequencing
+from prodsched.engine.verify import verify
+from prodsched.errors import ProdschedError
+
+Progress = Callable[[int, tuple], None]
+
+# search settings a caller may override through options["search"]
+SEARCH_DEFAULTS = {
+    "candidates": 48,  # moves tried per iteration (a sample when the neighbourhoods offer more)
+    "tenure": (8, 16),  # tabu tenure, drawn per move from this range (iterations)
+    "stall": 250,  # iterations without a new best before going back to the best and perturbing
+    "perturb": 4,  # random moves of a perturbation
+    "neighbourhoods": None,  # names to draw on (None: those that suit the objective)
+}
+
+
+def improve(
+    instance: Instance,
+    start: Schedule,
+    *,
+    objective: str | Objective | Callable = "tardiness",
+    options: Mapping[str, Any] | None = None,
+    iterations: int = 1000,
+    seed: int = 0,
+    time_limit_s: float | None = None,
+    progress: Progress | None = None,
+    cancel=None,
+) -> Schedule:
+    """Improve ``start`` by ``objective`` for ``iterations`` iterations; the best found.
+
+    ``options`` go to the objective (e.g. ``{"weights": {...}}`` for ``weighted``); their key
+    ``search`` may override :data:`SEARCH_DEFAULTS`. ``progress(iteration, best value)`` is
+    called when the best improves, at least every 0.1 s while it runs, and at the end; ``cancel`` (an Event) stops the search and
+    returns the best so far. ``info`` of the result records ``objective``, ``iterations``
+    (done), ``iterations_asked``, ``capped`` (the time limit cut them), ``cancelled``,
+    ``exhausted`` (stopped early: no move applied),
+    ``start_value``, ``value``, ``evaluations`` and ``last_improvement``.
+    """
+    started = time.perf_counter()
+    obj = get_objective(objective)
+    options = dict(options or {})
+    check_options(obj, options)
+    search = _search_settings(options.get("search"))
+    iterations = int(iterations)
+    if iterations < 0:
+        raise ValueError(f"improve iterations must be >= 0, got {iterations}")
+    if time_limit_s is not None and float(time_limit_s) < 0:
+        raise ValueError(f"time_limit_s must be >= 0, got {time_limit_s}")
+    deadline = None if time_limit_s is None else started + float(time_limit_s)
+    problems = verify(instance, start)
+    if problems:
+        raise ValueError(f"the start schedule is not feasible ({len(problems)} violation(s), "
+                         f"first: {problems[0].message})")
+
+    def value(f) -> tuple:
+        return obj.value(f, options)
+
+    start_value = value(figures_of(start, instance))
+    state = Sequencing(instance, start)
+    current = value(state.figures())
+    best_value = start_value
+    best = start.assignments
+    if current < best_value:  # re-timing alone may start operations earlier
+        best_value, best = current, state.assignments()
+    moves = Neighbourhoods(state, obj.name, search["candidates"], search["neighbourhoods"])
+    rng = random.Random(seed)
+    tabu: dict = {}  # what a move may not restore -> the iteration it is forbidden until
+    tmin, tmax = search["tenure"]
+    evaluations = 0
+    done = 0
+    last_improvement = 0
+    since = 0
+    capped = cancelled = exhausted = False
+    reported = started
+    for it in range(1, iterations + 1):
+        if cancel is not None and cancel.is_set():
+            cancelled = True
+            break
+        if deadline is not None and time.perf_counter() > deadline:
+            capped = True
+            break
+        chosen = None
+        chosen_value = chosen_guide = None
+        candidates = moves.candidates(rng)
+        if not candidates:  # no move of any neighbourhood applies: nothing left to try
+            exhausted = True
+            break
+        for x, m2, p in candidates:
+            forbidden = tabu.get((x, m2, state.prev_at(x, m2, p)), 0) > it or (
+                m2 != state.mach[x] and tabu.get((x, m2), 0) > it)
+            if not state.relocate(x, m2, p):
+                continue
+            evaluations += 1
+            v = value(state.figures())
+            guide = (v, state.flow)
+            sig = state.sig
+            state.undo()
+            if (forbidden or tabu.get(sig, 0) > it) and not v < best_value:
+                continue
+            if chosen is None or guide < chosen_guide:
+                chosen, chosen_value, chosen_guide = (x, m2, p), v, guide
+        done = it
+        since += 1
+        if chosen is None or since > search["stall"]:
+            state = _perturbed(instance, best, moves, rng, search["perturb"], state, chosen)
+            moves.state = state
+            tabu.clear()
+            since = 0
+            current = value(state.figures())
+        else:
+            x, m2, p = chosen
+            until = it + rng.randint(tmin, tmax)
+            m1 = state.mach[x]
+            tabu[state.sig] = until  # the schedule being left,
+            tabu[x, m1, state.prev_at(x, m1, state.pos[x])] = until  # x back where it was,
+            if m2 != m1:
+                tabu[x, m1] = until  # x back on the machine it leaves
+            state.relocate(x, m2, p)
+            state.keep()
+            current = chosen_value
+        if current < best_value:
+            best_value, best = current, state.assignments()
+            last_improvement = it
+            since = 0
+            if progress is not None:
+                progress(it, best_value)
+                reported = time.perf_counter()
+        elif progress is not None and time.perf_counter() - reported >= 0.1:
+            progress(it, best_value)  # a heartbeat (it changes nothing of the search)
+            reported = time.perf_counter()
+    if progress is not None:
+        progress(done, best_value)
+    plan = Schedule(assignments=best, rule=start.rule, window_days=start.window_days,
+                    seed=start.seed, elapsed_s=start.elapsed_s + time.perf_counter() - started,
+                    passes=start.passes,
+                    info={**start.info, "objective": obj.name, "iterations": done,
+                          "iterations_asked": iterations, "capped": capped,
+                          "cancelled": cancelled, "exhausted": exhausted, "start_value": list(start_value),
+                          "value": list(best_value), "evaluations": evaluations,
+                          "last_improvement": last_improvement, "improve_seed": seed})
+    problems = verify(instance, plan)
+    if problems:  # a bug, never a user error: say so loudly
+        raise ProdschedError(f"the optimiser produced an infeasible schedule ({len(problems)} "
+                             f"violation(s), first: {problems[0].message})")
+    return plan
+
+
+def _search_settings(given: Any) -> dict[str, Any]:
+    out = dict(SEARCH_DEFAULTS)
+    if given is None:
+        return out
+    if not isinstance(given, Mapping):
+        raise TypeError(f"options['search'] must be a mapping, got {given!r}")
+    unknown = sorted(set(given) - set(SEARCH_DEFAULTS))
+    if unknown:
+        raise ValueError(f"options['search']: unknown setting(s) {unknown}; known: "
+                         f"{', '.join(SEARCH_DEFAULTS)}")
+    out.update(given)
+    lo, hi = (int(v) for v in out["tenure"])
+    if not 0 <= lo <= hi:
+        raise ValueError(f"options['search']['tenure'] must be (low, high) with 0 <= low <= high, "
+                         f"got {out['tenure']!r}")
+    out["tenure"] = (lo, hi)
+    only = out["neighbourhoods"]
+    if only is not None:
+        only = (only,) if isinstance(only, str) else tuple(only)
+        wrong = [name for name in only if name not in NAMES]
+        if wrong or not only:
+            raise ValueError(f"options['search']['neighbourhoods']: unknown {wrong}; choose "
+                             f"from {', '.join(NAMES)}")
+        out["neighbourhoods"] = only
+    for name in ("candidates", "stall", "perturb"):
+        out[name] = int(out[name])
+        if out[name] < (1 if name == "candidates" else 0):
+            raise ValueError(f"options['search']['{name}'] is too small: {out[name]}")
+    return out
+
+
+def _perturbed(instance: Instance, best, moves: Neighbourhoods, rng: random.Random, k: int,
+               state: Sequencing, chosen) -> Sequencing:
+    """The best schedule so far with ``k`` random feasible moves made on it."""
+    fresh = Sequencing(instance, Schedule(best))
+    moves.state = fresh
+    made = 0
+    for _ in range(8 * k + 8):
+        if made >= k:
+            break
+        cands = moves.candidates(rng)
+        if not cands:
+            break
+        x, m2, p = cands[rng.randrange(len(cands))]
+        if fresh.relocate(x, m2, p):
+            fresh.keep()
+            made += 1
+    return fresh

@@ -1,0 +1,339 @@
+# ruff: noqa: PLR1730, FURB136  (hot loops compare inline rather than call min()/max())
+"""The optimiser's moves: each puts one operation at a position of an eligible machine.
+
+A move is ``(x, m, p)``: operation ``x`` goes to index ``p`` of machine ``m``'s sequence (counted
+without ``x``). The neighbourhoods:
+
+* **critical** (makespan; tardiness through a late job's chain): the chain of operations whose
+  ends bound each other's starts back from the operation that ends last (or from a late job's
+  last operation) splits into blocks of operations that follow each other on one machine. Moves
+  of the N5/N7 family: an operation of a block goes before its first or after its last
+  operation, and the first or last goes into the block (a swap of the two first or two last is
+  one of these);
+* **reassign**: an operation of that chain goes to another eligible machine, at the position
+  where its predecessors let it start and where it starts now;
+* **setups**: an operation with a setup before it goes right before or after an operation of
+  the same class and mixture (else the same class, else the same width) on an eligible machine,
+  the nearest in time first;
+* **pull** (tardiness): an operation of a late job goes one to three places earlier on its
+  machine.
+
+Which neighbourhoods an iteration draws on, and in what shares, follows the objective; a
+sample of ``limit`` moves (seeded) is tried when they offer more.
+"""
+
+from __future__ import annotations
+
+import random
+
+from prodsched.engine.sequencing import Sequencing
+
+Move = tuple[int, int, int]
+
+# shares of each neighbourhood per objective (others: equal shares)
+FOCUS = {
+    "makespan": {"critical": 0.75, "reassign": 0.25},
+    "tardiness": {"late": 0.55, "reassign": 0.15, "pull": 0.15, "setups": 0.15},
+    "setups": {"setups": 0.7, "late": 0.15, "pull": 0.15},
+}
+_EVEN = {"critical": 0.3, "late": 0.2, "reassign": 0.2, "setups": 0.2, "pull": 0.1}
+NAMES = tuple(_EVEN)
+
+
+class Neighbourhoods:
+    """Moves of ``state`` that suit the objective ``objective`` (its name)."""
+
+    def __init__(self, state: Sequencing, objective: str, limit: int,
+                 only: tuple[str, ...] | None = None) -> None:
+        self.state = state
+        self.limit = limit
+        self.only = bool(only)
+        self.shares = FOCUS.get(objective, _EVEN) if not only else dict.fromkeys(only, 1.0)
+        table = state.table
+        groups: dict[tuple, list[int]] = {}
+        self.partners: list[tuple[list[int], ...]] = []
+        # machines where some changeover costs time (reordering there changes setups)
+        self.has_setups = [table.l2s[m] > 0 or table.s2l[m] > 0 or any(map(any, table.matrix))
+                           for m in range(len(state.seq))]
+        for x in range(state.n):
+            groups.setdefault(("t", table.typ[x]), []).append(x)
+            groups.setdefault(("c", table.cls[x]), []).append(x)
+            groups.setdefault(("w", table.width[x]), []).append(x)
+        for x in range(state.n):
+            self.partners.append((groups[("t", table.typ[x])], groups[("c", table.cls[x])],
+                                  groups[("w", table.width[x])]))
+
+    # -- the sample of one iteration --------------------------------------------------------
+    def candidates(self, rng: random.Random) -> list[Move]:
+        state = self.state
+        parts: dict[str, list[Move]] = {}
+        shares = dict(self.shares)
+        if state.late == 0 and not self.only:  # nothing is late: its share goes to the setups and the chain
+            for name in ("late", "pull"):
+                share = shares.pop(name, 0.0)
+                if share:
+                    shares["setups"] = shares.get("setups", 0.0) + share / 2
+                    shares["critical"] = shares.get("critical", 0.0) + share / 2
+        chain: list[int] = []
+        if "critical" in shares or "reassign" in shares:
+            chain, blocks = self.critical()
+            parts["critical"] = self.block_moves(blocks)
+        late_chain: list[int] = []
+        if "late" in shares or "pull" in shares:
+            jobs = self._late_jobs(rng)
+            for j in jobs:
+                z = max(state.job_ops[j], key=state.end.__getitem__)
+                late_chain.extend(self.chain(z))
+            parts["late"] = self.block_moves(self.blocks(late_chain))
+            parts["pull"] = self.pull_moves(jobs)
+        if "reassign" in shares:
+            parts["reassign"] = self.reassign_moves(chain + late_chain)
+        if "setups" in shares:
+            parts["setups"] = self.setup_moves(rng)
+        return self._sample(parts, shares, rng)
+
+    def _sample(self, parts: dict[str, list[Move]], shares: dict[str, float],
+                rng: random.Random) -> list[Move]:
+        total = sum(shares.values()) or 1.0
+        names = [k for k in ("critical", "late", "reassign", "setups", "pull") if k in shares]
+        out: list[Move] = []
+        spare = 0
+        for name in names:  # quotas; what a part cannot use goes to the parts after it
+            moves = list(dict.fromkeys(parts.get(name, ())))
+            quota = round(self.limit * shares[name] / total) + spare
+            if len(moves) > quota:
+                moves = rng.sample(moves, quota)
+                spare = 0
+            else:
+                spare = quota - len(moves)
+            out.extend(moves)
+        if spare:  # the last parts were short: fill from the first ones
+            taken = set(out)
+            rest = [m for name in names for m in dict.fromkeys(parts.get(name, ()))
+                    if m not in taken]
+            out.extend(rest[:spare] if len(rest) <= spare else rng.sample(rest, spare))
+        mach, pos = self.state.mach, self.state.pos
+        return [mv for mv in dict.fromkeys(out)
+                if mv is not None and (mv[1] != mach[mv[0]] or mv[2] != pos[mv[0]])]
+
+    # -- chains and blocks ------------------------------------------------------------------
+    def _last(self) -> int:
+        """The operation that ends last (the first such on the first machine)."""
+        state = self.state
+        end = state.end
+        z, e = -1, -1
+        for line in state.seq:
+            if line and end[line[-1]] > e:
+                z, e = line[-1], end[line[-1]]
+        return z
+
+    def chain(self, z: int) -> list[int]:
+        """The binding chain ending at ``z``, first operation first."""
+        out = []
+        state = self.state
+        while z >= 0:
+            out.append(z)
+            z = state.binding(z)
+        out.reverse()
+        return out
+
+    def blocks(self, chain: list[int]) -> list[list[int]]:
+        state = self.state
+        mach, pos = state.mach, state.pos
+        out: list[list[int]] = []
+        cur: list[int] = []
+        for v in chain:
+            if cur and mach[v] == mach[cur[-1]] and pos[v] == pos[cur[-1]] + 1:
+                cur.append(v)
+            else:
+                if len(cur) > 1:
+                    out.append(cur)
+                cur = [v]
+        if len(cur) > 1:
+            out.append(cur)
+        return out
+
+    def critical(self) -> tuple[list[int], list[list[int]]]:
+        """The critical operations (those on a longest chain to the last end, downtime aside)
+        and their blocks: runs of critical operations that follow each other on a machine
+        without idle time."""
+        state = self.state
+        tails = self.tails()
+        start, end, stp = state.start, state.end, state.stp
+        cmax = max((end[line[-1]] for line in state.seq if line), default=0)
+        ops: list[int] = []
+        blocks: list[list[int]] = []
+        for line in state.seq:
+            cur: list[int] = []
+            for v in line:
+                if start[v] + tails[v] < cmax:
+                    if len(cur) > 1:
+                        blocks.append(cur)
+                    cur = []
+                    continue
+                ops.append(v)
+                if cur and end[cur[-1]] + stp[v] == start[v]:
+                    cur.append(v)
+                else:
+                    if len(cur) > 1:
+                        blocks.append(cur)
+                    cur = [v]
+            if len(cur) > 1:
+                blocks.append(cur)
+        return ops, blocks
+
+    def block_moves(self, blocks: list[list[int]]) -> list[Move]:
+        """N5/N7 moves in each block. Without setups on a block's machine, reordering a block
+        cannot shorten it: an operation goes before the first only when a predecessor of the
+        first is what delays the block, and after the last only when the chain goes on."""
+        state = self.state
+        before, after = self.before, self.after
+        end, start, aging, preds, stp = state.end, state.start, state.aging, state.preds, state.stp
+        out: list[Move] = []
+        for b in blocks:
+            first, last = b[0], b[-1]
+            front = back = True
+            if not self.has_setups[state.mach[first]]:
+                front = any(end[p] + aging[p] == start[first] for p in preds[first])
+                back = bool(state.succs[last]) and any(
+                    start[w] == end[last] + aging[last] for w in state.succs[last])
+                i = state.pos[last] + 1
+                line = state.seq[state.mach[last]]
+                back = back or (i < len(line) and start[line[i]] == end[last] + stp[line[i]])
+            if front:
+                for v in b[1:]:
+                    out.append(before(v, first))
+                for v in b[1:-1]:
+                    out.append(after(first, v))
+            if back:
+                for v in b[:-1]:
+                    out.append(after(v, last))
+                for v in b[1:-1]:
+                    out.append(before(last, v))
+        return out
+
+    # -- other neighbourhoods ---------------------------------------------------------------
+    def reassign_moves(self, ops: list[int]) -> list[Move]:
+        """Each operation to every other eligible machine, at the positions from where
+        its predecessors let it start to where it could start without ending the schedule
+        later (one more either side)."""
+        state = self.state
+        start, seq, mach = state.start, state.seq, state.mach
+        tails = self.tails()
+        cmax = max((state.end[line[-1]] for line in seq if line), default=0)
+        out: list[Move] = []
+        for v in dict.fromkeys(ops):
+            r = state.ready(v)
+            latest = cmax - tails[v]
+            for m2, _d in state.elig[v]:
+                line = seq[m2]
+                lo = _first_at(line, start, r)
+                hi = _first_at(line, start, latest if latest > start[v] else start[v])
+                if m2 == mach[v]:
+                    continue
+                for p in range(max(0, lo - 1), min(len(line), hi + 1) + 1):
+                    out.append((v, m2, p))
+        return out
+
+    def tails(self) -> list[int]:
+        """Per operation: the longest chain of durations, setups and aging from its start to
+        the end of the schedule (downtime aside)."""
+        state = self.state
+        n = state.n
+        start, dur, stp, aging, seq, mach, pos, succs = (state.start, state.dur, state.stp,
+                                                         state.aging, state.seq, state.mach,
+                                                         state.pos, state.succs)
+        q = [0] * n
+        for v in sorted(range(n), key=start.__getitem__, reverse=True):
+            after = 0
+            for w in succs[v]:
+                if aging[v] + q[w] > after:
+                    after = aging[v] + q[w]
+            line = seq[mach[v]]
+            i = pos[v] + 1
+            if i < len(line):
+                w = line[i]
+                if stp[w] + q[w] > after:
+                    after = stp[w] + q[w]
+            q[v] = dur[v] + after
+        return q
+
+    def setup_moves(self, rng: random.Random, count: int = 8) -> list[Move]:
+        state = self.state
+        stp, start, mach = state.stp, state.start, state.mach
+        with_setup = [x for x in range(state.n) if stp[x] > 0]
+        if len(with_setup) > count:
+            with_setup = rng.sample(with_setup, count)
+        out: list[Move] = []
+        for v in with_setup:
+            eligible = state.dur_on[v]
+            t = start[v]
+            for group in self.partners[v]:
+                near = sorted((abs(start[y] - t), y) for y in group
+                              if y != v and mach[y] in eligible)[:2]
+                for _gap, y in near:
+                    out.append(self.before(v, y))
+                    out.append(self.after(v, y))
+                if near:
+                    break
+        return [mv for mv in out if mv is not None]
+
+    def pull_moves(self, jobs: list[int]) -> list[Move]:
+        state = self.state
+        seq, mach, pos = state.seq, state.mach, state.pos
+        out: list[Move] = []
+        for j in jobs:
+            for v in state.job_ops[j]:
+                line = seq[mach[v]]
+                for k in (1, 2, 3):
+                    if pos[v] - k < 0:
+                        break
+                    out.append(self.before(v, line[pos[v] - k]))
+        return out
+
+    def _late_jobs(self, rng: random.Random, count: int = 3) -> list[int]:
+        """The latest job and a few other late ones (drawn)."""
+        state = self.state
+        late = [j for j, e in enumerate(state.job_end) if e > state.job_due[j]]
+        if not late:
+            return []
+        worst = max(late, key=lambda j: state.job_end[j] - state.job_due[j])
+        others = [j for j in late if j != worst]
+        if len(others) > count - 1:
+            others = rng.sample(others, count - 1)
+        return [worst, *others]
+
+    # -- positions --------------------------------------------------------------------------
+    def before(self, x: int, y: int) -> Move | None:
+        """``x`` right before ``y`` (None when ``y``'s machine cannot run ``x``)."""
+        state = self.state
+        m = state.mach[y]
+        if m not in state.dur_on[x]:
+            return None
+        j = state.pos[y]
+        if state.mach[x] == m and state.pos[x] < j:
+            j -= 1
+        return x, m, j
+
+    def after(self, x: int, y: int) -> Move | None:
+        """``x`` right after ``y``."""
+        state = self.state
+        m = state.mach[y]
+        if m not in state.dur_on[x]:
+            return None
+        j = state.pos[y] + 1
+        if state.mach[x] == m and state.pos[x] < state.pos[y]:
+            j -= 1
+        return x, m, j
+
+
+def _first_at(line: list[int], start: list[int], t: int) -> int:
+    """Index of the first operation of ``line`` that starts at or after ``t``."""
+    lo, hi = 0, len(line)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if start[line[mid]] < t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo

@@ -1,0 +1,306 @@
+"""The optimiser: never worse than its start, always verified, deterministic; each neighbourhood
+improves a case made for it; cancel, the time cap and progress."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_engine_properties import plants
+
+from prodsched.engine import (
+    Assignment,
+    Instance,
+    Machine,
+    Operation,
+    Schedule,
+    figures_of,
+    get_objective,
+    schedule,
+    verify,
+)
+from prodsched.engine.improve import improve
+from prodsched.engine.sequencing import Sequencing
+from prodsched.engine.timeline import _native_timeline
+
+REPO = Path(__file__).resolve().parents[1]
+needs_native = pytest.mark.skipif(_native_timeline() is None,
+                                  reason="compiled timeline not built here")
+OBJECTIVE_NAMES = ("tardiness", "makespan", "setups", "weighted")
+
+
+def value(plan, inst, objective, options=None):
+    return get_objective(objective).value(figures_of(plan, inst), options)
+
+
+def improved(inst, start, **kw):
+    plan = improve(inst, start, **kw)
+    assert verify(inst, plan) == []
+    return plan
+
+
+def op(op_id, job=None, durations=None, **kw):
+    return Operation(op_id, job or op_id, kw.pop("seq", 1), kw.pop("op_class", "C"),
+                     durations=durations or {"M1": 2}, **kw)
+
+
+# -- properties on random plants (setups, downtime, aging, eligibility, assemblies) ----------
+RUN = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@RUN
+@given(inst=plants(), rule=st.sampled_from(["window", "edd", "spt", "atcs", "mwkr"]),
+       objective=st.sampled_from(OBJECTIVE_NAMES), seed=st.integers(0, 3))
+def test_never_worse_than_its_start_verified_and_repeatable(inst, rule, objective, seed):
+    start = schedule(inst, rule=rule, seed=seed)
+    plan = improved(inst, start, objective=objective, iterations=25, seed=seed)
+    assert value(plan, inst, objective) <= value(start, inst, objective)
+    assert plan.info["capped"] is False
+    assert plan.info["iterations"] == 25 or (plan.info["exhausted"] and plan.info["iterations"] < 25)
+    assert plan.info["value"] == list(value(plan, inst, objective))
+    again = improve(inst, start, objective=objective, iterations=25, seed=seed)
+    assert again.assignments == plan.assignments
+
+
+@RUN
+@given(inst=plants(), data=st.data())
+def test_incremental_re_timing_matches_timing_from_scratch(inst, data):
+    """Random moves, kept or taken back: the incrementally re-timed state always equals the
+    state timed from scratch from its own assignments, and passes the verifier."""
+    state = Sequencing(inst, schedule(inst))
+    for _ in range(20):
+        x = data.draw(st.integers(0, state.n - 1))
+        m, _d = data.draw(st.sampled_from(state.elig[x]))
+        size = len(state.seq[m]) - (state.mach[x] == m)
+        p = data.draw(st.integers(0, size))
+        before = state.assignments(), state.figures(), state.sig
+        if not state.relocate(x, m, p):
+            assert (state.assignments(), state.figures(), state.sig) == before
+            continue
+        rows = state.assignments()
+        assert verify(inst, rows) == []
+        fresh = Sequencing(inst, Schedule(rows))
+        assert fresh.assignments() == rows and fresh.sig == state.sig
+        assert state.figures() == fresh.figures() == figures_of(Schedule(rows), inst)
+        if data.draw(st.booleans()):
+            state.undo()
+            assert (state.assignments(), state.figures(), state.sig) == before
+        else:
+            state.keep()
+
+
+@needs_native
+@RUN
+@given(inst=plants(), objective=st.sampled_from(OBJECTIVE_NAMES))
+def test_same_schedule_whichever_timeline_ran_the_dispatch(inst, objective):
+    plans = [schedule(inst, rule="window", objective=objective, improve_iterations=20,
+                      options={"timeline": name}) for name in ("python", "native")]
+    assert [p.info["timeline"] for p in plans] == ["python", "native"]
+    assert plans[0].assignments == plans[1].assignments
+    assert verify(inst, plans[1]) == []
+
+
+_HASHSEED_SCRIPT = """
+import hashlib, json, sys
+sys.path.insert(0, {bench!r})
+from engine import make_instance
+from prodsched.engine import schedule
+inst = make_instance(240, seed=3)
+plan = schedule(inst, rule="window", objective=sys.argv[1], improve_iterations=40, seed=5)
+print(json.dumps([hashlib.sha256(repr(plan.assignments).encode()).hexdigest(),
+                  plan.info["iterations"], plan.info["value"]]))
+"""
+
+
+@pytest.mark.parametrize("objective", ["tardiness", "setups"])
+def test_same_schedule_whatever_the_hash_seed(objective):
+    script = _HASHSEED_SCRIPT.format(bench=str(REPO / "benchmarks"))
+    outs = []
+    for hashseed in ("1", "4242"):
+        env = dict(os.environ, PYTHONHASHSEED=hashseed, PYTHONPATH=str(REPO))
+        done = subprocess.run([sys.executable, "-c", script, objective], env=env, cwd=REPO,
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        outs.append(json.loads(done.stdout))
+    assert outs[0] == outs[1] and outs[0][1] == 40
+
+
+# -- each neighbourhood improves a case made for it ----------------------------------------
+def only(*names, **search):
+    return {"search": {"neighbourhoods": names, **search}}
+
+
+def test_critical_block_moves_shorten_the_makespan():
+    # J1: a (M1, 1) -> b (M2, 5); J2: c (M1, 5) -> d (M2, 1). Starting with c before a on M1
+    # gives 11; a before c gives 7.
+    ops = (op("a", "J1", {"M1": 1}), op("b", "J1", {"M2": 5}, seq=2, predecessors=("a",)),
+           op("c", "J2", {"M1": 5}), op("d", "J2", {"M2": 1}, seq=2, predecessors=("c",)))
+    inst = Instance(ops, (Machine("M1"), Machine("M2")))
+    start = Schedule((Assignment("c", "M1", 0, 5), Assignment("a", "M1", 5, 6),
+                      Assignment("d", "M2", 5, 6), Assignment("b", "M2", 6, 11)))
+    assert verify(inst, start) == [] and start.makespan == 11
+    plan = improved(inst, start, objective="makespan", iterations=5,
+                    options=only("critical"))
+    assert plan.makespan == 7 and plan.info["last_improvement"] >= 1
+
+
+def test_reassignment_moves_work_to_an_idle_machine():
+    ops = tuple(op(f"o{i}", durations={"M1": 3, "M2": 4}) for i in range(4))
+    inst = Instance(ops, (Machine("M1"), Machine("M2")))
+    start = Schedule(tuple(Assignment(f"o{i}", "M1", 3 * i, 3 * i + 3) for i in range(4)))
+    plan = improved(inst, start, objective="makespan", iterations=10,
+                    options=only("reassign"))
+    assert plan.makespan == 8  # two on each machine (M2 takes 4 per operation)
+    assert {a.machine for a in plan.assignments} == {"M1", "M2"}
+
+
+def test_setup_moves_group_the_same_mixture():
+    mixtures = "ABABAB"
+    ops = tuple(op(f"o{i}", mixture=mx) for i, mx in enumerate(mixtures))
+    inst = Instance(ops, (Machine("M1"),), {("C", "C"): 3})
+    start = schedule(inst, rule="spt", options={})  # spt keeps the given order here: A B A B ...
+    start_fig = figures_of(start, inst)
+    assert start_fig.setup_slots == 15
+    plan = improved(inst, start, objective="setups", iterations=20, options=only("setups"))
+    assert figures_of(plan, inst).setup_slots == 3  # AAA then BBB: one change
+
+
+def test_pull_moves_bring_a_late_job_forward():
+    # y (due 2) waits behind x (due 10) on the only machine: pulling it first makes both on time
+    ops = (op("x", durations={"M1": 5}, due_slot=10), op("y", durations={"M1": 2}, due_slot=2))
+    inst = Instance(ops, (Machine("M1"),))
+    start = Schedule((Assignment("x", "M1", 0, 5), Assignment("y", "M1", 5, 7)))
+    assert figures_of(start, inst).tardiness == 5
+    plan = improved(inst, start, objective="tardiness", iterations=3, options=only("pull"))
+    assert figures_of(plan, inst).tardiness == 0
+
+
+def test_late_chain_moves_reduce_tardiness():
+    # J2's second step on M2 waits behind J1's long one; J2 is due early, J1 late
+    ops = (op("a", "J1", {"M1": 1}, due_slot=50), op("b", "J1", {"M2": 6}, seq=2,
+                                                      predecessors=("a",), due_slot=50),
+           op("c", "J2", {"M1": 1}, due_slot=4), op("d", "J2", {"M2": 2}, seq=2,
+                                                     predecessors=("c",), due_slot=4))
+    inst = Instance(ops, (Machine("M1"), Machine("M2")))
+    start = Schedule((Assignment("a", "M1", 0, 1), Assignment("c", "M1", 1, 2),
+                      Assignment("b", "M2", 1, 7), Assignment("d", "M2", 7, 9)))
+    assert verify(inst, start) == [] and figures_of(start, inst).tardiness == 5
+    plan = improved(inst, start, objective="tardiness", iterations=5, options=only("late"))
+    assert figures_of(plan, inst).tardiness == 0
+
+
+def test_setups_on_both_sides_of_a_gap_and_downtime_hold_after_moves():
+    """A machine with downtime and width changeovers: whatever the search does, the verifier
+    (which charges setups before each operation and forbids downtime under setups) agrees."""
+    ops = tuple(op(f"o{i}", f"J{i}", {"M1": 2 + i % 3, "M2": 3}, width=(1000, 1500)[i % 2],
+                   mixture="AB"[i % 3 == 0], due_slot=4 * i) for i in range(12))
+    inst = Instance(ops, (Machine("M1", ((5, 8), (20, 22)), 2, 1), Machine("M2", ((3, 4),), 1, 1)),
+                    {("C", "C"): 2})
+    for objective in OBJECTIVE_NAMES:
+        start = schedule(inst, rule="edd")
+        plan = improved(inst, start, objective=objective, iterations=60)
+        assert value(plan, inst, objective) <= value(start, inst, objective)
+
+
+# -- budget, cap, cancel, progress ---------------------------------------------------------
+def big(n_jobs=60):
+    ops = []
+    for j in range(n_jobs):
+        prev = ()
+        for s in (1, 2, 3):
+            oid = f"J{j:03d}-{s}"
+            ops.append(op(oid, f"J{j:03d}", {"M1": 1 + (j + s) % 4, "M2": 2 + j % 3,
+                                               "M3": 1 + s}, seq=s, predecessors=prev,
+                          mixture=f"m{j % 4}", due_slot=3 * j, op_class="AB"[s % 2]))
+            prev = (oid,)
+    return Instance(tuple(ops), (Machine("M1", ((30, 34),), 1, 1), Machine("M2"), Machine("M3")),
+                    {("A", "B"): 2, ("B", "A"): 1})
+
+
+def test_the_time_cap_is_recorded():
+    inst = big()
+    start = schedule(inst)
+    none = improved(inst, start, iterations=50, time_limit_s=0)
+    assert none.info["capped"] is True and none.info["iterations"] == 0
+    assert value(none, inst, "tardiness") <= value(start, inst, "tardiness")
+    cut = improved(inst, start, iterations=10**7, time_limit_s=0.3)
+    assert cut.info["capped"] is True and 0 < cut.info["iterations"] < 10**7
+    full = improved(inst, start, iterations=5, time_limit_s=60)
+    assert full.info["capped"] is False and full.info["iterations"] == 5
+
+
+def test_cancel_returns_the_best_so_far():
+    inst = big()
+    start = schedule(inst)
+    stop = threading.Event()
+    seen = []
+    first = value(start, inst, "tardiness")
+
+    def progress(iteration, best):
+        seen.append((iteration, best))
+        if best < first:
+            stop.set()  # pressed as soon as the first improvement shows
+
+    plan = improved(inst, start, iterations=10**6, progress=progress, cancel=stop)
+    assert plan.info["cancelled"] is True and plan.info["iterations"] < 10**6
+    assert seen and value(plan, inst, "tardiness") == seen[-1][1]
+    assert value(plan, inst, "tardiness") < value(start, inst, "tardiness")
+
+
+def test_progress_reports_iterations_and_best_values():
+    inst = big()
+    calls = []
+    plan = schedule(inst, improve_iterations=60, on_iteration=lambda i, v: calls.append((i, v)))
+    assert calls and calls[-1] == (60, tuple(plan.info["value"]))
+    iterations = [i for i, _ in calls]
+    values = [v for _, v in calls]
+    assert iterations == sorted(iterations) and values == sorted(values, reverse=True)
+    assert plan.info["objective"] == "tardiness" and plan.info["iterations"] == 60
+
+
+def test_schedule_runs_dispatch_then_the_optimiser():
+    inst = big()
+    dispatch = schedule(inst, rule="edd", seed=2)
+    plan = schedule(inst, rule="edd", objective="makespan", improve_iterations=80, seed=2)
+    assert verify(inst, plan) == []
+    assert plan.info["start_value"] == list(value(dispatch, inst, "makespan"))
+    assert plan.makespan < dispatch.makespan
+    fractions = []
+    schedule(inst, rule="edd", improve_iterations=30, progress=lambda f, m: fractions.append(f))
+    assert fractions[-1] == 1.0 and fractions == sorted(fractions)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"iterations": -1}, "iterations must be >= 0"),
+    ({"objective": "quickest"}, "unknown objective 'quickest'"),
+    ({"options": {"search": {"stall": -3}}}, "stall"),
+    ({"options": {"search": {"speed": 3}}}, "unknown setting"),
+    ({"options": {"search": {"neighbourhoods": ["swap"]}}}, "choose from critical"),
+    ({"options": {"weights": {"tardy": 1}}, "objective": "weighted"}, "unknown weight"),
+])
+def test_bad_settings_are_named(kw, message):
+    inst = big(5)
+    with pytest.raises(ValueError, match=message):
+        improve(inst, schedule(inst), **kw)
+
+
+def test_an_infeasible_start_is_refused_naming_the_violation():
+    inst = Instance((op("a"), op("b")), (Machine("M1"),))
+    overlapping = Schedule((Assignment("a", "M1", 0, 2), Assignment("b", "M1", 1, 3)))
+    with pytest.raises(ValueError, match="start schedule is not feasible.*overlaps"):
+        improve(inst, overlapping)
+
+
+def test_schedule_checks_its_optimiser_settings():
+    inst = big(5)
+    with pytest.raises(ValueError, match="improve_iterations must be >= 0"):
+        schedule(inst, improve_iterations=-2)
+    with pytest.raises(ValueError, match="unknown objective"):
+        schedule(inst, objective="nope")
