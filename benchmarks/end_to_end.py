@@ -71,7 +71,8 @@ def machine_text() -> str:
         mem_text = f", {mem:.0f} GiB RAM"
     except (OSError, ValueError, IndexError):
         mem_text = ""
-    return f"{cpu}, {os.cpu_count()} logical cores{mem_text}; {platform.system()} {platform.release()}; Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} logical cores{mem_text}; {system}; Python {platform.python_version()}"
 
 
 def commit() -> str:

@@ -55,5 +55,10 @@ if spec.argv[0] not in bare and os.path.realpath(spec.argv[0]) != os.path.realpa
              f"not {sys.executable}")
 PYEOF
 
+# lint, the layers of the package, and the compiled engine once more with its bounds checks on
+"$PY" -m ruff check --no-cache .
+"$(dirname "$PY")/lint-imports" --no-cache
+PYTHON="$PY" bash scripts/check_native.sh -q
+
 export PRODSCHED_REQUIRE_NATIVE="${PRODSCHED_REQUIRE_NATIVE:-1}"
 "$PY" -m pytest "$@"

@@ -146,8 +146,9 @@ def test_verify_command_accepts_the_written_schedule_and_rejects_a_broken_one(sa
     broken_dir.mkdir()
     shutil.copy(out / "kpis.json", broken_dir / "kpis.json")
     schedule = pd.read_csv(out / "schedule.csv", dtype=str, keep_default_na=False)
-    schedule.loc[0, "end"] = str(int(schedule.loc[0, "end"]) - 1 if int(schedule.loc[0, "end"]) - int(schedule.loc[0, "start"]) > 1
-                                 else int(schedule.loc[0, "end"]) + 5)
+    first_end, first_start = int(schedule.loc[0, "end"]), int(schedule.loc[0, "start"])
+    schedule.loc[0, "end"] = str(first_end - 1 if first_end - first_start > 1
+                                 else first_end + 5)
     schedule.to_csv(broken_dir / "schedule.csv", index=False)
     bad = prodsched(env, "verify", "--data", SAMPLE, "--schedule", broken_dir / "schedule.csv")
     assert bad.returncode == 1

@@ -174,7 +174,8 @@ def test_a_source_newer_than_its_build_falls_back_with_a_warning():
 
 
 CORE_COLUMNS = ("due", "aging", "pmin", "npred", "succ", "mixture", "opname", "opid",
-                "elig_machines", "elig_durations", "elig_offsets", "position", "order", "index", "active", "mrank", "tie", "pbar", "sbar",
+                "elig_machines", "elig_durations", "elig_offsets", "position", "order", "index", "active", "mrank",
+                "tie", "pbar", "sbar",
                 "ready", "horizon", "ops", "preds", "elig")
 SETUP_COLUMNS = ("classes", "cls", "mix", "typ", "width", "widths", "matrix", "l2s", "s2l")
 

@@ -49,7 +49,7 @@ def make_world() -> dict:
     sched = sched.astype({"seq": "int64", "width_mm": "int64", "start": "int64", "end": "int64",
                           "setup_slots": "int64", "aging_slots": "int64"})
     dag = nx.DiGraph(base_date="2024-03-01", slot_minutes=SLOT, machines=["M1", "M2"])
-    for o, j, s, it, c, mx, w, m, a, b, su, d in OPS:
+    for o, j, s, it, c, mx, w, _m, _a, _b, _su, d in OPS:
         length = float(max(d.values()) * 300)
         due = pd.Timestamp(JOB_DUE[j])
         dag.add_node(o, job=j, seq=s, item=it, operation=OP_NAME[c], operation_code=c, op_class=c,

@@ -162,8 +162,8 @@ def test_attach_list_and_text_views(store, plant):
     text = format_status(a.status())
     assert a.id in text and "1/6 stages done" in text
     lines = text.splitlines()
-    assert any(l.split()[:3] == ["1", "load", "done"] for l in lines)
-    assert any(l.split()[:3] == ["5", "schedule", "pending"] for l in lines)
+    assert any(line.split()[:3] == ["1", "load", "done"] for line in lines)
+    assert any(line.split()[:3] == ["5", "schedule", "pending"] for line in lines)
     table = format_sessions(Session.list(store))
     assert a.id in table and b.id in table and "partial" in table
     json.dumps(a.status())  # the status is JSON as it is (the CLI prints it with --json)

@@ -215,7 +215,7 @@ def test_sqlite_value_of_a_foreign_type_is_named(tmp_path):
 
 def _fill(st, sessions: int = 4, mb: float = 1.5) -> list[str]:
     sids = []
-    for i in range(sessions):
+    for _ in range(sessions):
         sid = _session(st)
         st.put(sid, "blob", {"text": os.urandom(int(mb * 2**20) // 2).hex()})
         sids.append(sid)

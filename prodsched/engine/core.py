@@ -1,4 +1,3 @@
-# ruff: noqa: PLR1730, FURB136  (hot loops compare inline rather than call min()/max())
 """Integer arrays of one instance, prepared once, and the timeline being filled.
 
 Operations are renumbered in the total priority order (earliest due, then wider first, then

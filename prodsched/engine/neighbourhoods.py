@@ -1,4 +1,3 @@
-# ruff: noqa: PLR1730, FURB136  (hot loops compare inline rather than call min()/max())
 """The optimiser's moves: each puts one operation at a position of an eligible machine.
 
 A move is ``(x, m, p)``: operation ``x`` goes to index ``p`` of machine ``m``'s sequence (counted

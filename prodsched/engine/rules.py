@@ -1,4 +1,3 @@
-# ruff: noqa: FURB136  (hot loops compare inline rather than call min()/max())
 """Dispatch rules: a name-keyed registry the scheduler looks rules up in.
 
 Built-in rules:

@@ -1,4 +1,3 @@
-# ruff: noqa: FURB136  (hot loops compare inline rather than call min()/max())
 """The list scheduler: the dispatch loop of each kind of rule, and :func:`schedule`.
 
 Every loop takes the ready operations in its rule's order and puts each where it finishes

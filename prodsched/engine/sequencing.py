@@ -1,4 +1,3 @@
-# ruff: noqa: PLR1730  (hot loops compare inline rather than call min()/max())
 """Machine sequences and their timing: the optimiser's working state.
 
 A schedule is held as one sequence of operations per machine. Timing a sequence uses the

@@ -1,4 +1,3 @@
-# ruff: noqa: FURB136  (hot loops compare inline rather than call min()/max())
 """Changeover (setup) rules as a lookup.
 
 Setup before B following A on a machine = max(type change, width change):

@@ -1,4 +1,3 @@
-# ruff: noqa: PLR1730, FURB136  (hot loops compare inline rather than call min()/max())
 """Per-machine calendar: placed operations, downtime, and the earliest-feasible-start search.
 
 A :class:`MachineLine` keeps the operations on one machine as parallel sorted lists

@@ -86,7 +86,8 @@ class StagePanel(PanelLayout):
         options = []
         for r in rows:
             data = Path(str(r.get("data") or "-")).name
-            label = f"{r['session_id'][:8]} · {r['overall']} {r['completed']}/{r['total']} · {data} · {(r.get('created') or '')[:16]}"
+            created = (r.get("created") or "")[:16]
+            label = f"{r['session_id'][:8]} · {r['overall']} {r['completed']}/{r['total']} · {data} · {created}"
             options.append((label, r["session_id"]))
         if self.session.id not in [v for _, v in options]:
             options.insert(0, (f"{self.session.id[:8]} · this panel", self.session.id))

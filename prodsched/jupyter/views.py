@@ -137,7 +137,8 @@ def kpi_html(kpis: Mapping[str, Any]) -> str:
             text = fmt_value(kpis[key])
         bad = (key in ("late_orders", "violations") and kpis[key]) or (key == "on_time_rate" and kpis[key] < 0.9)
         cards.append(f'<div class="prodsched-kpi{" prodsched-kpi-bad" if bad else ""}" data-kpi="{esc(key)}">'
-                     f'<div class="prodsched-kpi-value">{esc(text)}</div><div class="prodsched-kpi-title">{esc(title)}</div></div>')
+                     f'<div class="prodsched-kpi-value">{esc(text)}</div>'
+                     f'<div class="prodsched-kpi-title">{esc(title)}</div></div>')
     scalars = {k: v for k, v in kpis.items() if not isinstance(v, (dict, list))}
     return (f'<div class="prodsched-kpi-grid">{"".join(cards)}</div>'
             f'<details><summary>all key figures</summary>{dict_html(scalars)}</details>')

@@ -2,8 +2,8 @@
 
 ``write_results(artifacts, out_dir, plan)`` takes the merged artifacts of a run (stage 1-6 names)
 and the schedule's plan view, and writes ``schedule.csv``, ``kpis.json``, ``orders.csv``,
-``unable.csv``, ``validation.csv``, ``results.xlsx``, ``gantt.png`` and ``gantt.html``. Datetimes are ISO 8601 (``2024-03-05T14:30:00``),
-due dates ISO dates, multi-values ';'-joined, text UTF-8.
+``unable.csv``, ``validation.csv``, ``results.xlsx``, ``gantt.png`` and ``gantt.html``. Datetimes are
+ISO 8601 (``2024-03-05T14:30:00``), due dates ISO dates, multi-values ';'-joined, text UTF-8.
 """
 
 from __future__ import annotations

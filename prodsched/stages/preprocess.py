@@ -216,7 +216,8 @@ def _unable_reasons(orders: pd.DataFrame, routed: set, bad_items: dict[str, str]
         row + ": length_m is " + orders["length_m"].astype(str) + " (must be > 0)",
         row + ": width_mm is " + orders["width_mm"].astype(str) + " (must be a positive whole number)",
         row + ": item " + orders["item"] + " has no operation_sequence",
-        row + ": item " + orders["item"] + ": " + orders["item"].map(pd.Series(bad_items, dtype=object)).astype(object).fillna(""),
+        row + ": item " + orders["item"] + ": "
+        + orders["item"].map(pd.Series(bad_items, dtype=object)).astype(object).fillna(""),
     ]
     reason = pd.Series(np.select(conds, codes, default=""), index=orders.index)
     detail = pd.Series("", index=orders.index, dtype=object)
