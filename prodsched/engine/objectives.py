@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from prodsched.engine.model import Instance, Schedule
+from prodsched.engine.registry import Registry
 
 
 class Figures(NamedTuple):
@@ -56,23 +57,17 @@ class Objective:
         return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
 
-OBJECTIVES: dict[str, Objective] = {}
+OBJECTIVES: Registry[Objective] = Registry("objective")
 
 
 def register_objective(name: str, key: Key, *, description: str = "",
                        replace: bool = False) -> Objective:
     """Register ``key(figures, options) -> tuple`` under ``name`` (smaller is better)."""
-    name_key = str(name).strip().lower()
-    if not name_key:
-        raise ValueError("an objective needs a name")
+    name_key = OBJECTIVES.key(name)
     if not callable(key):
         raise TypeError(f"objective {name!r}: key must be callable, got {type(key).__name__}")
-    if name_key in OBJECTIVES and not replace:
-        raise ValueError(f"objective {name_key!r} is already registered (pass replace=True to "
-                         "override)")
     objective = Objective(name_key, key, description or (key.__doc__ or "").strip())
-    OBJECTIVES[name_key] = objective
-    return objective
+    return OBJECTIVES.add(name_key, objective, replace)
 
 
 def get_objective(objective: str | Objective | Key) -> Objective:
@@ -82,11 +77,7 @@ def get_objective(objective: str | Objective | Key) -> Objective:
     if callable(objective):
         return Objective(getattr(objective, "__name__", "custom"), objective,
                          (objective.__doc__ or "").strip())
-    name = str(objective).strip().lower()
-    if name not in OBJECTIVES:
-        raise ValueError(f"unknown objective {objective!r}; known objectives: "
-                         f"{', '.join(sorted(OBJECTIVES))}")
-    return OBJECTIVES[name]
+    return OBJECTIVES.lookup(objective)
 
 
 def check_options(objective: str | Objective | Key, options: Mapping[str, Any] | None) -> None:

@@ -45,6 +45,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from prodsched.engine.registry import Registry
+
 Priority = Callable[[Any, "RuleState"], Any]
 
 
@@ -64,7 +66,7 @@ class Rule:
     internal: bool = False
 
 
-RULES: dict[str, Rule] = {}
+RULES: Registry[Rule] = Registry("rule")
 
 
 def register_rule(
@@ -77,19 +79,14 @@ def register_rule(
     replace: bool = False,
 ) -> Rule:
     """Register ``priority(op, state) -> sortable`` under ``name`` (smallest value goes first)."""
-    key = str(name).strip().lower()
-    if not key:
-        raise ValueError("a rule needs a name")
+    key = RULES.key(name)
     if not callable(priority):
         raise TypeError(f"rule {name!r}: priority must be callable, got {type(priority).__name__}")
-    if key in RULES and not replace:
-        raise ValueError(f"rule {key!r} is already registered (pass replace=True to override)")
     if candidates is not None and int(candidates) < 1:
         raise ValueError(f"rule {name!r}: candidates must be >= 1 or None")
     rule = Rule(key, "dynamic" if dynamic else "static", priority,
                 None if candidates is None else int(candidates), description or (priority.__doc__ or "").strip())
-    RULES[key] = rule
-    return rule
+    return RULES.add(key, rule, replace)
 
 
 def get_rule(rule: str | Rule | Priority) -> Rule:
@@ -99,10 +96,7 @@ def get_rule(rule: str | Rule | Priority) -> Rule:
     if callable(rule):
         return Rule(getattr(rule, "__name__", "custom"), "dynamic", rule, 256,
                     (rule.__doc__ or "").strip())
-    key = str(rule).strip().lower()
-    if key not in RULES:
-        raise ValueError(f"unknown rule {rule!r}; known rules: {', '.join(sorted(RULES))}")
-    return RULES[key]
+    return RULES.lookup(rule)
 
 
 class RuleState:
