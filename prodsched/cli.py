@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--slot-minutes", type=int, help="minutes per slot (default 30)")
     r.add_argument("--seed", type=int, help="tie-break seed (default 0)")
     r.add_argument("--objective", help="how schedules are judged: tardiness (default), makespan, setups, weighted")
+    r.add_argument("--solver", choices=["cpsat"],
+                   help="after the rule (and the optimiser): OR-Tools CP-SAT from that schedule (extra [cp])")
     r.add_argument("--improve", type=int, dest="improve_iterations", metavar="N",
                    help="optimiser iterations after the dispatch (default 0: dispatch only)")
     r.add_argument("--time-limit", type=float, dest="time_limit_s", metavar="S",
@@ -147,7 +149,7 @@ def print_input_errors(report) -> None:
 
 def _params_from(args) -> dict[str, Any]:
     names = ("window_days", "rule", "base_date", "slot_minutes", "seed", "time_limit_s", "min_yield", "yield_policy",
-             "objective", "improve_iterations")
+             "objective", "improve_iterations", "solver")
     values = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     if args.data:
         values["data"] = str(Path(args.data).resolve())

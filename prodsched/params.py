@@ -22,6 +22,7 @@ class Params:
     objective: str = "tardiness"  # how schedules are judged (prodsched.engine.OBJECTIVES)
     improve_iterations: int = 0  # optimiser iterations after the dispatch (0 = dispatch only)
     objective_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"weights": {...}}
+    solver: str | None = None  # None: dispatch (+ optimiser); "cpsat": OR-Tools CP-SAT from that start
     min_yield: float = 0.9  # yields below this are clamped up to it
     yield_policy: str = "cumulative"  # "cumulative" or "item_product"
     width_combinations: list[dict[str, Any]] | None = None  # None = the plant default table

@@ -38,6 +38,7 @@ BAD = [
     ("extra", {"rule_options": [1, 2]}, "mapping"),
     ("data", "/no/such/folder", "no such file"),
     ("objective", "cheapest", "unknown objective"),
+    ("solver", "gurobi", "'cpsat'"),
     ("improve_iterations", -1, "at least 0"),
     ("objective_options", [1], "mapping"),
 ]
@@ -123,3 +124,11 @@ def test_cli_exit_2_names_the_option_before_stage_1(tmp_path, flag, value, text)
     listed = _cli(tmp_path, "sessions", "--json")
     assert json.loads(listed.stdout) == []
     assert not (tmp_path / "out" / "schedule.csv").exists()
+
+
+def test_solver_options_are_checked_with_the_solver():
+    with pytest.raises(ParameterError, match="work_units and workers"):
+        check_params(Params(solver="cpsat", extra={"solver_options": {"speed": 1}}))
+    with pytest.raises(ParameterError, match="more than 0"):
+        check_params(Params(solver="cpsat", extra={"solver_options": {"work_units": 0}}))
+    assert check_params(Params(solver="cpsat", extra={"solver_options": {"work_units": 2, "workers": 1}}))

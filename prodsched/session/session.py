@@ -44,6 +44,7 @@ PARAM_STAGE = {
     "min_yield": "yield", "yield_policy": "yield",
     "window_days": "schedule", "rule": "schedule", "seed": "schedule", "time_limit_s": "schedule",
     "objective": "schedule", "improve_iterations": "schedule", "objective_options": "schedule",
+    "solver": "schedule",
     "extra": "schedule",
     "out": "results",
 }

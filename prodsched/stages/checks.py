@@ -8,6 +8,7 @@ that could have been checked up front.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import math
 from numbers import Integral, Real
 from pathlib import Path
@@ -45,6 +46,24 @@ def _base_date(value: Any) -> None:
         raise ParameterError("base_date", value, "must be 'auto', 'today' or a date like 2025-06-01") from None
 
 
+def _solver(params: Params) -> None:
+    if params.solver is None:
+        return
+    if params.solver != "cpsat":
+        raise ParameterError("solver", params.solver, "must be unset (dispatch and optimiser) or 'cpsat'")
+    if importlib.util.find_spec("ortools") is None:
+        raise ParameterError("solver", params.solver, "needs OR-Tools: pip install 'prodsched[cp]'")
+    options = params.extra.get("solver_options") if isinstance(params.extra, dict) else None
+    if options is None:
+        return
+    if not isinstance(options, dict) or set(options) - {"work_units", "workers"}:
+        raise ParameterError("extra", options, "solver_options takes work_units and workers only")
+    if "work_units" in options and _number("extra", options["work_units"]) <= 0:
+        raise ParameterError("extra", options, "solver_options work_units must be more than 0")
+    if "workers" in options:
+        _integer("extra", options["workers"], 1)
+
+
 def check_params(params: Params | dict[str, Any], *, data_exists: bool = True) -> Params:
     """The parameters as Params, or ParameterError naming the first bad one.
 
@@ -78,6 +97,7 @@ def check_params(params: Params | dict[str, Any], *, data_exists: bool = True) -
     except (ValueError, TypeError) as exc:
         raise ParameterError("objective", params.objective, str(exc)) from None
     _integer("improve_iterations", params.improve_iterations, 0)
+    _solver(params)
     if not isinstance(params.objective_options, dict):
         raise ParameterError("objective_options", params.objective_options, "must be a mapping")
     try:
