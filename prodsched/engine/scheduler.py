@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import time
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Mapping
@@ -289,9 +290,22 @@ def _improved(instance, plan, objective, objective_options, iterations, seed, ti
         if on_iteration is not None:
             on_iteration(iteration, value)
         if progress is not None:
-            progress(0.5 + 0.5 * min(1.0, iteration / iterations),
-                     f"iteration {iteration} of {iterations}: best {list(value)}")
+            progress(0.5 + 0.5 * min(1.0, iteration / iterations), iteration_message(iteration, iterations, value))
 
     return improve(instance, plan, objective=objective, options=objective_options,
                    iterations=iterations, seed=seed, time_limit_s=time_left,
                    progress=report, cancel=cancel)
+
+
+_ITERATION = re.compile(r"^iteration (\d+) of (\d+): best \[([^\],]+)")
+
+
+def iteration_message(iteration: int, iterations: int, value: tuple) -> str:
+    """The optimiser's progress line (what a stage reports while it improves)."""
+    return f"iteration {iteration} of {iterations}: best {list(value)}"
+
+
+def parse_iteration_message(message: str | None) -> tuple[int, float] | None:
+    """(iteration, leading term of the best value) from :func:`iteration_message`'s line, else None."""
+    match = _ITERATION.match(message or "")
+    return (int(match.group(1)), float(match.group(3))) if match else None

@@ -10,6 +10,8 @@ from importlib import resources
 
 import ipywidgets as W
 
+from prodsched.engine.objectives import OBJECTIVES
+from prodsched.jupyter.convergence import ConvergenceView
 from prodsched.jupyter.views import details_html
 from prodsched.stages import STAGES
 
@@ -53,6 +55,14 @@ class PanelLayout:
                                         style={"description_width": "initial"}), "prodsched-param-rule")
         self.seed = _classed(W.IntText(description="Seed", layout=W.Layout(width="130px"),
                                        style={"description_width": "initial"}), "prodsched-param-seed")
+        self.objective = _classed(W.Dropdown(description="Objective", options=sorted(OBJECTIVES),
+                                             layout=W.Layout(width="220px"), style={"description_width": "initial"}),
+                                  "prodsched-param-objective")
+        self.improve = _classed(W.BoundedIntText(description="Improve iterations", min=0, max=10**7,
+                                                 layout=W.Layout(width="220px"),
+                                                 style={"description_width": "initial"}),
+                                "prodsched-param-improve")
+        self.convergence = ConvergenceView()
         self.buttons, self.statuses, cards = {}, {}, []
         for i, name in enumerate(STAGES, start=1):
             btn = _classed(W.Button(description=f"{i} {STAGE_TITLES[name]}", layout=W.Layout(width="136px")),
@@ -83,10 +93,11 @@ class PanelLayout:
             style, self.header,
             _classed(W.HBox([self.picker, self.reload_btn, self.attach_btn, self.new_btn]), "prodsched-row"),
             _classed(W.HBox([self.data, self.window_days, self.rule, self.seed]), "prodsched-row", "prodsched-params"),
+            _classed(W.HBox([self.objective, self.improve]), "prodsched-row", "prodsched-params-optimiser"),
             _classed(W.HBox(cards + [self.run_all_btn]), "prodsched-stages"),
             _classed(W.HBox([self.progress, self.progress_label, self.cancel_btn]), "prodsched-row",
                      "prodsched-progress-row"),
-            self.error_box, self.kpis, self.gantt_box, self.details, self.tabs,
+            self.error_box, self.convergence.widget, self.kpis, self.gantt_box, self.details, self.tabs,
         ]), "prodsched-panel")
         self.attach_btn.on_click(lambda _b: self._guard("attach", lambda: self.attach(self.picker.value)))
         self.reload_btn.on_click(lambda _b: self.reload())

@@ -128,13 +128,16 @@ class StagePanel(PanelLayout):
             self.rule.options = list(self.rule.options) + [p.rule]
         self.rule.value = p.rule
         self.seed.value = int(p.seed)
+        self.objective.value = p.objective
+        self.improve.value = int(p.improve_iterations)
 
     def _changes(self, name: str) -> dict[str, Any]:
         p, out = self.session.params, {}
         if name == "load" and resolve_data(self.data.value) != p.data:
             out["data"] = resolve_data(self.data.value)
         if name == "schedule":
-            wanted = {"window_days": int(self.window_days.value), "rule": self.rule.value, "seed": int(self.seed.value)}
+            wanted = {"window_days": int(self.window_days.value), "rule": self.rule.value, "seed": int(self.seed.value),
+                      "objective": self.objective.value, "improve_iterations": int(self.improve.value)}
             out.update({k: v for k, v in wanted.items() if getattr(p, k) != v})
         return out
 
@@ -257,6 +260,8 @@ class StagePanel(PanelLayout):
             self.progress.bar_style = {"running": "info", "done": "success", "failed": "danger"}.get(sched["status"], "")
             self.progress_label.value = (f'{self.progress.value:.0%} {sched.get("message") or ""}'
                                          if sched["status"] == "running" else sched["status"])
+            if sched["status"] == "running":
+                self.convergence.running(sched.get("started"), sched.get("message"))
             self.cancel_btn.disabled = not running
             self.cancel_btn.button_style = "warning" if running else ""
             messages = [self._action_error] if self._action_error else []
@@ -297,6 +302,8 @@ class StagePanel(PanelLayout):
                          "failed": "<p class='prodsched-empty'>Failed: see the error above.</p>"}.get(s["status"], "")
             if name == "schedule":
                 self._set_gantt(None)
+                if s["status"] != "running":
+                    self.convergence.reset()
             if name == "results":
                 self.kpis.layout.display = "none"
                 self._orders = None
@@ -316,6 +323,7 @@ class StagePanel(PanelLayout):
         self.tabs.selected_index = STAGES.index(name)
         if name == "schedule":
             self._build_gantt()
+            self.convergence.done(self.session.artifact("improve_history"), self.session.artifact("schedule_figures"))
         if name == "results":
             self.kpis.value = kpi_html(summary.get("kpis") or self.session.artifact("kpis"))
             self.kpis.layout.display = ""

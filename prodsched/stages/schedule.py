@@ -112,12 +112,19 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
     instance = build_instance(dag, inputs)
     slot = calendar_of(dag=dag).slot_minutes
     options = dict((params.extra or {}).get("rule_options") or {})
+    history: list[dict] = []
+
+    def improved(iteration: int, value: tuple) -> None:
+        # improvements and the final value only: the heartbeats repeat the best at wall-clock times
+        if not history or history[-1]["value"] != list(value) or iteration >= params.improve_iterations:
+            history.append({"iteration": int(iteration), "best": float(value[0]), "value": list(value)})
+
     plan = engine.schedule(instance, rule=params.rule, window_days=params.window_days,
                            seed=params.seed, progress=progress, cancel=cancel,
                            time_limit_s=params.time_limit_s, slot_minutes=slot, options=options,
                            objective=params.objective,
                            objective_options=params.objective_options or {},
-                           improve_iterations=params.improve_iterations)
+                           improve_iterations=params.improve_iterations, on_iteration=improved)
     solver_figures = {}
     if params.solver == "cpsat":
         plan, solver_figures = _solve_exactly(instance, plan, params)
@@ -143,8 +150,11 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
     }
     if violations:
         summary["violation_examples"] = [v.message for v in violations[:5]]
+    curve = pd.DataFrame({"iteration": [h["iteration"] for h in history], "best": [h["best"] for h in history],
+                          "value": [", ".join(map(str, h["value"])) for h in history]})
     return StageResult(artifacts={"schedule": frame, "schedule_info": dict(summary),
-                                  "schedule_figures": figures},
+                                  "schedule_figures": figures,
+                                  "improve_history": curve.astype({"iteration": "int64", "best": "float64"})},
                        summary=summary)
 
 
