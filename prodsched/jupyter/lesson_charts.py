@@ -56,3 +56,21 @@ def slice_figure(frame: pd.DataFrame) -> Figure:
               loc="lower right", fontsize=7, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def convergence_figure(curves: dict) -> Figure:
+    """One panel per objective: the first figure of its value that moves, best so far by iteration (a step line)."""
+    fig = Figure(figsize=(4.2 * max(1, len(curves)), 3.0))
+    for i, (objective, points) in enumerate(curves.items(), start=1):
+        ax = fig.add_subplot(1, max(1, len(curves)), i)
+        k = next((k for k in range(len(points[0][1])) if len({p[1][k] for p in points}) > 1), 0) if points else 0
+        if points:
+            xs = [p[0] for p in points]
+            ys = [p[1][k] for p in points]
+            ax.step(xs, ys, where="post", color="#4a78a8")
+            ax.plot(xs, ys, "o", markersize=3, color="#4a78a8")
+        ax.set_title(objective, fontsize=10)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(f"best value, figure {k + 1}")
+    fig.tight_layout()
+    return fig
