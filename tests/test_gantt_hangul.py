@@ -84,3 +84,23 @@ def test_without_a_hangul_font_glosses_are_used_and_said_once(korean, tmp_path, 
         assert not [w for w in caught if "missing from font" in str(w.message)]
     finally:
         gantt_png._warn_glosses.cache_clear()
+
+
+def test_lesson_figures_draw_korean_codes_without_a_missing_glyph():
+    import io
+
+    import networkx as nx
+
+    from prodsched.jupyter.lesson_charts import graph_figure, slice_figure
+
+    _font_or_fail()
+    g = nx.DiGraph()
+    g.add_node("J1-01", seq=1, operation_code="코팅", durations={"코팅기1": 4}, aging_slots=2)
+    g.add_node("J1-02", seq=2, operation_code="라미", durations={"라미기1": 3}, aging_slots=0)
+    g.add_edge("J1-01", "J1-02")
+    frame = pd.DataFrame({"machine": ["코팅기1", "라미기1"], "op_id": ["J1-01", "J1-02"], "start": [0, 6],
+                          "end": [4, 9], "setup_slots": [0, 1]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for figure in (graph_figure(g), slice_figure(frame)):
+            figure.savefig(io.BytesIO(), format="png")

@@ -1,6 +1,7 @@
 """The small figures of the stage notebooks (matplotlib without pyplot: nothing shows twice).
 
-Labels use operation ids, codes and machine ids only, so they draw with any font.
+Labels are operation ids, codes and machine ids, drawn as the Gantt PNG draws text: with a Hangul
+font when one is installed, else glossed (see :func:`prodsched.results.gantt_png.label`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,12 @@ import networkx as nx
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+
+from prodsched.results.gantt_png import hangul_font, label
+
+
+def _family() -> str:
+    return hangul_font() or "DejaVu Sans"
 
 
 def graph_figure(g: nx.DiGraph) -> Figure:
@@ -19,11 +26,11 @@ def graph_figure(g: nx.DiGraph) -> Figure:
     for n in order:
         data = g.nodes[n]
         machines = "\n".join(f"{m}: {d}" for m, d in sorted(data["durations"].items()))
-        labels[n] = f"{n}\n{data['operation_code']}\n{machines}"
+        labels[n] = label(f"{n}\n{data['operation_code']}\n{machines}")
     fig = Figure(figsize=(max(4.0, 2.4 * len(order)), 2.6))
     ax = fig.add_subplot()
     nx.draw_networkx_nodes(g, pos, ax=ax, node_shape="s", node_size=4200, node_color="#dbe9f6", edgecolors="#4a78a8")
-    nx.draw_networkx_labels(g, pos, labels=labels, ax=ax, font_size=7.5)
+    nx.draw_networkx_labels(g, pos, labels=labels, ax=ax, font_size=7.5, font_family=_family())
     nx.draw_networkx_edges(g, pos, ax=ax, node_shape="s", node_size=4200, arrows=True, arrowsize=18)
     waits = {(u, v): f"aging {g.nodes[u]['aging_slots']}" for u, v in g.edges if g.nodes[u]["aging_slots"]}
     if waits:
@@ -46,9 +53,9 @@ def slice_figure(frame: pd.DataFrame) -> Figure:
                 ax.barh(row, op.setup_slots, left=op.start - op.setup_slots, height=0.5, color="white",
                         edgecolor="#c0392b", hatch="///")
             ax.barh(row, op.end - op.start, left=op.start, height=0.5, color="#5b8fc7", edgecolor="black")
-            ax.text((op.start + op.end) / 2, row, op.op_id, ha="center", va="center", fontsize=6.5, color="white",
-                    clip_on=True)
-    ax.set_yticks(range(len(machines)), machines)
+            ax.text((op.start + op.end) / 2, row, label(op.op_id), fontfamily=_family(), ha="center", va="center",
+                    fontsize=6.5, color="white", clip_on=True)
+    ax.set_yticks(range(len(machines)), [label(m) for m in machines], fontfamily=_family())
     ax.invert_yaxis()
     ax.set_xlabel("slot")
     ax.legend(handles=[Patch(facecolor="#5b8fc7", edgecolor="black", label="operation"),
