@@ -146,3 +146,20 @@ def test_kpis_late_orders_and_gaps(sample, troubled):
     gaps = lessons.gap_reasons(sample)
     expected = sample.artifact("gaps").groupby("kind")["slots"].sum()
     assert gaps.frame["slots"].to_dict() == expected.to_dict()
+
+
+def test_every_lesson_speaks_on_another_factory(tmp_path):
+    """A generated factory in the plant's export form: every helper shows something, and the
+    examples belong to this run."""
+    from prodsched.inputs.sample import write_sample
+
+    write_sample(tmp_path / "plant", orders=40, seed=7, form="plant_export")
+    session = _run(tmp_path / "plant", str(tmp_path / "s.db"), tmp_path / "out")
+    jobs = set(session.artifact("jobs")["job_id"])
+    for helper in (lessons.table_sizes, lessons.validation, lessons.merged_job, lessons.unable, lessons.yield_steps,
+                   lessons.draw_job_graph, lessons.lower_bounds, lessons.rule_idea, lessons.gantt_slice,
+                   lessons.objective_figures, lessons.kpi_table, lessons.late_orders, lessons.gap_reasons):
+        shown = helper(session)
+        assert shown.text and shown._repr_html_().startswith("<p>"), helper.__name__
+        if "job_id" in shown.facts:
+            assert shown.facts["job_id"] in jobs, helper.__name__
