@@ -50,15 +50,15 @@ def test_a_taken_port_is_one_clear_line_and_exit_1():
         port = sock.getsockname()[1]
         assert not port_free(port)
         proc = _cli("app", "--port", str(port))
-    if "needs Voila" in proc.stderr:
-        pytest.fail(proc.stderr)
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"prodsched: port {port} on 127.0.0.1 is taken; choose another with --port"
 
 
-def test_missing_data_is_named(tmp_path):
+def test_missing_data_and_a_bad_port_are_named(tmp_path):
     proc = _cli("app", "--port", str(free_port()), "--data", str(tmp_path / "nowhere"))
     assert proc.returncode == 1 and "nowhere" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _cli("app", "--port", "70000")
+    assert proc.returncode == 1 and proc.stderr.strip() == "prodsched: --port 70000 is not a port number (1-65535)"
 
 
 class App:

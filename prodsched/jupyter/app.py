@@ -67,15 +67,15 @@ def app_environment(store: str | None, data: str | None) -> dict[str, str]:
 
 def serve(port: int = DEFAULT_PORT, store: str | None = None, data: str | None = None) -> int:
     """Run Voila in the foreground until it stops (Ctrl+C); returns its exit code."""
-    try:
-        import voila  # noqa: F401
-    except ImportError:
-        raise AppError("the app needs Voila: pip install 'prodsched[app]'") from None
     if not 0 < port < 65536:
         raise AppError(f"--port {port} is not a port number (1-65535)")
     env = app_environment(store, data)
     if not port_free(port):
         raise AppError(f"port {port} on {HOST} is taken; choose another with --port")
+    try:
+        import voila  # noqa: F401
+    except ImportError:
+        raise AppError("the app needs Voila: pip install 'prodsched[app]'") from None
     print(f"prodsched app: the panel is at http://{HOST}:{port}/ (Ctrl+C stops it)", file=sys.stderr, flush=True)
     proc = subprocess.Popen(voila_command(port), env=env)
     try:
