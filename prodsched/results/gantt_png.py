@@ -72,11 +72,11 @@ def hangul_font() -> str | None:
         if (_FONT_NAMES.search(entry.name) or _FONT_NAMES.search(Path(entry.fname).name)) and _has_hangul(entry.fname):
             return entry.name
     known = {entry.fname for entry in font_manager.fontManager.ttflist}
-    for path in sorted(font_manager.findSystemFonts()):
-        if path not in known and _FONT_NAMES.search(Path(path).name) and _has_hangul(path):
-            font_manager.fontManager.addfont(path)
-            return font_manager.FontProperties(fname=path).get_name()
-    return None
+    found = [path for path in sorted(font_manager.findSystemFonts())
+             if path not in known and _FONT_NAMES.search(Path(path).name) and _has_hangul(path)]
+    for path in found:  # every weight, so bold titles stay bold
+        font_manager.fontManager.addfont(path)
+    return font_manager.FontProperties(fname=found[0]).get_name() if found else None
 
 
 @functools.lru_cache(maxsize=1)
