@@ -104,3 +104,31 @@ def test_lesson_figures_draw_korean_codes_without_a_missing_glyph():
         warnings.simplefilter("error")
         for figure in (graph_figure(g), slice_figure(frame)):
             figure.savefig(io.BytesIO(), format="png")
+
+
+@pytest.mark.browser
+def test_html_legend_in_chromium_shows_hangul_and_no_class(korean, tmp_path):
+    """The HTML export in headless Chromium: Hangul names, "(no class)" in the legend (screenshot kept)."""
+    from browser_helpers import ARTIFACTS, launch_chromium, require_browser, widest_bar
+
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    path = tmp_path / "gantt.html"
+    path.write_text(gantt_html(korean), encoding="utf-8")
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 260})
+            page.goto(path.as_uri())
+            page.wait_for_selector(".prodsched-gantt canvas")
+            legend = [t.strip() for t in page.locator(".prodsched-gantt-legend-item").all_inner_texts()]
+            assert NO_CLASS in legend and "투명" in legend and "" not in legend
+            bar = widest_bar(page)
+            assert bar is not None
+            page.mouse.move(bar["x"] + bar["width"] / 2, bar["y"] + bar["height"] / 2)
+            page.wait_for_selector(".prodsched-gantt-tooltip:not([hidden])", timeout=10_000)
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "gantt-hangul.png"))
+        finally:
+            browser.close()
