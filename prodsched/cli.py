@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data", help="read the input from here instead of the place run.json names")
     v.add_argument("--base-date")
     v.add_argument("--slot-minutes", type=int)
+
+    a = sub.add_parser("app", help="serve the stage panel as a web page (Voila, code hidden) on 127.0.0.1")
+    a.add_argument("--port", type=int, default=8866, help="port on 127.0.0.1 (default 8866)")
+    _store_arg(a)
+    a.add_argument("--data", help="input the panel's new sessions load (default: the sample next to the notebooks)")
     return p
 
 
@@ -107,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="prodsched: %(message)s", stream=sys.stderr)
     handler = {"run": cmd_run, "stages": cmd_stages, "status": cmd_status, "sessions": cmd_sessions,
-               "sample": cmd_sample, "verify": cmd_verify}[args.command]
+               "sample": cmd_sample, "verify": cmd_verify, "app": cmd_app}[args.command]
     try:
         return handler(args)
     except InputError as exc:
@@ -273,6 +278,15 @@ def cmd_sessions(args) -> int:
 
 
 # --------------------------------------------------------------------------- sample and verify
+
+def cmd_app(args) -> int:
+    from prodsched.jupyter.app import AppError, serve
+
+    try:
+        return serve(port=args.port, store=args.store, data=args.data)
+    except AppError as exc:
+        raise CliFailure(str(exc)) from None
+
 
 def cmd_sample(args) -> int:
     try:

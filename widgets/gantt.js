@@ -137,7 +137,7 @@ function render({ model, el }) {
       const item = h("span", "prodsched-gantt-legend-item");
       const sw = h("i", "prodsched-gantt-swatch");
       sw.style.background = P.colors[c];
-      item.append(sw, document.createTextNode(c));
+      item.append(sw, document.createTextNode(c || "(no class)"));
       legend.append(item);
     }
     const extra = [["setup", "prodsched-gantt-swatch-setup"], ["downtime", "prodsched-gantt-swatch-down"], ["late", "prodsched-gantt-swatch-late"]];
@@ -412,7 +412,7 @@ function render({ model, el }) {
     const late = b.late ? `<span class="prodsched-gantt-tip-late">late ${b.late_days} d</span>` : `<span class="prodsched-gantt-tip-ok">on time</span>`;
     tip.innerHTML =
       `<b>${esc(b.op_id)}</b> ${late}<br>` +
-      `${esc(b.operation)} · ${esc(b.op_class)}${b.mixture ? " · " + esc(b.mixture) : ""}<br>` +
+      `${esc(b.operation)} · ${esc(b.op_class || "(no class)")}${b.mixture ? " · " + esc(b.mixture) : ""}<br>` +
       `job ${esc(b.job)} · PO ${esc(b.po_nos.join(", "))}<br>` +
       `item ${esc(b.item)} · ${esc(b.width_mm)} mm · ${esc(b.length_m)} m<br>` +
       `${esc(b.machine)}: ${fmt(b.start)} → ${fmt(b.end)} (${hours.toFixed(1)} h)<br>` +

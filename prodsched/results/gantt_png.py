@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from prodsched.results.gantt_data import LATE_COLOR, gantt_data
+from prodsched.results.gantt_data import LATE_COLOR, NO_CLASS, gantt_data
 from prodsched.results.plan import PlanView
 
 # Plant vocabulary shown in English when no Hangul-capable font is installed.
@@ -44,28 +44,55 @@ def romanize(text: str) -> str:
     return "".join(out)
 
 
+_FONT_NAMES = re.compile(r"cjk|nanum|gothic|malgun|batang|gulim|dotum|kr|unifont|source han|sans cjk", re.IGNORECASE)
+
+
+class HangulFontWarning(UserWarning):
+    """No installed font draws Hangul: the PNG shows Korean names as English glosses."""
+
+
+def _has_hangul(path: str) -> bool:
+    from matplotlib import ft2font
+
+    try:
+        return 0xAC00 in ft2font.FT2Font(path).get_charmap()
+    except (OSError, RuntimeError, ValueError):  # unreadable font file: try the next one
+        return False
+
+
 @functools.lru_cache(maxsize=1)
 def hangul_font() -> str | None:
-    """Name of an installed font that has Hangul glyphs, or None."""
-    from matplotlib import font_manager, ft2font
+    """Name of an installed font that has Hangul glyphs, or None.
 
-    pattern = re.compile(r"cjk|nanum|gothic|malgun|batang|gulim|dotum|kr|unifont|source han|sans cjk", re.IGNORECASE)
+    matplotlib's font list is cached from when it was first built; a system font installed since
+    (e.g. Debian's fonts-nanum or fonts-noto-cjk) is found on disk and added to it."""
+    from matplotlib import font_manager
+
     for entry in font_manager.fontManager.ttflist:
-        if not pattern.search(entry.name) and not pattern.search(Path(entry.fname).name):
-            continue
-        try:
-            if 0xAC00 in ft2font.FT2Font(entry.fname).get_charmap():
-                return entry.name
-        except (OSError, RuntimeError, ValueError):  # unreadable font file: try the next one
-            continue
-    return None
+        if (_FONT_NAMES.search(entry.name) or _FONT_NAMES.search(Path(entry.fname).name)) and _has_hangul(entry.fname):
+            return entry.name
+    known = {entry.fname for entry in font_manager.fontManager.ttflist}
+    found = [path for path in sorted(font_manager.findSystemFonts())
+             if path not in known and _FONT_NAMES.search(Path(path).name) and _has_hangul(path)]
+    for path in found:  # every weight, so bold titles stay bold
+        font_manager.fontManager.addfont(path)
+    return font_manager.FontProperties(fname=found[0]).get_name() if found else None
+
+
+@functools.lru_cache(maxsize=1)
+def _warn_glosses() -> None:
+    import warnings
+
+    warnings.warn("no installed font has Hangul glyphs (install e.g. fonts-nanum or fonts-noto-cjk): gantt.png "
+                  "shows Korean names as English glosses and romanized text", HangulFontWarning, stacklevel=3)
 
 
 def label(text: str) -> str:
-    """``text`` as the PNG can draw it: unchanged with a Hangul font, else glossed/romanized."""
+    """``text`` as the PNG can draw it: unchanged with a Hangul font, else glossed/romanized (warned once)."""
     text = str(text)
     if not _HANGUL.search(text) or hangul_font():
         return text
+    _warn_glosses()
     text = _UNIT_NO.sub(r"#\1", text)
     for word in sorted(GLOSSARY, key=len, reverse=True):
         text = text.replace(word, f" {GLOSSARY[word]} ")
@@ -98,7 +125,7 @@ def render_png(data: Mapping[str, Any], path, dpi: int = 110) -> Path:
 
     colors = data["colors"]
     late = [b for b in bars if b["late"]]
-    handles = [Patch(facecolor=colors[c], label=label(c)) for c in data["classes"]]
+    handles = [Patch(facecolor=colors[c], label=label(c or NO_CLASS)) for c in data["classes"]]
     handles.append(Patch(facecolor="#555555", hatch="////", edgecolor="white", label="setup"))
     if data["downtime"]:
         handles.append(Patch(facecolor="#9aa0a6", alpha=0.55, hatch="xx", edgecolor="#6b7075", label="downtime"))
