@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, then runs the whole suite.
-#   system: redis-server (store contract tests), chromium (JupyterLab browser test), g++ and the
+#   system: redis-server (store contract tests), chromium (JupyterLab browser test), fonts-nanum
+#           (Hangul in the PNG and the screenshots), g++ and the
 #           Python headers (the compiled engine), python3-venv when a venv must be made
-#   python: the package with its [test] extra, in the active virtualenv or conda env, else in the
+#   python: the package with its [test] and [app] extras, in the active virtualenv or conda env, else in the
 #           project's .venv/ (see scripts/venv.sh); the user's `python3` Jupyter kernel runs it
 # Extra arguments are passed to pytest (e.g. `bash scripts/test.sh -k engine`).
 # Run again, it installs nothing that is there already.
@@ -15,6 +16,8 @@ use_env
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# a Korean font: gantt.png and the browser screenshots draw Hangul names
+[ -n "$(find /usr/share/fonts -iname '*nanum*' -print -quit 2>/dev/null)" ] || need_apt+=(fonts-nanum)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 # Debian's Python keeps its headers apart (python3.11-dev for /usr/include/python3.11).
 py_include="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
@@ -31,6 +34,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 install_package test
+install_package app   # prodsched app (Voila) is tested in the browser too
 # The notebooks run in the kernel named python3: the user's kernelspec of that name is made to
 # run this environment's python, and whichever spec Jupyter picks from here must do so too.
 "$PY" - <<'PYEOF'

@@ -158,7 +158,7 @@ install_package() {  # $1 = extra ("" for the package alone)
     (cd "$ENV_PREFIX" &&
        "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT${extras:+[$extras]}") ||
       die "pip could not install prodsched${extras:+[$extras]} into $ENV_PREFIX"
-    if [ -z "$(find "$ROOT/prodsched" -name '_native_*.so' -print -quit)" ]; then
+    if [ -z "$(find "$ROOT/prodsched/engine/_native" -name '*.so' -print -quit)" ]; then
       say "the compiled engine was not built (it needs g++ and Python's headers, on Debian:" \
           "apt-get install g++ python3-dev); the pure-Python engine runs: same schedules, slower"
     fi
