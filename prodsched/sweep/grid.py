@@ -38,9 +38,10 @@ KINDS: dict[str, str] = {
 class GridError(ParameterError):
     """A bad grid or search space; ``name`` is the grid parameter."""
 
-    def __init__(self, name: str, value: Any, message: str):
+    def __init__(self, name: str, value: Any, message: str, option: str = "grid"):
         super().__init__(name, value, message)
-        self.args = (f"grid parameter {name}: {message} (got {value!r})",)
+        self.option = option  # the command-line option it came from (grid, space, search, trials)
+        self.args = (f"{option} parameter {name}: {message} (got {value!r})",)
 
 
 def _unknown(name: str) -> GridError:
@@ -84,6 +85,8 @@ def check_value(name: str, value: Any) -> Any:
           NUMBER: lambda v: isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(float(v))}[kind]
     if not ok(value):
         raise GridError(name, value, f"must be a {kind}")
+    if name in RULE_OPTIONS and value <= 0:
+        raise GridError(name, value, "must be more than 0")
     return int(value) if kind == WHOLE else value
 
 
@@ -161,7 +164,7 @@ def checked(base: Params, assignment: Mapping[str, Any]) -> Params:
     try:
         return check_params(apply(base, assignment))
     except ParameterError as exc:
-        owners = {"objective_options": ("objective", *(f"weights.{w}" for w in WEIGHTS)), "extra": RULE_OPTIONS}
+        owners = {"objective_options": (*(f"weights.{w}" for w in WEIGHTS), "objective"), "extra": RULE_OPTIONS}
         culprit = exc.name if exc.name in assignment else next(
             (k for k in owners.get(exc.name, ()) if k in assignment), exc.name)
         raise GridError(culprit, assignment.get(culprit, exc.value), exc.reason) from None
