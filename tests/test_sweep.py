@@ -44,7 +44,7 @@ def client():
     """A LocalCluster of 2 single-threaded worker processes, shared by the tests of this module."""
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     c = Client(cluster)
     yield c
     c.close()
@@ -195,7 +195,7 @@ def test_cli_against_a_scheduler_and_workers_started_as_processes(data40, tmp_pa
 def test_a_worker_killed_mid_sweep_has_its_scenario_retried(data40, tmp_path):
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     c = Client(cluster)
     try:
         pids = c.run(os.getpid)
@@ -265,3 +265,41 @@ def test_optuna_search_on_the_workers_is_stored_beside_the_results(client, data4
     study = optuna.load_study(study_name=info["study_name"], storage=f"sqlite:///{out / 'study.db'}")
     assert len(study.trials) == 6 and study.best_params == info["best_params"]
     assert "## Search" in (out / "summary.md").read_text()
+
+
+def test_cancel_stops_the_sweep_and_keeps_the_finished_rows(client, data40, tmp_path):
+    from prodsched.store import open_store
+
+    store, cancel, result = tmp_path / "sessions.db", threading.Event(), {}
+    thread = threading.Thread(target=lambda: result.update(table=sweep(
+        data40, grid={"rule": ["window", "edd", "atcs"], "seed": [0, 1, 2, 3]}, params={"improve_iterations": 600},
+        cluster=client, store=store, progress=False, cancel=cancel)))
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not (store.exists() and len(open_store(store).list_sessions()) >= 2):  # two scenarios finished
+        assert time.monotonic() < deadline and thread.is_alive()
+        time.sleep(0.05)
+    cancel.set()
+    thread.join(60)
+    assert not thread.is_alive()
+    table = result["table"]
+    assert len(table) == 12
+    done, cancelled = table[table["status"] == "done"], table[table["status"] == "cancelled"]
+    assert len(done) >= 2 and len(cancelled) >= 1 and len(done) + len(cancelled) == 12
+    check_rows(done, store)
+    assert cancelled["session_id"].isna().all() and not cancelled["verified"].any()
+    # nothing of the cancelled scenarios keeps running on the workers
+    deadline = time.monotonic() + 30
+    while any(k for keys in client.processing().values() for k in keys if "prodsched-scenario" in str(k)):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_import_prodsched_stays_light_and_sweep_is_callable(run_python):
+    code = ("import sys, prodsched\n"
+            "heavy = [m for m in ('pandas', 'distributed', 'optuna', 'prodsched.sweep') if m in sys.modules]\n"
+            "assert not heavy, heavy\n"
+            "from prodsched.sweep.run import sweep\n"
+            "assert callable(prodsched.sweep) and prodsched.sweep.sweep is sweep\n"
+            "print('ok')\n")
+    assert run_python(code).stdout.strip() == "ok"

@@ -54,7 +54,7 @@ def connect(cluster: Any = None, workers: int | None = None):
         return cluster, lambda: None
     if cluster is None:
         n = workers or max(1, len(os.sched_getaffinity(0)))
-        local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+        local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                              silence_logs=logging.ERROR)
         client = Client(local)
 
