@@ -303,3 +303,20 @@ def test_import_prodsched_stays_light_and_sweep_is_callable(run_python):
             "assert callable(prodsched.sweep) and prodsched.sweep.sweep is sweep\n"
             "print('ok')\n")
     assert run_python(code).stdout.strip() == "ok"
+
+
+@pytest.mark.notebooks
+@pytest.mark.timeout(300)
+def test_sweep_notebook_runs_with_papermill(data40, tmp_path, monkeypatch):
+    import papermill
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # the kernel imports this checkout's prodsched
+    out, store = tmp_path / "out", tmp_path / "sessions.db"
+    papermill.execute_notebook(str(REPO / "notebooks" / "07_sweep.ipynb"), str(tmp_path / "07_sweep.ipynb"),
+                               parameters={"data": str(data40), "grid": {"rule": ["edd", "atcs"], "k2": [0.5, 1.5]},
+                                           "seeds": [0, 1, 2], "workers": 2, "store": str(store), "out": str(out)},
+                               cwd=str(REPO / "notebooks"), progress_bar=False, kernel_name="python3")
+    table = pd.read_parquet(out / "sweep.parquet")
+    assert len(table) == 12 and set(table["k2"]) == {0.5, 1.5}
+    check_rows(table, store)
+    assert (out / "tradeoff.png").exists() and "Best scenario" in (out / "summary.md").read_text()

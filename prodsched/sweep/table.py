@@ -137,3 +137,14 @@ def _grid_columns(table: pd.DataFrame) -> list[str]:
     from prodsched.sweep.grid import KINDS
 
     return [c for c in table.columns if c in KINDS or c == "trial"]
+
+
+OVERVIEW = ["total_tardiness_days", "late_orders", "setup_slots", "makespan_slots", "objective_value", "verified",
+            "wall_s", "status"]
+
+
+def overview(table: pd.DataFrame) -> pd.DataFrame:
+    """The columns to compare scenarios by: data set, what the grid varied, the main KPIs."""
+    keys = ["scenario", "dataset", *_grid_columns(table)]
+    varied = [c for c in keys if c in ("scenario", "dataset") or table[c].nunique(dropna=False) > 1]
+    return table[varied + [c for c in OVERVIEW if c in table]].set_index("scenario")
