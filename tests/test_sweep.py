@@ -161,7 +161,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.mark.timeout(240)
 def test_cli_against_a_scheduler_and_workers_started_as_processes(data40, tmp_path):
-    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    dask = [sys.executable, "-m", "dask", "scheduler"]  # `dask scheduler` with this interpreter
     sched_file = tmp_path / "scheduler.json"
     procs = [_spawn([*dask, "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file",
                      str(sched_file)], tmp_path / "scheduler.log")]
@@ -173,7 +173,7 @@ def test_cli_against_a_scheduler_and_workers_started_as_processes(data40, tmp_pa
         address = json.loads(sched_file.read_text())["address"]
         assert address.startswith("tcp://127.0.0.1:")
         for i in range(2):
-            procs.append(_spawn([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+            procs.append(_spawn([sys.executable, "-m", "dask", "worker", address, "--nthreads", "1",
                                  "--no-dashboard", "--name", f"w{i}"], tmp_path / f"worker{i}.log"))
         out, store = tmp_path / "out", tmp_path / "sessions.db"
         cli = subprocess.run([sys.executable, "-m", "prodsched", "sweep", str(data40), "--grid", "rule=window,edd,atcs",
@@ -320,3 +320,15 @@ def test_sweep_notebook_runs_with_papermill(data40, tmp_path, monkeypatch):
     assert len(table) == 12 and set(table["k2"]) == {0.5, 1.5}
     check_rows(table, store)
     assert (out / "tradeoff.png").exists() and "Best scenario" in (out / "summary.md").read_text()
+
+
+def test_several_data_sets_share_nothing_but_the_grid(client, data40, tmp_path):
+    from prodsched.inputs.sample import write_sample
+
+    other = write_sample(tmp_path / "other", orders=30, seed=7) and tmp_path / "other"
+    store = tmp_path / "s.db"
+    table = sweep([data40, other], grid={"rule": ["edd", "atcs"]}, cluster=client, store=store, progress=False)
+    assert list(table["dataset"]) == [data40.name] * 2 + ["other"] * 2
+    assert set(table.attrs["prepare_s"]) == {data40.name, "other"}  # stages 1-4 once per data set
+    assert table.groupby("dataset")["orders"].first().to_dict() == {data40.name: 40, "other": 30}
+    check_rows(table, store)

@@ -197,6 +197,9 @@ def _next(pending, cancel) -> list:
 
 def outcome(fut, scenario: G.Scenario, store: Any, target: str | None, shared_items: Mapping[str, bytes]) -> dict:
     """The scenario's result; its session is written here when the store is not shared."""
+    if fut.status == "cancelled":
+        return {"row": {"scenario": scenario.index, "status": "cancelled", "verified": False,
+                        "error": "cancelled on the cluster"}}
     if fut.status != "finished":
         exc = fut.exception()
         return {"row": {"scenario": scenario.index, "status": "failed", "verified": False,
