@@ -314,7 +314,8 @@ def cmd_sweep(args) -> int:
                       params=fixed, store=args.store, out=args.out, workers=args.workers, trials=args.trials,
                       space=space, progress=False if args.quiet else "text")
     except GridError as exc:
-        print(f"prodsched: --{exc.option} {exc.name}: {exc.reason} (got {exc.value!r}); nothing was run", file=sys.stderr)
+        got = "" if exc.value is None else f" (got {exc.value!r})"
+        print(f"prodsched: --{exc.option} {exc.name}: {exc.reason}{got}; nothing was run", file=sys.stderr)
         return EXIT_INPUT
     counts = table["status"].value_counts().to_dict()
     print(f"{len(table)} scenarios: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
