@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -84,7 +86,7 @@ def show_progress(client, futures: list, mode: Any) -> None:
         return
     from distributed.diagnostics.progressbar import ProgressWidget, TextProgressBar
 
-    in_kernel = "ipykernel" in __import__("sys").modules and mode != "text"
+    in_kernel = "ipykernel" in sys.modules and mode != "text"
     if in_kernel:
         from IPython.display import display
 
@@ -132,7 +134,7 @@ def sweep(data, grid: Mapping[str, Iterable[Any]] | None = None, search: str | N
         if search is not None:
             from prodsched.sweep.search import run_search
 
-            scenarios, outcomes, info = run_search(client, shared, prepared, plan, store, out, search_seed, cancel)
+            scenarios, outcomes, info = run_search(client, shared, prepared, plan, store, out, search_seed, cancel, progress)
         else:
             outcomes = run_all(client, shared, prepared, scenarios, store, progress, cancel)
             info = None
@@ -185,8 +187,6 @@ def collect(client, futures: list, scenarios: Sequence[G.Scenario], store: Any,
 
 def _next(pending, cancel) -> list:
     """Wait a little for the next result (so a cancel is seen within a second)."""
-    import time
-
     for _ in range(10):
         batch = pending.next_batch(block=False)
         if batch or pending.is_empty() or (cancel is not None and cancel.is_set()):

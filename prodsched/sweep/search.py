@@ -101,11 +101,11 @@ def first_value(row: Mapping[str, Any]) -> float:
     return float(str((row.get("kpis") or {})["objective_value"]).split(",")[0])
 
 
-def run_search(client, shared, prepared, plan: SearchPlan, store, out, seed: int, cancel):
+def run_search(client, shared, prepared, plan: SearchPlan, store, out, seed: int, cancel, progress=False):
     """Ask, run (on the workers), tell; returns (scenarios, outcomes, search info)."""
     import optuna
 
-    from prodsched.sweep.run import collect, submit
+    from prodsched.sweep.run import collect, show_progress, submit
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = f"sqlite:///{Path(out).resolve() / 'study.db'}" if out is not None else None
@@ -130,7 +130,9 @@ def run_search(client, shared, prepared, plan: SearchPlan, store, out, seed: int
                 scenarios.append(mine[-1])
             batch.append((trial, mine))
         todo = [s for _, mine in batch for s in mine]
-        outcomes.update(collect(client, submit(client, shared, todo, store), todo, store, cancel, items))
+        futures = submit(client, shared, todo, store)
+        show_progress(client, futures, progress)  # one bar per batch of trials
+        outcomes.update(collect(client, futures, todo, store, cancel, items))
         for trial, mine in batch:
             rows = [outcomes[s.index]["row"] for s in mine]
             if all(r.get("status") == "done" for r in rows):
