@@ -197,42 +197,58 @@ def test_cli_against_a_scheduler_and_workers_started_as_processes(data40, tmp_pa
             _stop(proc)
 
 
-@pytest.mark.timeout(240)
-def test_a_worker_killed_mid_sweep_has_its_scenario_retried(data40, tmp_path):
+def _kill_a_worker_mid_sweep(data40, tmp_path, allowed_failures: int):
+    """Run 12 scenarios of about a second each on 2 worker processes and SIGKILL one of them while it
+    runs a scenario; returns (table, store, killed address, scenarios it held)."""
+    import dask
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
-    c = Client(cluster)
-    try:
-        pids = c.run(os.getpid)
-        result: dict = {}
-        store = tmp_path / "sessions.db"
-        thread = threading.Thread(target=lambda: result.update(table=sweep(
-            data40, grid={"rule": ["window", "edd", "atcs"], "seed": [0, 1, 2, 3]},
-            params={"improve_iterations": 600}, cluster=c, store=store, progress=False)))
-        thread.start()
-        victim, keys = None, []
-        deadline = time.monotonic() + 60
-        while victim is None and time.monotonic() < deadline:
-            for worker, processing in c.processing().items():
-                running = [k for k in processing if "prodsched-scenario" in str(k)]
-                if running and worker in pids:
-                    victim, keys = worker, running
-                    break
-            time.sleep(0.05)
-        assert victim is not None, "no scenario started"
-        time.sleep(0.3)  # well inside a scenario (each takes about a second)
-        os.kill(pids[victim], signal.SIGKILL)
-        thread.join(180)
-        assert not thread.is_alive()
-        table = result["table"]
-        assert len(table) == 12
-        check_rows(table, store)
-        killed = {int(str(k).rsplit("-", 1)[1]) for k in keys}
-        assert all(table.loc[table["scenario"] == i, "worker"].iloc[0] != victim for i in killed)
-    finally:
-        c.close()
-        cluster.close()
+    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+        c = Client(cluster)
+        try:
+            pids = c.run(os.getpid)
+            result: dict = {}
+            store = tmp_path / "sessions.db"
+            thread = threading.Thread(target=lambda: result.update(table=sweep(
+                data40, grid={"rule": ["window", "edd", "atcs"], "seed": [0, 1, 2, 3]},
+                params={"improve_iterations": 600}, cluster=c, store=store, progress=False)))
+            thread.start()
+            victim = None
+            deadline = time.monotonic() + 60
+            while victim is None and time.monotonic() < deadline:
+                victim = next((w for w, keys in c.processing().items() if w in pids and keys), None)
+                time.sleep(0.05)
+            assert victim is not None, "no scenario started"
+            time.sleep(0.3)  # inside a scenario (each takes about a second)
+            keys = c.processing()[victim]
+            os.kill(pids[victim], signal.SIGKILL)
+            thread.join(180)
+            assert not thread.is_alive()
+        finally:
+            c.close()
+            cluster.close()
+    held = {int(str(k).rsplit("-", 1)[1]) for k in keys if "prodsched-scenario" in str(k)}
+    assert held, "the killed worker held no scenario"
+    return result["table"], store, victim, held
+
+
+@pytest.mark.timeout(240)
+def test_a_worker_killed_mid_sweep_has_its_scenario_retried(data40, tmp_path):
+    table, store, victim, held = _kill_a_worker_mid_sweep(data40, tmp_path, allowed_failures=3)
+    assert len(table) == 12
+    check_rows(table, store)  # every row done, every schedule verified
+    assert all(table.loc[table["scenario"] == i, "worker"].iloc[0] != victim for i in held)  # ran elsewhere
+
+
+@pytest.mark.timeout(240)
+def test_a_scenario_whose_worker_dies_too_often_is_a_failed_row(data40, tmp_path):
+    table, store, victim, held = _kill_a_worker_mid_sweep(data40, tmp_path, allowed_failures=0)
+    assert len(table) == 12
+    failed = table[table["status"] == "failed"]
+    assert 1 <= len(failed) and set(failed["scenario"]) <= held
+    assert failed["error"].str.contains("KilledWorker").all() and not failed["verified"].any()
+    check_rows(table[table["status"] != "failed"], store)
 
 
 @pytest.mark.redis
