@@ -88,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--form", choices=["csv", "plant_export"], default="csv",
                    help="csv = <table>.csv files; plant_export = the plant's JSON export names and Korean headers")
 
-    w = sub.add_parser("sweep", help="run many scenarios on Dask and compare them in one table")
+    w = sub.add_parser("sweep", help="run many scenarios on Dask and compare them in one table",
+                       description="Exit 0 when every scenario is done, 1 when one failed or the sweep was "
+                                   "interrupted (the table keeps every row), 2 for a bad grid or input.")
     w.add_argument("data", nargs="+", help="one or more input folders, .xlsx workbooks or JSON payloads")
     w.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
                    help="a scenario parameter and its values (repeatable), e.g. rule=window,edd,atcs")
