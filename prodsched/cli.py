@@ -1,4 +1,4 @@
-"""The ``prodsched`` command line: run | stages | status | sessions | sample | verify.
+"""The ``prodsched`` command line: run | stages | status | sessions | sample | verify | sweep.
 
 Exit codes: 0 done; 2 the input has errors (the validation report goes to stderr as a table);
 1 any other failure (one line naming the stage and the cause). Warnings never change the code.
@@ -90,6 +90,26 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--form", choices=["csv", "plant_export"], default="csv",
                    help="csv = <table>.csv files; plant_export = the plant's JSON export names and Korean headers")
 
+    w = sub.add_parser("sweep", help="run many scenarios on Dask and compare them in one table",
+                       description="Exit 0 when every scenario is done, 1 when one failed or the sweep was "
+                                   "interrupted (the table keeps every row), 2 for a bad grid or input.")
+    w.add_argument("data", nargs="+", help="one or more input folders, .xlsx workbooks or JSON payloads")
+    w.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
+                   help="a scenario parameter and its values (repeatable), e.g. rule=window,edd,atcs")
+    w.add_argument("--seeds", help="tie-break seeds as 0-4 or 0,3,7 (a grid over seed)")
+    w.add_argument("--improve-iterations", type=int, dest="improve_iterations", metavar="N",
+                   help="optimiser iterations after the dispatch, every scenario (default 0)")
+    w.add_argument("--objective", help="how every scenario is judged (default tardiness)")
+    w.add_argument("--out", required=True, help="folder for sweep.parquet, sweep.csv, tradeoff.png, summary.md")
+    w.add_argument("--cluster", help="an existing Dask scheduler, tcp://HOST:8786 (default: a local cluster)")
+    w.add_argument("--workers", type=int, help="local worker processes (default: one per CPU); with --cluster: wait for N")
+    w.add_argument("--search", choices=["optuna"], help="a parameter search over --space instead of a grid")
+    w.add_argument("--trials", type=int, default=20, help="trials of the search (default 20)")
+    w.add_argument("--space", action="append", default=[], metavar="NAME=LO:HI",
+                   help="a search range (repeatable), e.g. k1=0.5:4, window_days=2:10, rule=window,atcs")
+    _store_arg(w)
+    w.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
     v = sub.add_parser("verify", help="re-check a run's schedule against its input, from its run.json")
     v.add_argument("--run", help="a folder `prodsched run` wrote: its run.json gives every parameter and input")
     v.add_argument("--schedule", help="a schedule.csv (run.json beside it is used when present)")
@@ -112,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="prodsched: %(message)s", stream=sys.stderr)
     handler = {"run": cmd_run, "stages": cmd_stages, "status": cmd_status, "sessions": cmd_sessions,
-               "sample": cmd_sample, "verify": cmd_verify, "app": cmd_app}[args.command]
+               "sample": cmd_sample, "verify": cmd_verify, "app": cmd_app, "sweep": cmd_sweep}[args.command]
     try:
         return handler(args)
     except InputError as exc:
@@ -275,6 +295,41 @@ def cmd_sessions(args) -> int:
 
     print(format_sessions(rows))
     return EXIT_OK
+
+
+# --------------------------------------------------------------------------- sweep
+
+def cmd_sweep(args) -> int:
+    try:
+        from prodsched.sweep import GridError, grid as G, sweep
+        from prodsched.sweep.search import parse_space
+    except ImportError as exc:
+        raise CliFailure(f"sweeps need the [dask] extra: pip install 'prodsched[dask]' ({exc})") from None
+    try:
+        grid = {}
+        for text in args.grid:
+            name, values = G.parse_assignment(text)
+            if name in grid:
+                raise GridError(name, text, "is given twice")
+            grid[name] = values
+        space = dict(parse_space(text) for text in args.space) if args.search else None
+        if args.space and not args.search:
+            raise GridError("space", args.space, "--space needs --search optuna", option="space")
+        import distributed  # noqa: F401 - its logging settings are applied on import, then quietened
+
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)  # the cluster's own notes are not for users
+        fixed = {k: getattr(args, k) for k in ("objective", "improve_iterations") if getattr(args, k) is not None}
+        table = sweep(args.data, grid=grid, search=args.search, cluster=args.cluster, seeds=args.seeds,
+                      params=fixed, store=args.store, out=args.out, workers=args.workers, trials=args.trials,
+                      space=space, progress=False if args.quiet else "text")
+    except GridError as exc:
+        got = "" if exc.value is None else f" (got {exc.value!r})"
+        print(f"prodsched: --{exc.option} {exc.name}: {exc.reason}{got}; nothing was run", file=sys.stderr)
+        return EXIT_INPUT
+    counts = table["status"].value_counts().to_dict()
+    print(f"{len(table)} scenarios: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+          + f"; files written to {Path(args.out).resolve()}")
+    return EXIT_OK if counts.get("done", 0) == len(table) else EXIT_FAILED
 
 
 # --------------------------------------------------------------------------- sample and verify

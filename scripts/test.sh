@@ -3,7 +3,7 @@
 #   system: redis-server (store contract tests), chromium (JupyterLab browser test), fonts-nanum
 #           (Hangul in the PNG and the screenshots), g++ and the
 #           Python headers (the compiled engine), python3-venv when a venv must be made
-#   python: the package with its [test] and [app] extras, in the active virtualenv or conda env, else in the
+#   python: the package with its [test], [app] and [dask] extras, in the active virtualenv or conda env, else in the
 #           project's .venv/ (see scripts/venv.sh); the user's `python3` Jupyter kernel runs it
 # Extra arguments are passed to pytest (e.g. `bash scripts/test.sh -k engine`).
 # Run again, it installs nothing that is there already.
@@ -35,6 +35,7 @@ fi
 
 install_package test
 install_package app   # prodsched app (Voila) is tested in the browser too
+install_package dask  # sweeps run on real Dask clusters
 # The notebooks run in the kernel named python3: the user's kernelspec of that name is made to
 # run this environment's python, and whichever spec Jupyter picks from here must do so too.
 "$PY" - <<'PYEOF'
