@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from prodsched.engine.model import Instance, Operation
+from prodsched.engine.model import Instance, Operation, merge_intervals
 from prodsched.engine.setups import SetupTable
 from prodsched.engine.timeline import _NEVER, Timeline, timeline_class
 from prodsched.errors import ScheduleError
@@ -29,6 +29,10 @@ def _whole_slots(op: Operation, machine: str, d: Any) -> int:
         raise ScheduleError(op.id, f"duration {d!r} on machine {machine} is not a whole number "
                                    "of slots >= 1")
     return int(d)
+
+
+def _ignore(_y: int) -> None:
+    """``on_ready`` while pins are placed: the dispatch loops collect ready operations later."""
 
 
 def _priority_order(source, compiled: bool) -> list[int]:
@@ -58,7 +62,9 @@ class Core:
         self.mindex = mindex = {mc.code: m for m, mc in enumerate(machines)}
         source = instance.operations
         self.n = n = len(source)
-        timeline_type = timeline_class(timeline)
+        # pins and ``now`` are placed by the Python timeline only (the compiled twin does not
+        # take them): the schedule's info["timeline"] says so
+        timeline_type = Timeline if instance.replanning else timeline_class(timeline)
         rng = random.Random(seed) if seed else None
         morder = list(range(len(machines)))
         if rng is not None:
@@ -90,6 +96,37 @@ class Core:
         if not isinstance(self.timeline, Timeline):
             from prodsched.engine._native.dispatch import NativeCore
             self.native = NativeCore(self, columns)
+        if instance.replanning:
+            self._place_pins()
+
+    def _place_pins(self) -> None:
+        """Put the pinned operations on their machines first (in start order, each with the
+        setup after the pin before it), and let nothing else start before ``now``."""
+        instance = self.instance
+        index, mindex, lines = self.index, self.mindex, self.timeline.lines
+        pinned: list[int] = []
+        by_machine: dict[str, list[tuple[int, str]]] = {}
+        for op_id, (code, start) in instance.pins.items():
+            by_machine.setdefault(code, []).append((start, op_id))
+        noop = _ignore
+        for code in sorted(by_machine):
+            m = mindex[code]
+            for start, op_id in sorted(by_machine[code]):
+                x = index[op_id]
+                d = dict(self.elig[x])[m]
+                last = lines[m].last_op()
+                s = self.setups.setup(last, x, m) if last >= 0 else 0
+                self.commit(x, m, start, s, -1, d, noop)
+                pinned.append(x)
+        never = self.n + 1
+        for x in pinned:  # a pin never becomes ready again
+            self.npred[x] = never
+        now = instance.now
+        if now:
+            ready = self.ready
+            for x in range(self.n):
+                if ready[x] < now:
+                    ready[x] = now
 
     def _set_up(self, source, machines, timeline_type: type) -> None:
         """Columns, setup table and timeline, in Python (the reference; it words the errors)."""
@@ -173,8 +210,11 @@ class Core:
                                               instance.class_setup)
         cindex = {c: k for k, c in enumerate(self.setups.classes)}
         mclasses = [sorted(cindex[c] for c in names) for names in mclass]
-        self.timeline = timeline_type(self.setups, [mc.downtime for mc in machines], mclasses,
-                                      mind)
+        # before ``now`` every machine is closed to new work (pins are placed there directly)
+        closed = [((0, instance.now),) if instance.now else () for _ in machines]
+        self.timeline = timeline_type(self.setups, [merge_intervals((*mc.downtime, *c))
+                                                    for mc, c in zip(machines, closed)],
+                                      mclasses, mind)
         self.active = [m for m, c in enumerate(mclasses) if c]  # machines with eligible ops
         self.ready = [0] * n
         self.pbar = sum(pmin) / n if n else 0.0

@@ -19,6 +19,7 @@ from prodsched.engine.core import Core
 from prodsched.engine.improve import improve
 from prodsched.engine.model import Assignment, Instance, Schedule
 from prodsched.engine.objectives import check_options
+from prodsched.engine.pins import check_now, check_pins, check_unpinned_predecessors
 from prodsched.engine.rules import Rule, RuleState, get_rule
 from prodsched.engine.timeline import _NEVER, Timeline
 from prodsched.errors import Cancelled
@@ -256,9 +257,15 @@ def schedule(
     ticker = _Ticker(n, progress, cancel, 0.0, scale)
     if cancel is not None and cancel.is_set():
         raise Cancelled("scheduling was cancelled")
+    if instance.replanning:
+        check_now(instance)
+        check_pins(instance)
     best = _one_pass(instance, rule_obj, window_slots, seed, options, ticker)
     assignments = _assignments(best)
     timeline = "python" if isinstance(best.timeline, Timeline) else "native"
+    if instance.replanning:  # the compiled twin does not take pins or now (see Core)
+        timeline = "python (pins and now are placed by the Python timeline)"
+        check_unpinned_predecessors(instance, assignments)
     del best
     elapsed = time.perf_counter() - started
     plan = Schedule(
