@@ -227,3 +227,17 @@ def test_replan_parameters_are_checked_before_stage_1(values, name):
     with pytest.raises(ParameterError) as err:
         check_params({"data": str(SAMPLE), **values})
     assert err.value.name == name
+
+
+@pytest.mark.notebooks
+def test_the_replan_notebook_runs_with_papermill_parameters(env, first, second, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "07_replan.ipynb"),
+                           str(tmp_path / "done.ipynb"), "-p", "data", str(SAMPLE), "-p", "replan_from", str(first),
+                           "-p", "now", str(NOW), "-p", "out", str(out)],
+                          env=env, cwd=ROOT / "notebooks", capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert_verifies(env, out)
+    made = pd.read_csv(out / "changes.csv", keep_default_na=False)
+    expected = pd.read_csv(second / "changes.csv", keep_default_na=False)
+    assert made["status"].value_counts().to_dict() == expected["status"].value_counts().to_dict()
