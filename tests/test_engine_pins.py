@@ -201,3 +201,12 @@ def test_now_or_pins_that_are_not_slots_are_refused():
         replanned(_plant(), -1, {})
     with pytest.raises(ValueError, match="A-1"):
         replanned(_plant(), 0, {"A-1": ("M1", 1.5)})
+
+
+def test_a_pinned_instance_runs_on_the_python_timeline_and_says_so():
+    inst = replanned(_plant(), 5, {"A-1": ("M1", 0)})
+    asked_native = schedule(inst, options={"timeline": "native"})
+    reference = schedule(inst, options={"timeline": "python"})
+    assert asked_native.assignments == reference.assignments
+    assert "pins" in asked_native.info["timeline"] and asked_native.info["timeline"].startswith("python")
+    assert schedule(_plant(), options={"timeline": "python"}).info["timeline"] == "python"

@@ -241,3 +241,16 @@ def test_the_replan_notebook_runs_with_papermill_parameters(env, first, second, 
     made = pd.read_csv(out / "changes.csv", keep_default_na=False)
     expected = pd.read_csv(second / "changes.csv", keep_default_na=False)
     assert made["status"].value_counts().to_dict() == expected["status"].value_counts().to_dict()
+
+
+def test_changing_now_in_a_session_re_runs_the_schedule_only(first, tmp_path):
+    from prodsched.session import Session
+
+    session = Session.create(params=replan_params(SAMPLE, first, str(NOW)), store=str(tmp_path / "s.db"))
+    session.run_all()
+    pinned = session.artifact("kpis")["replan_pinned"]
+    stale = session.set_params(now=str(NOW + pd.Timedelta(days=1)))
+    assert stale == ["schedule", "results"]
+    session.run_all()
+    assert session.artifact("kpis")["replan_pinned"] > pinned
+    assert len(session.artifact("violations")) == 0

@@ -45,6 +45,7 @@ PARAM_STAGE = {
     "window_days": "schedule", "rule": "schedule", "seed": "schedule", "time_limit_s": "schedule",
     "objective": "schedule", "improve_iterations": "schedule", "objective_options": "schedule",
     "extra": "schedule",
+    "now": "schedule", "replan_from": "schedule", "pins": "schedule",  # re-planning (stage 5 reads them)
     "out": "results",
 }
 STATUSES = ("pending", "running", "done", "failed", "stale")
