@@ -8,9 +8,9 @@ The factory is generated with the sample generator (seed 0) and taken through st
 the engine is then timed on the instance (medians of ``--repeats``): a plain run on the compiled
 and on the Python timeline, and a re-plan whose ``now`` is the start of the operation at the
 ``--pinned`` quantile of the plain schedule's starts, every operation starting before it pinned
-(the re-plan of `prodsched replan`). Pinned instances run on the Python timeline (the compiled
-one does not take pins), so both ratios are reported. Every schedule is verified (0 violations)
-or the benchmark fails. The table goes to benchmarks/results/replan.md.
+(the re-plan of `prodsched replan`), on the compiled timeline (set up by the Python columns, as
+every pinned instance is) and on the Python one. Every schedule is verified (0 violations), the
+pins checked unmoved, or the benchmark fails. The table goes to benchmarks/results/replan.md.
 """
 
 from __future__ import annotations
@@ -65,13 +65,16 @@ def bench(orders: int, repeats: int, share: float, work: Path) -> dict:
     pins = {a.op_id: (a.machine, a.start) for a in plain.assignments if a.start < now}
     pinned = engine.Instance(instance.operations, instance.machines, instance.class_setup,
                              instance.horizon, now=now, pins=pins)
-    replan_s, replanned = timed(pinned, repeats)
+    replan_s, replanned = timed(pinned, repeats, timeline="native")
+    replan_py_s, replanned_py = timed(pinned, repeats, timeline="python")
+    if replanned.assignments != replanned_py.assignments:
+        raise SystemExit("the compiled and Python timelines re-planned differently")
     moved = sum(1 for a in replanned.assignments if a.op_id in pins and pins[a.op_id] != (a.machine, a.start))
     if moved:
         raise SystemExit(f"{moved} pinned operation(s) moved")
     return {"orders": orders, "operations": len(instance), "pinned": len(pins),
             "share": len(pins) / len(instance), "native_s": native_s, "python_s": python_s,
-            "replan_s": replan_s, "timeline": replanned.info["timeline"]}
+            "replan_s": replan_s, "replan_py_s": replan_py_s}
 
 
 def main() -> None:
@@ -90,15 +93,16 @@ def main() -> None:
         f"--pinned {args.pinned}`. Engine only (default rule `window`, dispatch), median of "
         f"{args.repeats}; every schedule verified.",
         "",
-        "| orders | operations | pinned | plain, compiled (s) | plain, Python (s) | re-plan (s) "
-        "| re-plan / plain compiled | re-plan / plain Python |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| orders | operations | pinned | plain compiled (s) | re-plan compiled (s) | ratio "
+        "| plain Python (s) | re-plan Python (s) | ratio |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(f"| {r['orders']:,} | {r['operations']:,} | {r['pinned']:,} ({100 * r['share']:.0f} %) "
-                     f"| {r['native_s']:.4f} | {r['python_s']:.4f} | {r['replan_s']:.4f} "
-                     f"| {r['replan_s'] / r['native_s']:.2f} | {r['replan_s'] / r['python_s']:.2f} |")
-    lines += ["", f"The re-plan ran on: {rows[0]['timeline']}.", ""]
+                     f"| {r['native_s']:.4f} | {r['replan_s']:.4f} | {r['replan_s'] / r['native_s']:.2f} "
+                     f"| {r['python_s']:.4f} | {r['replan_py_s']:.4f} | {r['replan_py_s'] / r['python_s']:.2f} |")
+    lines += ["", "ratio = re-plan / plain on the same timeline. A pinned instance is set up by the Python "
+              "columns (the compiled loader does not take pins), which is most of the compiled ratio.", ""]
     RESULT.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
 

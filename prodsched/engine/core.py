@@ -62,9 +62,7 @@ class Core:
         self.mindex = mindex = {mc.code: m for m, mc in enumerate(machines)}
         source = instance.operations
         self.n = n = len(source)
-        # pins and ``now`` are placed by the Python timeline only (the compiled twin does not
-        # take them): the schedule's info["timeline"] says so
-        timeline_type = Timeline if instance.replanning else timeline_class(timeline)
+        timeline_type = timeline_class(timeline)
         rng = random.Random(seed) if seed else None
         morder = list(range(len(machines)))
         if rng is not None:
@@ -77,7 +75,8 @@ class Core:
             rng.shuffle(tie)
         self.tie = tie
         columns = None
-        if timeline_type is not Timeline:
+        # pins and ``now`` are set up by the Python columns (``_place_pins``), on either timeline
+        if timeline_type is not Timeline and not instance.replanning:
             from prodsched.engine._native.load import load
             columns = load(source, mindex, mrank, machines, instance.class_setup)
         if columns is None:
@@ -101,7 +100,8 @@ class Core:
 
     def _place_pins(self) -> None:
         """Put the pinned operations on their machines first (in start order, each with the
-        setup after the pin before it), and let nothing else start before ``now``."""
+        setup after the pin before it), and let nothing else start before ``now``. On the
+        compiled timeline too: its dispatch loops take ``ready``/``npred`` from these lists."""
         instance = self.instance
         index, mindex, lines = self.index, self.mindex, self.timeline.lines
         pinned: list[int] = []

@@ -39,7 +39,7 @@ def _run_window(core: Core, window: int, options: Mapping[str, Any]) -> None:
     if core.native is not None:  # set up in Python (see Core), with the compiled loops
         core.placed = core.native.run_window(core, window, max_rejects, max_scan, mixkey,
                                              opkey, len(mixid), len(opid))
-        core.count = core.native.count
+        core.count += core.native.count  # after the pins Core placed (none without re-planning)
         return
     due = core.due
     placed = core.placed
@@ -263,8 +263,7 @@ def schedule(
     best = _one_pass(instance, rule_obj, window_slots, seed, options, ticker)
     assignments = _assignments(best)
     timeline = "python" if isinstance(best.timeline, Timeline) else "native"
-    if instance.replanning:  # the compiled twin does not take pins or now (see Core)
-        timeline = "python (pins and now are placed by the Python timeline)"
+    if instance.replanning:
         check_unpinned_predecessors(instance, assignments)
     del best
     elapsed = time.perf_counter() - started
