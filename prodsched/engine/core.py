@@ -31,6 +31,14 @@ def _whole_slots(op: Operation, machine: str, d: Any) -> int:
     return int(d)
 
 
+def _closed_downtime(instance: Instance) -> list[tuple[tuple[int, int], ...]]:
+    """Each machine's downtime; with ``now``, also ``[0, now)``: closed to new work (pins are
+    placed there directly)."""
+    if not instance.now:
+        return [mc.downtime for mc in instance.machines]
+    return [merge_intervals((*mc.downtime, (0, instance.now))) for mc in instance.machines]
+
+
 def _ignore(_y: int) -> None:
     """``on_ready`` while pins are placed: the dispatch loops collect ready operations later."""
 
@@ -75,15 +83,14 @@ class Core:
             rng.shuffle(tie)
         self.tie = tie
         columns = None
-        # pins and ``now`` are set up by the Python columns (``_place_pins``), on either timeline
-        if timeline_type is not Timeline and not instance.replanning:
+        if timeline_type is not Timeline:
             from prodsched.engine._native.load import load
             columns = load(source, mindex, mrank, machines, instance.class_setup)
         if columns is None:
             self._set_up(source, machines, timeline_type)
         else:  # the Python-side columns are built from these on first use (__getattr__)
             self._columns = columns
-            self.timeline = timeline_type(None, [mc.downtime for mc in machines],
+            self.timeline = timeline_type(None, _closed_downtime(instance),
                                           columns.machine_classes, columns.min_durations,
                                           shared=columns.shared)
             self.active = [m for m, c in enumerate(columns.machine_classes) if c]
@@ -97,11 +104,13 @@ class Core:
             self.native = NativeCore(self, columns)
         if instance.replanning:
             self._place_pins()
+            if self.native is not None and self.native.keyed:
+                self.native.take_pins(self)  # the compiled loops keep their own copies
 
     def _place_pins(self) -> None:
         """Put the pinned operations on their machines first (in start order, each with the
         setup after the pin before it), and let nothing else start before ``now``. On the
-        compiled timeline too: its dispatch loops take ``ready``/``npred`` from these lists."""
+        compiled timeline too: its loops take ``ready``/``npred`` from these lists."""
         instance = self.instance
         index, mindex, lines = self.index, self.mindex, self.timeline.lines
         pinned: list[int] = []
@@ -113,7 +122,7 @@ class Core:
             m = mindex[code]
             for start, op_id in sorted(by_machine[code]):
                 x = index[op_id]
-                d = dict(self.elig[x])[m]
+                d = int(instance.op(op_id).durations[code])  # eligible: check_pins
                 last = lines[m].last_op()
                 s = self.setups.setup(last, x, m) if last >= 0 else 0
                 self.commit(x, m, start, s, -1, d, noop)
@@ -210,11 +219,7 @@ class Core:
                                               instance.class_setup)
         cindex = {c: k for k, c in enumerate(self.setups.classes)}
         mclasses = [sorted(cindex[c] for c in names) for names in mclass]
-        # before ``now`` every machine is closed to new work (pins are placed there directly)
-        closed = [((0, instance.now),) if instance.now else () for _ in machines]
-        self.timeline = timeline_type(self.setups, [merge_intervals((*mc.downtime, *c))
-                                                    for mc, c in zip(machines, closed)],
-                                      mclasses, mind)
+        self.timeline = timeline_type(self.setups, _closed_downtime(instance), mclasses, mind)
         self.active = [m for m, c in enumerate(mclasses) if c]  # machines with eligible ops
         self.ready = [0] * n
         self.pbar = sum(pmin) / n if n else 0.0
