@@ -9,7 +9,8 @@ the engine is then timed on the instance (medians of ``--repeats``): a plain run
 and on the Python timeline, and a re-plan whose ``now`` is the start of the operation at the
 ``--pinned`` quantile of the plain schedule's starts, every operation starting before it pinned
 (the re-plan of `prodsched replan`), on the compiled timeline and on the Python one. Every
-schedule is verified (0 violations), the pins checked unmoved, or the benchmark fails. The table goes to benchmarks/results/replan.md.
+schedule is verified (0 violations), the pins checked unmoved, or the benchmark fails. The table
+goes to benchmarks/results/replan.md.
 """
 
 from __future__ import annotations
