@@ -74,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--notebooks", action="store_true", help="run the stage notebooks with papermill into OUT/<run_id>/")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
+    rp = sub.add_parser("replan", help="re-plan a previous run from --now: what started before it stays, the rest is "
+                                       "scheduled again; writes changes.csv and KPI deltas as well")
+    rp.add_argument("data", help="input folder, .xlsx workbook or JSON payload (orders, downtime as of now)")
+    rp.add_argument("--from", dest="replan_from", required=True, metavar="RUN_DIR", help="the previous run's --out folder")
+    rp.add_argument("--now", required=True, help='nothing new starts before this time, e.g. "2025-06-03 08:00"')
+    rp.add_argument("--out", required=True, help="folder for the re-plan's result files")
+    rp.add_argument("--pin", dest="pins", metavar="FILE", help="pinned table: op_id (or po_no, operation), machine, start")
+    _store_arg(rp)
+    rp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
     sub.add_parser("stages", help="list the stages")
     s = sub.add_parser("status", help="stage status of a session")
     s.add_argument("session")
@@ -132,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="prodsched: %(message)s", stream=sys.stderr)
     handler = {"run": cmd_run, "stages": cmd_stages, "status": cmd_status, "sessions": cmd_sessions,
-               "sample": cmd_sample, "verify": cmd_verify, "app": cmd_app, "sweep": cmd_sweep}[args.command]
+               "sample": cmd_sample, "verify": cmd_verify, "app": cmd_app, "sweep": cmd_sweep,
+               "replan": cmd_replan}[args.command]
     try:
         return handler(args)
     except InputError as exc:
@@ -152,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
-_OPTION_NAMES = {"time_limit_s": "--time-limit", "data": "DATA"}
+_OPTION_NAMES = {"time_limit_s": "--time-limit", "data": "DATA", "replan_from": "--from", "pins": "--pin"}
 
 
 def _option_name(param: str) -> str:
@@ -217,6 +228,21 @@ def cmd_run(args) -> int:
         print(f"files written to {values['out']}")
     if outcome.warnings:
         print(f"prodsched: the input has {outcome.warnings} warning(s); see validation.csv", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_replan(args) -> int:
+    from prodsched.stages.replan import replan_params
+
+    if not Path(args.data).exists():
+        raise CliFailure(f"input {args.data} does not exist", stage="load")
+    params = replan_params(args.data, args.replan_from, args.now, out=args.out, pins=args.pins)
+    outcome = run_stages(list(STAGES), params.to_dict(), store=args.store, quiet=args.quiet)
+    k = outcome.kpis or {}
+    print(f"session {outcome.session_id}  re-planned from {args.now}: {k.get('replan_pinned', 0)} pinned; "
+          + ", ".join(f"{k.get('replan_' + s, 0)} {s}" for s in ("done", "unchanged", "moved", "new", "removed")))
+    print(format_kpis(k))
+    print(f"files written to {params.out} (changes.csv: each operation against {args.replan_from})")
     return EXIT_OK
 
 
@@ -466,9 +492,12 @@ def verify_written_schedule(schedule_csv: str | Path, data: str | None = None, b
     if data is not None and not Path(data).exists():
         raise CliFailure(f"input {data} does not exist", stage="load")
     overrides = {k: v for k, v in (("base_date", base_date), ("slot_minutes", slot_minutes)) if v}
+    replan = None  # a re-plan's now and pins, checked as well (run.json records them)
     if (path.parent / MANIFEST).exists():
         try:
-            params = replay_params(read_manifest(path.parent), data)
+            manifest = read_manifest(path.parent)
+            replan = (manifest.get("schedule") or {}).get("replan")
+            params = replay_params(manifest, data)
         except ManifestError as exc:
             raise CliFailure(str(exc)) from None
         params = params.updated(**overrides)
@@ -490,7 +519,7 @@ def verify_written_schedule(schedule_csv: str | Path, data: str | None = None, b
     except (ValueError, KeyError) as exc:
         raise CliFailure(f"{schedule_csv}: {exc}") from None
     tables = {k: v for k, v in artifacts.items() if k in TABLE_NAMES}
-    violations = verify_schedule(schedule, artifacts["dag"], tables)
+    violations = verify_schedule(schedule, artifacts["dag"], tables, replan)
     cal = artifacts.get("calendar") or {}
     return violations, {"base_date": cal.get("base_date"), "slot_minutes": cal.get("slot_minutes")}
 

@@ -27,6 +27,12 @@ class Params:
     yield_policy: str = "cumulative"  # "cumulative" or "item_product"
     width_combinations: list[dict[str, Any]] | None = None  # None = the plant default table
     out: str | None = None  # folder for result files (stage 6)
+    # re-planning (README "Re-planning"): nothing new starts before ``now`` ("2025-06-03 08:00");
+    # ``replan_from`` is a run folder whose operations that started before now are kept; ``pins``
+    # is a pinned table (a .csv/.json/.parquet path or a list of records)
+    now: str | None = None
+    replan_from: str | None = None
+    pins: str | list[dict[str, Any]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # rule-specific settings
 
     def to_dict(self) -> dict[str, Any]:

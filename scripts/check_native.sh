@@ -46,7 +46,7 @@ EOF
 mkdir -p "$work/tests" "$work/benchmarks"
 cp conftest.py pyproject.toml "$work/"
 cp tests/conftest.py tests/test_engine_properties.py tests/test_engine_native.py \
-   tests/test_engine_native_branches.py "$work/tests/"
+   tests/test_engine_native_branches.py tests/test_engine_pins.py "$work/tests/"
 cp benchmarks/engine.py benchmarks/machine.py "$work/benchmarks/"
 
 cd "$work"
@@ -60,4 +60,4 @@ for module in (dispatch, load, setups, timeline):
         sys.exit(f"check_native: {module.__name__} comes from {module.__file__}, not the checked build")
 EOF
 PRODSCHED_REQUIRE_NATIVE=1 "$python" -m pytest -q -p no:cacheprovider \
-  tests/test_engine_native.py tests/test_engine_native_branches.py "$@"
+  tests/test_engine_native.py tests/test_engine_native_branches.py tests/test_engine_pins.py "$@"

@@ -76,7 +76,8 @@ def test_each_parameter_belongs_to_the_stage_that_first_uses_it():
         "width_combinations": "preprocess", "min_yield": "yield", "yield_policy": "yield",
         "window_days": "schedule", "rule": "schedule", "seed": "schedule", "time_limit_s": "schedule",
         "objective": "schedule", "improve_iterations": "schedule", "objective_options": "schedule",
-        "solver": "schedule", "extra": "schedule", "out": "results"}
+        "solver": "schedule", "extra": "schedule", "now": "schedule", "replan_from": "schedule",
+        "pins": "schedule", "out": "results"}
 
 
 def test_set_params_marks_the_affected_stage_and_later_ones_stale(store, plant):

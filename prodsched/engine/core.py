@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from prodsched.engine.model import Instance, Operation
+from prodsched.engine.model import Instance, Operation, merge_intervals
 from prodsched.engine.setups import SetupTable
 from prodsched.engine.timeline import _NEVER, Timeline, timeline_class
 from prodsched.errors import ScheduleError
@@ -29,6 +29,18 @@ def _whole_slots(op: Operation, machine: str, d: Any) -> int:
         raise ScheduleError(op.id, f"duration {d!r} on machine {machine} is not a whole number "
                                    "of slots >= 1")
     return int(d)
+
+
+def _closed_downtime(instance: Instance) -> list[tuple[tuple[int, int], ...]]:
+    """Each machine's downtime; with ``now``, also ``[0, now)``: closed to new work (pins are
+    placed there directly)."""
+    if not instance.now:
+        return [mc.downtime for mc in instance.machines]
+    return [merge_intervals((*mc.downtime, (0, instance.now))) for mc in instance.machines]
+
+
+def _ignore(_y: int) -> None:
+    """``on_ready`` while pins are placed: the dispatch loops collect ready operations later."""
 
 
 def _priority_order(source, compiled: bool) -> list[int]:
@@ -78,7 +90,7 @@ class Core:
             self._set_up(source, machines, timeline_type)
         else:  # the Python-side columns are built from these on first use (__getattr__)
             self._columns = columns
-            self.timeline = timeline_type(None, [mc.downtime for mc in machines],
+            self.timeline = timeline_type(None, _closed_downtime(instance),
                                           columns.machine_classes, columns.min_durations,
                                           shared=columns.shared)
             self.active = [m for m, c in enumerate(columns.machine_classes) if c]
@@ -90,6 +102,40 @@ class Core:
         if not isinstance(self.timeline, Timeline):
             from prodsched.engine._native.dispatch import NativeCore
             self.native = NativeCore(self, columns)
+        if instance.replanning:
+            self._place_pins()
+            if self.native is not None and self.native.keyed:
+                self.native.take_pins(self)  # the compiled loops keep their own copies
+
+    def _place_pins(self) -> None:
+        """Put the pinned operations on their machines first (in start order, each with the
+        setup after the pin before it), and let nothing else start before ``now``. On the
+        compiled timeline too: its loops take ``ready``/``npred`` from these lists."""
+        instance = self.instance
+        index, mindex, lines = self.index, self.mindex, self.timeline.lines
+        pinned: list[int] = []
+        by_machine: dict[str, list[tuple[int, str]]] = {}
+        for op_id, (code, start) in instance.pins.items():
+            by_machine.setdefault(code, []).append((start, op_id))
+        noop = _ignore
+        for code in sorted(by_machine):
+            m = mindex[code]
+            for start, op_id in sorted(by_machine[code]):
+                x = index[op_id]
+                d = int(instance.op(op_id).durations[code])  # eligible: check_pins
+                last = lines[m].last_op()
+                s = self.setups.setup(last, x, m) if last >= 0 else 0
+                self.commit(x, m, start, s, -1, d, noop)
+                pinned.append(x)
+        never = self.n + 1
+        for x in pinned:  # a pin never becomes ready again
+            self.npred[x] = never
+        now = instance.now
+        if now:
+            ready = self.ready
+            for x in range(self.n):
+                if ready[x] < now:
+                    ready[x] = now
 
     def _set_up(self, source, machines, timeline_type: type) -> None:
         """Columns, setup table and timeline, in Python (the reference; it words the errors)."""
@@ -173,8 +219,7 @@ class Core:
                                               instance.class_setup)
         cindex = {c: k for k, c in enumerate(self.setups.classes)}
         mclasses = [sorted(cindex[c] for c in names) for names in mclass]
-        self.timeline = timeline_type(self.setups, [mc.downtime for mc in machines], mclasses,
-                                      mind)
+        self.timeline = timeline_type(self.setups, _closed_downtime(instance), mclasses, mind)
         self.active = [m for m, c in enumerate(mclasses) if c]  # machines with eligible ops
         self.ready = [0] * n
         self.pbar = sum(pmin) / n if n else 0.0

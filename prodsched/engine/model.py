@@ -75,17 +75,38 @@ class Instance:
 
     ``horizon`` (slots, None = unlimited): every operation must end by it, else scheduling
     raises ScheduleError naming the first operation that cannot.
+
+    Re-planning (DESIGN §4, README "Re-planning"): ``now`` is the slot before which nothing new
+    starts (neither an operation nor its setup); ``pins`` maps op id -> ``(machine, start)``:
+    those operations are placed first, exactly there, and never moved. Every operation that
+    starts before ``now`` must be pinned (an operation running at ``now`` is pinned by
+    definition). :func:`prodsched.engine.pins.check_pins` rejects pins that break a rule.
     """
 
     operations: tuple[Operation, ...]
     machines: tuple[Machine, ...]
     class_setup: Mapping[tuple[str, str], int] = field(default_factory=dict)
     horizon: int | None = None
+    now: int = 0
+    pins: Mapping[str, tuple[str, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "operations", tuple(self.operations))
         object.__setattr__(self, "machines", tuple(self.machines))
         object.__setattr__(self, "class_setup", dict(self.class_setup))
+        if isinstance(self.now, bool) or int(self.now) != self.now or self.now < 0:
+            raise ValueError(f"now must be a whole slot >= 0, got {self.now!r}")
+        object.__setattr__(self, "now", int(self.now))
+        pins = {}
+        for op_id, where in dict(self.pins).items():
+            try:
+                machine, start = where
+            except (TypeError, ValueError):
+                raise ValueError(f"pin of {op_id}: expected (machine, start), got {where!r}") from None
+            if isinstance(start, bool) or int(start) != start:
+                raise ValueError(f"pin of {op_id}: start {start!r} is not a whole slot")
+            pins[str(op_id)] = (str(machine), int(start))
+        object.__setattr__(self, "pins", pins)
         ops = {}
         for op in self.operations:
             if op.id in ops:
@@ -113,6 +134,11 @@ class Instance:
 
     def __len__(self) -> int:
         return len(self.operations)
+
+    @property
+    def replanning(self) -> bool:
+        """Whether ``now`` or pins constrain this instance."""
+        return bool(self.now or self.pins)
 
 
 class Assignment(NamedTuple):

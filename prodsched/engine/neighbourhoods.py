@@ -111,9 +111,10 @@ class Neighbourhoods:
             rest = [m for name in names for m in dict.fromkeys(parts.get(name, ()))
                     if m not in taken]
             out.extend(rest[:spare] if len(rest) <= spare else rng.sample(rest, spare))
-        mach, pos = self.state.mach, self.state.pos
-        return [mv for mv in dict.fromkeys(out)
-                if mv is not None and (mv[1] != mach[mv[0]] or mv[2] != pos[mv[0]])]
+        mach, pos, pin = self.state.mach, self.state.pos, self.state.pin
+        return [mv for mv in dict.fromkeys(out)  # a pinned operation never moves
+                if mv is not None and pin[mv[0]] < 0
+                and (mv[1] != mach[mv[0]] or mv[2] != pos[mv[0]])]
 
     # -- chains and blocks ------------------------------------------------------------------
     def _last(self) -> int:

@@ -20,6 +20,7 @@ from prodsched.engine.core import Core
 from prodsched.engine.improve import improve
 from prodsched.engine.model import Assignment, Instance, Schedule
 from prodsched.engine.objectives import check_options
+from prodsched.engine.pins import check_now, check_pins, check_unpinned_predecessors
 from prodsched.engine.rules import Rule, RuleState, get_rule
 from prodsched.engine.timeline import _NEVER, Timeline
 from prodsched.errors import Cancelled
@@ -39,7 +40,7 @@ def _run_window(core: Core, window: int, options: Mapping[str, Any]) -> None:
     if core.native is not None:  # set up in Python (see Core), with the compiled loops
         core.placed = core.native.run_window(core, window, max_rejects, max_scan, mixkey,
                                              opkey, len(mixid), len(opid))
-        core.count = core.native.count
+        core.count += core.native.count  # after the pins Core placed (none without re-planning)
         return
     due = core.due
     placed = core.placed
@@ -257,9 +258,14 @@ def schedule(
     ticker = _Ticker(n, progress, cancel, 0.0, scale)
     if cancel is not None and cancel.is_set():
         raise Cancelled("scheduling was cancelled")
+    if instance.replanning:
+        check_now(instance)
+        check_pins(instance)
     best = _one_pass(instance, rule_obj, window_slots, seed, options, ticker)
     assignments = _assignments(best)
     timeline = "python" if isinstance(best.timeline, Timeline) else "native"
+    if instance.replanning:
+        check_unpinned_predecessors(instance, assignments)
     del best
     elapsed = time.perf_counter() - started
     plan = Schedule(

@@ -43,6 +43,12 @@ class Sequencing:
         self.dts = [[s for s, _ in mc.downtime] for mc in instance.machines]
         self.dte = [[e for _, e in mc.downtime] for mc in instance.machines]
         self.horizon = _NEVER if instance.horizon is None else int(instance.horizon)
+        # re-planning: pinned operations keep their start (-1: not pinned); the others, and
+        # the setups before them, start at or after ``now``
+        self.now = instance.now
+        self.pin = [-1] * n
+        for op_id, (_code, t) in instance.pins.items():
+            self.pin[index[op_id]] = t
         self.elig = [sorted((mindex[c], int(d)) for c, d in op.durations.items()) for op in ops]
         self.dur_on = [dict(pairs) for pairs in self.elig]
         self.aging = [int(op.aging_slots) for op in ops]
@@ -290,6 +296,7 @@ class Sequencing:
         setup = self.table.setup
         dts, dte = self.dts, self.dte
         horizon = self.horizon
+        pin, now = self.pin, self.now
         job = self.job
         jobs_hit = []
         while heap:
@@ -310,14 +317,19 @@ class Sequencing:
                 if e > r:
                     r = e
             d = dur[v]
-            t = r
-            ds = dts[m]
-            if ds:
-                de = dte[m]
-                q = bisect_right(de, t - s)
-                while q < len(ds) and ds[q] < t + d:
-                    t = de[q] + s
-                    q += 1
+            if pin[v] >= 0:
+                t = self._pinned_start(v, m, r, s)
+                if t < 0:
+                    return False
+            else:
+                t = r if r >= now + s else now + s
+                ds = dts[m]
+                if ds:
+                    de = dte[m]
+                    q = bisect_right(de, t - s)
+                    while q < len(ds) and ds[q] < t + d:
+                        t = de[q] + s
+                        q += 1
             if t == start[v] and t + d == end[v] and s == stp[v]:
                 continue
             if t + d > horizon:
@@ -365,15 +377,34 @@ class Sequencing:
                 u = seq[m][pos[x] - 1]
                 s = setup(u, x, m)
                 r = max(r, end[u] + s)
-            t = r
-            ds, de = self.dts[m], self.dte[m]
-            q = bisect_right(de, t - s)
-            while q < len(ds) and ds[q] < t + dur[x]:
-                t = de[q] + s
-                q += 1
+            if self.pin[x] >= 0:
+                t = self._pinned_start(x, m, r, s)
+                if t < 0:
+                    raise ValueError(f"the start schedule cannot keep the pin of "
+                                     f"{self.instance.operations[x].id}")
+            else:
+                t = max(r, self.now + s)
+                ds, de = self.dts[m], self.dte[m]
+                q = bisect_right(de, t - s)
+                while q < len(ds) and ds[q] < t + dur[x]:
+                    t = de[q] + s
+                    q += 1
             start[x], end[x], stp[x] = t, t + dur[x], s
             timed[x] = 1
         self.setups = sum(stp)
+
+    def _pinned_start(self, x: int, m: int, r: int, s: int) -> int:
+        """The pinned start of ``x`` when ``r`` (its earliest start after the operations before
+        it) allows it and its setup ``s`` overlaps no downtime there; -1 otherwise."""
+        t = self.pin[x]
+        if r > t:
+            return -1
+        ds = self.dts[m]
+        if ds and s:
+            q = bisect_right(self.dte[m], t - s)
+            if q < len(ds) and ds[q] < t:
+                return -1
+        return t
 
     def _update_jobs(self, jobs: list[int], log: list) -> None:
         job_end, job_due, end, job_ops = self.job_end, self.job_due, self.end, self.job_ops

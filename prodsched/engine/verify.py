@@ -7,8 +7,9 @@ Checks (``Violation.check``): ``unknown_op``, ``duplicate``, ``missing``, ``mach
 code), ``eligibility``, ``duration``, ``horizon`` (negative times), ``overlap``, ``setup`` (the
 idle time before an operation is shorter than the setup it needs after the previous operation
 on that machine), ``setup_charged`` (reported setup differs from the required one),
-``downtime`` (an operation or its setup slots overlap planned downtime), ``precedence`` and
-``aging``.
+``downtime`` (an operation or its setup slots overlap planned downtime), ``precedence``,
+``aging``, ``pin`` (a pinned operation is not on its pinned machine at its pinned start) and
+``now`` (an unpinned operation, or the setup before it, starts before the instance's ``now``).
 """
 
 from __future__ import annotations
@@ -99,6 +100,12 @@ def verify(instance: Instance, assignments: Iterable[Assignment] | Schedule) -> 
             out.append(Violation("missing", (op.id,), f"{op.id} is not scheduled"))
     for code, items in per_machine.items():
         out.extend(_check_machine(instance, instance.machine(code), items))
+    for op_id, (machine, start) in sorted(instance.pins.items()):
+        a = seen.get(op_id)
+        if a is not None and (a.machine != machine or a.start != start):
+            out.append(Violation("pin", (op_id,),
+                                 f"{op_id} is pinned to {machine} at {start} but runs on "
+                                 f"{a.machine} at {a.start}"))
     for op_id, a in seen.items():
         op = instance.op(op_id)
         for pid in op.predecessors:
@@ -140,6 +147,10 @@ def _check_machine(instance: Instance, machine: Machine, items: list[Assignment]
             out.append(Violation("setup_charged", (a.op_id,),
                                  f"{a.op_id} is charged {a.setup} setup slots on {machine.code}, "
                                  f"the changeover needs {need}"))
+        if instance.now and a.op_id not in instance.pins and a.start - need < instance.now:
+            out.append(Violation("now", (a.op_id,),
+                                 f"{a.op_id} is not pinned but it (or its setup of {need}) starts "
+                                 f"at {a.start - need}, before now (slot {instance.now})"))
         hit = _overlapping_downtime(intervals, ends, a.start, a.end)
         if hit is not None:
             out.append(Violation("downtime", (a.op_id,),

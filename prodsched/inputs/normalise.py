@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from prodsched.inputs.spec import (DTYPES, ROW, SPECS, TABLE_NAMES, ColumnSpec,
-                              canonical_column, empty_table)
+from prodsched.inputs.spec import (DTYPES, ROW, TABLE_NAMES, ColumnSpec, canonical_column,
+                                   empty_table, spec_of)
 from prodsched.inputs.cells import blank, to_number, to_str, to_timestamp
 from prodsched.inputs.report import ValidationReport
 
@@ -115,7 +115,7 @@ def _rename(frame: pd.DataFrame, table: str, ctx: Context) -> pd.DataFrame:
 
 
 def _missing_columns(table: str, frame: pd.DataFrame) -> list[str]:
-    spec = SPECS[table]
+    spec = spec_of(table)
     have = set(frame.columns)
     if table == "linespeed" and not {"machine", "speed_m_min"} & have:
         return [c for c in ("item", "operation") if c not in have]  # wide form
@@ -142,7 +142,7 @@ def _drop_duplicates(frame: pd.DataFrame, table: str, keys: tuple[str, ...], ctx
 
 
 def _finish(frame: pd.DataFrame, table: str) -> pd.DataFrame:
-    spec = SPECS[table]
+    spec = spec_of(table)
     canon = spec.column_names
     extras = [c for c in frame.columns if c not in canon and c != ROW]
     out = frame[canon + extras + [ROW]].reset_index(drop=True)
@@ -155,7 +155,7 @@ def _finish(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 def normalise_table(table: str, frame: pd.DataFrame | None, ctx: Context,
                     done: dict[str, pd.DataFrame]) -> pd.DataFrame:
     from prodsched.inputs import table_rules
-    spec = SPECS[table]
+    spec = spec_of(table)
     report = ctx.report
     if frame is None:
         if any(i.severity == "error" for i in report.for_table(table)):

@@ -220,6 +220,25 @@ SPECS: dict[str, TableSpec] = {
     )
 }
 
+# Tables given with a run rather than in DATA (``Params.pins``, ``prodsched replan --pin``):
+# read and validated like the 12 tables, never looked for in the input folder.
+RUN_SPECS: dict[str, TableSpec] = {
+    "pinned": TableSpec(
+        "pinned",
+        (
+            _c("po_no", "str", False, "P/O NO", "PO"),
+            _c("op_id", "str", False),
+            _c("operation", "str", False, "공정명"),
+            _c("machine", "str", True, "기계코드"),
+            _c("start", "datetime", True, "시작시간"),
+        ),
+        "pinned.csv",
+        optional=True,
+        may_be_empty=True,
+        description="operations fixed on a machine at a start time: op_id, or po_no and operation",
+    ),
+}
+
 TABLE_NAMES: tuple[str, ...] = tuple(SPECS)
 REQUIRED_TABLES: tuple[str, ...] = tuple(n for n, s in SPECS.items() if not s.optional)
 OPTIONAL_TABLES: tuple[str, ...] = tuple(n for n, s in SPECS.items() if s.optional)
@@ -239,7 +258,12 @@ def _alias_map(spec: TableSpec) -> dict[str, str]:
     return out
 
 
-_ALIASES = {name: _alias_map(spec) for name, spec in SPECS.items()}
+def spec_of(table: str) -> TableSpec:
+    """The spec of one of the 12 tables or of a run table (``pinned``)."""
+    return SPECS[table] if table in SPECS else RUN_SPECS[table]
+
+
+_ALIASES = {name: _alias_map(spec) for name, spec in {**SPECS, **RUN_SPECS}.items()}
 
 
 def canonical_column(table: str, header: Any) -> str | None:
@@ -261,7 +285,7 @@ def table_key(file_stem: str) -> str | None:
 
 def empty_table(name: str) -> pd.DataFrame:
     """An empty table with the canonical columns and dtypes (and ``_row``)."""
-    spec = SPECS[name]
+    spec = spec_of(name)
     frame = pd.DataFrame({c.name: pd.Series([], dtype=DTYPES[c.kind]) for c in spec.columns})
     frame[ROW] = pd.Series([], dtype="int64")
     return frame

@@ -234,4 +234,28 @@ def apply(table: str, frame: pd.DataFrame, bad: pd.Series, ctx, done: dict[str, 
         return _machine_join(frame, table, bad, ctx, done)
     if table == "machine_rest":
         return _machine_join(frame, table, bad, ctx, done)
+    if table == "pinned":
+        return _pinned(frame, bad, ctx)
+    return frame
+
+
+def _pinned(frame: pd.DataFrame, bad: pd.Series, ctx) -> pd.DataFrame:
+    """Each row names its operation by op_id, or by po_no and operation (not both ways)."""
+    report = ctx.report
+    for i, rec in frame.iterrows():
+        if bad.loc[i]:
+            continue
+        has_id, has_po, has_op = (not blank(rec[c]) for c in ("op_id", "po_no", "operation"))
+        if has_id and has_po:
+            report.error("pinned", rec[ROW], "op_id", rec["op_id"], "give op_id or po_no, not both; "
+                         "row ignored")
+            bad.loc[i] = True
+        elif not has_id and not has_po:
+            report.error("pinned", rec[ROW], "op_id", "", "the row names no operation: give op_id, or "
+                         "po_no and operation; row ignored")
+            bad.loc[i] = True
+        elif has_po and not has_op:
+            report.error("pinned", rec[ROW], "operation", "", f"po_no {rec['po_no']} needs the "
+                         "operation to pin; row ignored")
+            bad.loc[i] = True
     return frame

@@ -153,6 +153,11 @@ def write_results(artifacts: Mapping[str, Any], out_dir: str | Path, plan: PlanV
     csv("orders.csv", orders_for_csv(artifacts["orders"]))
     csv("unable.csv", _with_columns(artifacts.get("unable"), UNABLE_COLUMNS))
     csv("validation.csv", _with_columns(artifacts.get("validation"), VALIDATION_COLUMNS))
+    if artifacts.get("changes") is not None:  # a re-plan: each operation against the previous plan
+        changes = artifacts["changes"].copy()
+        for col in ("old_start_time", "new_start_time"):
+            changes[col] = _iso_datetime(changes[col])
+        csv("changes.csv", changes)
     written.append(write_xlsx(artifacts, out / "results.xlsx"))
     if plan is None:
         tables = {k: artifacts[k] for k in TABLE_NAMES if k in artifacts}

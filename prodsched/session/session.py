@@ -46,6 +46,7 @@ PARAM_STAGE = {
     "objective": "schedule", "improve_iterations": "schedule", "objective_options": "schedule",
     "solver": "schedule",
     "extra": "schedule",
+    "now": "schedule", "replan_from": "schedule", "pins": "schedule",  # re-planning (stage 5 reads them)
     "out": "results",
 }
 STATUSES = ("pending", "running", "done", "failed", "stale")

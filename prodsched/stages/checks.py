@@ -118,4 +118,35 @@ def check_params(params: Params | dict[str, Any], *, data_exists: bool = True) -
     options = params.extra.get("rule_options")
     if options is not None and not isinstance(options, dict):
         raise ParameterError("extra", options, "rule_options must be a mapping of option name to value")
+    _replan(params, data_exists)
     return params
+
+
+def _replan(params: Params, files_exist: bool) -> None:
+    """``now`` is a date-time; ``replan_from`` a run folder (needs ``now``); ``pins`` a table."""
+    if params.now is not None:
+        try:
+            dt.datetime.fromisoformat(str(params.now).strip())
+        except ValueError:
+            raise ParameterError("now", params.now, "must be a date-time like '2025-06-03 08:00'") from None
+    if params.replan_from is not None:
+        if params.now is None:
+            raise ParameterError("replan_from", params.replan_from, "needs now: the time before which "
+                                 "started work is kept")
+        if not isinstance(params.replan_from, (str, Path)):
+            raise ParameterError("replan_from", params.replan_from, "must be the folder of a previous run")
+        if files_exist:
+            folder = Path(params.replan_from)
+            missing = [n for n in ("schedule.csv", "kpis.json") if not (folder / n).is_file()]
+            if missing:
+                raise ParameterError("replan_from", str(params.replan_from), f"is not a run folder: no "
+                                     f"{' or '.join(missing)} there")
+    pins = params.pins
+    if pins is None:
+        return
+    if isinstance(pins, (str, Path)):
+        if files_exist and not Path(pins).is_file():
+            raise ParameterError("pins", str(pins), "no such file")
+    elif not isinstance(pins, list) or not all(isinstance(r, dict) for r in pins):
+        raise ParameterError("pins", pins, "must be a pinned table file or a list of records "
+                             "(op_id or po_no and operation, machine, start)")

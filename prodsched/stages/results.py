@@ -11,7 +11,9 @@ once here and read by the key figures, the gap analysis and every exported file.
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,7 +44,8 @@ def run(inputs: Mapping[str, Any], params, progress=None, cancel=None) -> StageR
     plan = PlanView.build(schedule, dag, tables, inputs.get("calendar"))
 
     step(0.0, "verifying the schedule")
-    violations = verify_schedule(schedule, dag, tables)
+    replan = (inputs.get("schedule_info") or {}).get("replan")
+    violations = verify_schedule(schedule, dag, tables, replan)
 
     step(0.3, "orders and lateness")
     orders = K.order_table(schedule, tables.get("order_data"), inputs.get("order_jobs"),
@@ -58,6 +61,8 @@ def run(inputs: Mapping[str, Any], params, progress=None, cancel=None) -> StageR
     kpis.update(inputs.get("schedule_figures") or {})  # stage 5's objective figures
     artifacts = {"kpis": kpis, "orders": orders, "late_orders": late, "machines": machines,
                  "gaps": gaps, "violations": violations, "bounds": bounds}
+    if replan and replan.get("from"):  # a re-plan: each operation and the KPIs against the previous plan
+        artifacts["changes"] = _changes(schedule, kpis, replan)
     summary = {"kpis": kpis, "late_orders": len(late), "violations": len(violations),
                "gaps": gaps["kind"].value_counts().to_dict() if len(gaps) else {}}
     if getattr(params, "out", None):
@@ -73,11 +78,26 @@ def run(inputs: Mapping[str, Any], params, progress=None, cancel=None) -> StageR
     return StageResult(artifacts=artifacts, summary=summary)
 
 
-def verify_schedule(schedule: pd.DataFrame, dag, tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """The independent verifier's findings as a DataFrame (op_id, check, message)."""
+def _changes(schedule: pd.DataFrame, kpis: dict, replan: Mapping[str, Any]) -> pd.DataFrame:
+    """changes.csv's table; the re-plan's cells (counts, KPI deltas) are added to ``kpis``."""
+    from prodsched.results.changes import changes_table, replan_kpis
+    from prodsched.results.exports import read_schedule_csv
+
+    folder = Path(replan["from"])
+    previous = read_schedule_csv(folder / "schedule.csv")
+    old_kpis = json.loads((folder / "kpis.json").read_text(encoding="utf-8"))
+    changes = changes_table(previous, schedule, pd.Timestamp(replan["now"]))
+    kpis.update(replan_kpis(changes, old_kpis, kpis, replan))
+    return changes
+
+
+def verify_schedule(schedule: pd.DataFrame, dag, tables: Mapping[str, pd.DataFrame],
+                    replan: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """The independent verifier's findings as a DataFrame (op_id, check, message); ``replan``
+    (stage 5's record of a re-plan) adds its ``now`` and pins to the rules checked."""
     from prodsched.stages.schedule import verify
 
-    found = verify(schedule, dag, dict(tables))
+    found = verify(schedule, dag, dict(tables), replan)
     return pd.DataFrame([{c: str(v.get(c, "")) for c in VIOLATION_COLUMNS} for v in found],
                         columns=VIOLATION_COLUMNS)
 

@@ -30,6 +30,7 @@ from prodsched.params import Params
 from prodsched.results.columns import SCHEDULE_COLUMNS
 from prodsched.results.plan import Changeovers, calendar_of, downtime_slots
 from prodsched.stages import StageResult
+from prodsched.stages.replan import constrain, replanning, with_record
 
 COLUMNS = SCHEDULE_COLUMNS
 
@@ -110,6 +111,9 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
     started = time.perf_counter()
     dag = as_graph(inputs["dag"])
     instance = build_instance(dag, inputs)
+    replan = None
+    if replanning(params):  # now and pins (README "Re-planning")
+        instance, replan = constrain(instance, dag, params)
     slot = calendar_of(dag=dag).slot_minutes
     options = dict((params.extra or {}).get("rule_options") or {})
     history: list[dict] = []
@@ -148,6 +152,8 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
         **figures,
         "objectives": engine.report(plan, instance, params.objective_options)["objectives"],
     }
+    if replan is not None:
+        summary["replan"] = {**replan, "timeline": plan.info.get("timeline")}
     if violations:
         summary["violation_examples"] = [v.message for v in violations[:5]]
     curve = pd.DataFrame({"iteration": [h["iteration"] for h in history], "best": [h["best"] for h in history],
@@ -195,11 +201,13 @@ def _violation(op_id: str, check: str, message: str) -> dict[str, str]:
     return {"op_id": op_id, "check": check, "message": message}
 
 
-def verify(schedule_df: pd.DataFrame, dag: Any, tables: Mapping[str, Any]) -> list[dict]:
+def verify(schedule_df: pd.DataFrame, dag: Any, tables: Mapping[str, Any],
+           replan: Mapping[str, Any] | None = None) -> list[dict]:
     """Every rule of DESIGN §4 checked on ``schedule_df`` from scratch, plus the consistency of
-    its columns with the graph; ``[]`` = feasible. Each finding: ``{op_id, check, message}``."""
+    its columns with the graph; ``[]`` = feasible. Each finding: ``{op_id, check, message}``.
+    ``replan`` (stage 5's record of a re-plan) adds its ``now`` and pins to the rules."""
     g = as_graph(dag)
-    instance = build_instance(g, tables)
+    instance = with_record(build_instance(g, tables), replan)
     missing = [c for c in COLUMNS if c not in schedule_df.columns]
     if any(c in missing for c in ("op_id", "machine", "start", "end")):
         return [_violation("", "columns", f"the schedule lacks column(s) {missing}")]

@@ -320,6 +320,18 @@ cdef class NativeCore:
         return out
 
     # -- the window loop ---------------------------------------------------------------------
+    def take_pins(self, core):
+        """Continue from the pinned operations ``core`` placed before any loop: its ready times,
+        predecessor counts (a pin's is above n: it never becomes ready) and count. Keyed only
+        (otherwise ``run_window`` loads them from ``core``)."""
+        cdef Py_ssize_t x
+        self.ready = core.ready
+        self.npred = core.npred
+        self.count = core.count
+        for x in range(self.n):
+            if self.npred[x] > self.n:
+                self.placed[x] = 1
+
     def run_window(self, core, i64 window, int max_rejects, int max_scan, mixkey=None,
                    opkey=None, int nmix=0, int nop=0):
         """``scheduler._run_window`` on ``core``; returns the placed flags (a bytearray).
