@@ -100,3 +100,17 @@ def test_cli_solver_cpsat_runs_a_plant_and_reports(tmp_path):
                           "--solver", "cpsat", "--objective", "only_python"], capture_output=True, text=True,
                          env=env, timeout=120)
     assert bad.returncode == 2 and "--objective" in bad.stderr
+
+
+def test_pins_stay_put_and_nothing_new_starts_before_now():
+    inst = small_plant()
+    start = schedule(inst, "edd")
+    first = min(start.assignments, key=lambda a: (a.start, a.op_id))
+    pinned = Instance(inst.operations, inst.machines, inst.class_setup, now=first.end,
+                      pins={first.op_id: (first.machine, first.start)})
+    hint = schedule(pinned, "edd")
+    result = cpsat.solve(pinned, "makespan", hint=hint, work_units=2)
+    assert verify(pinned, result.schedule) == []
+    placed = result.schedule.by_op()[first.op_id]
+    assert (placed.machine, placed.start) == (first.machine, first.start)
+    assert all(a.start - a.setup >= first.end for a in result.schedule.assignments if a.op_id != first.op_id)

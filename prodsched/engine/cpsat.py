@@ -5,7 +5,8 @@ eligible machine, without interruption; precedence plus the predecessor's aging 
 machine the operations form one sequence (a circuit through a depot), and an operation that
 follows another needs the setup between them (max of class/mixture change and width change)
 between the other's end and its own start; a machine's first operation has no setup; neither an
-operation nor its setup slots overlap the machine's downtime.
+operation nor its setup slots overlap the machine's downtime; pinned operations keep their
+machine and start, and nothing else (nor its setup) starts before ``now``.
 
 The model optimises a linear stand-in for the objective (its leading terms, weighted so that the
 first dominates); the schedule it returns is judged by the real objective, and the start schedule
@@ -121,6 +122,10 @@ def solve(instance: Instance, objective: str = "tardiness", options: Mapping[str
             per_machine[code].append(o)
             model.new_optional_interval_var(start[o.id], int(d), end[o.id], x, f"op[{o.id},{code}]")
         model.add_exactly_one(lits)
+        if o.id in instance.pins:  # placed where the plan already has it: machine and start fixed
+            machine_code, pinned_start = instance.pins[o.id]
+            model.add(present[o.id, machine_code] == 1)
+            model.add(start[o.id] == pinned_start)
         for pid in o.predecessors:
             model.add(start[o.id] >= end[pid] + instance.op(pid).aging_slots)
     setup_terms = []
@@ -142,6 +147,8 @@ def solve(instance: Instance, objective: str = "tardiness", options: Mapping[str
             size = model.new_int_var(0, max_setup[code] + int(a.durations[code]), f"sz[{a.id},{code}]")
             model.add(ext_start == start[a.id] - su).only_enforce_if(x)
             model.add(size == su + int(a.durations[code])).only_enforce_if(x)
+            if a.id not in instance.pins and instance.now:
+                model.add(ext_start >= instance.now).only_enforce_if(x)  # nor its setup before now
             busy.append(model.new_optional_interval_var(ext_start, size, end[a.id], x, f"busy[{a.id},{code}]"))
             model.add_implication(x, ~empty)
             first = model.new_bool_var(f"first[{a.id},{code}]")
