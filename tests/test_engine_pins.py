@@ -6,45 +6,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_engine_properties import plants  # the same random plants as the engine's properties
 
 from prodsched.engine import Instance, Machine, Operation, schedule, verify
 from prodsched.errors import ScheduleError
 
-CLASSES = "ABC"
 RULES = ("window", "edd", "spt", "atcs")
 RUN = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@st.composite
-def plants(draw):
-    n_machines = draw(st.integers(1, 4))
-    codes = [f"M{i}" for i in range(1, n_machines + 1)]
-    machines = []
-    for code in codes:
-        starts = sorted(draw(st.lists(st.integers(0, 80), max_size=3, unique=True)))
-        downtime = tuple((s, s + draw(st.integers(1, 8))) for s in starts)
-        machines.append(Machine(code, downtime, draw(st.integers(0, 3)), draw(st.integers(0, 3))))
-    class_setup = draw(st.dictionaries(st.tuples(st.sampled_from(CLASSES), st.sampled_from(CLASSES)),
-                                       st.integers(0, 5), max_size=9))
-    ops: list[Operation] = []
-    for j in range(draw(st.integers(1, 8))):
-        width = draw(st.sampled_from([1000, 1300, 1500]))
-        due = draw(st.integers(0, 80))
-        prev: tuple[str, ...] = ()
-        for seq in range(1, draw(st.integers(1, 4)) + 1):
-            eligible = draw(st.lists(st.sampled_from(codes), min_size=1, max_size=n_machines,
-                                     unique=True))
-            durations = {m: draw(st.integers(1, 6)) for m in eligible}
-            preds = prev
-            if ops and draw(st.integers(0, 5)) == 0:  # an assembly: also wait for an earlier job
-                preds = tuple(dict.fromkeys(prev + (draw(st.sampled_from(ops)).id,)))
-            op_id = f"J{j}-{seq}"
-            ops.append(Operation(op_id, f"J{j}", seq, draw(st.sampled_from(CLASSES)),
-                                 draw(st.sampled_from(["", "m1", "m2"])), width, due,
-                                 draw(st.sampled_from([0, 0, 1, 3])), durations, preds,
-                                 draw(st.sampled_from(["coat", "print", ""]))))
-            prev = (op_id,)
-    return Instance(tuple(ops), tuple(machines), class_setup)
 
 
 def replanned(inst: Instance, now: int, pins: dict) -> Instance:
