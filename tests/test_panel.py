@@ -129,8 +129,8 @@ def test_gantt_shows_the_schedule_and_a_click_fills_the_details(finished):
     assert p.gantt is not None and p.gantt_box.children == (p.gantt,)
     assert p.gantt.data["stats"]["operations"] == len(schedule)
     assert "Click a bar" in p.details.value
-    late = [b for b in p.gantt.data["bars"] if b["late"]]
-    bar = (late or p.gantt.data["bars"])[0]
+    late = [b for b in p.gantt.bars() if b["late"]]
+    bar = (late or p.gantt.bars())[0]
     p.gantt.selected_op = bar["op_id"]  # what the front end sets on a click
     shown = text(p.details.value)
     assert bar["op_id"] in shown and bar["due"] in shown and bar["machine"] in shown

@@ -44,7 +44,7 @@ PARAM_STAGE = {
     "min_yield": "yield", "yield_policy": "yield",
     "window_days": "schedule", "rule": "schedule", "seed": "schedule", "time_limit_s": "schedule",
     "extra": "schedule",
-    "out": "results",
+    "out": "results", "outputs": "results",
 }
 STATUSES = ("pending", "running", "done", "failed", "stale")
 

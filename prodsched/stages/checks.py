@@ -16,7 +16,7 @@ from typing import Any
 from prodsched.engine.rules import RULES
 from prodsched.errors import ParameterError
 from prodsched.inputs.widths import WidthTableError, resolve_table
-from prodsched.params import Params
+from prodsched.params import Params, parse_outputs
 from prodsched.stages.yields import POLICIES
 
 
@@ -81,6 +81,10 @@ def check_params(params: Params | dict[str, Any], *, data_exists: bool = True) -
         resolve_table(params.width_combinations)
     except WidthTableError as exc:
         raise ParameterError("width_combinations", "…", str(exc)) from None
+    try:
+        parse_outputs(params.outputs)
+    except ValueError as exc:
+        raise ParameterError("outputs", params.outputs, str(exc)) from None
     if not isinstance(params.extra, dict):
         raise ParameterError("extra", params.extra, "must be a mapping")
     options = params.extra.get("rule_options")
