@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from prodsched.errors import InputError, ParameterError
-from prodsched.params import Params
+from prodsched.params import OUTPUTS, Params
 from prodsched.stages import STAGES, stage_number
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--time-limit", type=float, dest="time_limit_s", help="seconds for the schedule stage to improve")
     r.add_argument("--min-yield", type=float, help="yields below this are clamped up (default 0.9)")
     r.add_argument("--yield-policy", choices=["cumulative", "item_product"])
+    r.add_argument("--outputs", help="result files to write: all (default) or some of "
+                   f"{','.join(OUTPUTS)}, e.g. csv,json (schedule.csv, kpis.json and run.json are always written)")
     r.add_argument("--stages", help="a range such as 1-4, 5-6 or load-dag (default: all six)")
     r.add_argument("--session", help="continue this session (e.g. --stages 5-6 with another --window-days)")
     r.add_argument("--notebooks", action="store_true", help="run the stage notebooks with papermill into OUT/<run_id>/")
@@ -142,7 +144,8 @@ def print_input_errors(report) -> None:
 # --------------------------------------------------------------------------- run
 
 def _params_from(args) -> dict[str, Any]:
-    names = ("window_days", "rule", "base_date", "slot_minutes", "seed", "time_limit_s", "min_yield", "yield_policy")
+    names = ("window_days", "rule", "base_date", "slot_minutes", "seed", "time_limit_s", "min_yield", "yield_policy",
+             "outputs")
     values = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     if args.data:
         values["data"] = str(Path(args.data).resolve())

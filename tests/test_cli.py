@@ -137,6 +137,28 @@ def test_run_plant_export(env, tmp_path):
     assert json.loads((tmp_path / "out" / "kpis.json").read_text())["violations"] == 0
 
 
+def test_outputs_choose_the_result_files(env, tmp_path):
+    always = {"schedule.csv", "kpis.json", "run.json"}
+    lean = prodsched(env, "run", SAMPLE / "plant_export", "--out", tmp_path / "lean", "--outputs", "csv", "--quiet")
+    assert lean.returncode == 0, lean.stderr
+    assert {p.name for p in (tmp_path / "lean").iterdir()} == always | {"orders.csv", "unable.csv", "validation.csv"}
+    assert json.loads((tmp_path / "lean" / "run.json").read_text())["parameters"]["outputs"] == "csv"
+    sid = lean.stdout.split()[1]
+    again = prodsched(env, "run", "--session", sid, "--stages", "6", "--out", tmp_path / "pics",
+                      "--outputs", "PNG, html", "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert {p.name for p in (tmp_path / "pics").iterdir()} == always | {"gantt.png", "gantt.html"}
+    assert (tmp_path / "pics" / "schedule.csv").read_bytes() == (tmp_path / "lean" / "schedule.csv").read_bytes()
+
+
+def test_a_bad_outputs_value_is_exit_2_before_any_session(env, tmp_path):
+    proc = prodsched(env, "run", SAMPLE, "--out", tmp_path / "out", "--outputs", "csv,pdf")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("prodsched: --outputs:") and "pdf" in proc.stderr and "xlsx" in proc.stderr
+    assert json.loads(prodsched(env, "sessions", "--json").stdout) == []
+    assert not (tmp_path / "out").exists()
+
+
 def test_broken_input_exits_2_with_a_readable_table(env, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(SAMPLE, data, ignore=shutil.ignore_patterns("plant_export", "*.md"))
