@@ -13,11 +13,8 @@ from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
-from prodsched.engine.rules import RULES
 from prodsched.errors import ParameterError
-from prodsched.inputs.widths import WidthTableError, resolve_table
 from prodsched.params import Params, parse_outputs
-from prodsched.stages.yields import POLICIES
 
 
 def _integer(name: str, value: Any, low: int) -> None:
@@ -50,6 +47,12 @@ def check_params(params: Params | dict[str, Any], *, data_exists: bool = True) -
     ``data_exists=False`` skips the check that the input path exists (a shared session may have
     been started on another machine; its data is checked where it is set).
     """
+    # imported here: the rule registry and the width table bring in the engine and pandas, which
+    # commands that only read a session (``prodsched status``) do not need
+    from prodsched.engine.rules import RULES
+    from prodsched.inputs.widths import WidthTableError, resolve_table
+    from prodsched.stages.yields import POLICIES
+
     if isinstance(params, dict):
         try:
             params = Params.from_dict(params)
