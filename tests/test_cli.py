@@ -105,6 +105,48 @@ def test_run_sample_data(sample_run):
     assert set(orders.loc[orders["status"] == "unable", "po_no"]) == set(unable["po_no"])
 
 
+def test_progress_is_one_line_per_stage_when_not_on_a_terminal(sample_run):
+    proc, _, _ = sample_run  # stderr is a pipe here, as in a log or CI
+    lines = proc.stderr.splitlines()
+    assert [ln.split(" done in ")[0] for ln in lines] == [
+        f"stage {i} ({name})" for i, name in enumerate(("load", "preprocess", "yield", "dag", "schedule", "results"), 1)]
+    assert all(ln.endswith(" s") for ln in lines) and "\r" not in proc.stderr and "%|" not in proc.stderr
+
+
+class _Terminal:
+    def __init__(self):
+        self.text = ""
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_nothing_when_quiet():
+    term = _Terminal()
+    with cli._bar("schedule", quiet=False, stream=term) as progress:
+        progress(0.5, "placing operations")
+    assert "5 schedule" in term.text and "100%|" in term.text and "done" in term.text
+    assert "stage 5 (schedule) done" not in term.text
+    quiet, log = _Terminal(), _Terminal()
+    log.isatty = lambda: False
+    with cli._bar("dag", quiet=True, stream=quiet) as progress:
+        progress(1.0)
+    with cli._bar("dag", quiet=False, stream=log) as progress:
+        progress(1.0)
+    assert quiet.text == "" and log.text.startswith("stage 4 (dag) done in ")
+    failed = _Terminal()
+    failed.isatty = lambda: False
+    with pytest.raises(RuntimeError), cli._bar("load", quiet=False, stream=failed):
+        raise RuntimeError("boom")
+    assert failed.text == ""  # a failed stage has its own one-line message
+
+
 def test_run_writes_the_gantt_files(sample_run):
     proc, out, _ = sample_run
     assert proc.returncode == 0, proc.stderr
