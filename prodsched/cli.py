@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from prodsched.errors import InputError, ParameterError
-from prodsched.params import Params
+from prodsched.params import OUTPUTS, Params
 from prodsched.stages import STAGES, stage_number
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
@@ -69,10 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cap on the optimiser's seconds (the iterations done and whether the cap cut them are reported)")
     r.add_argument("--min-yield", type=float, help="yields below this are clamped up (default 0.9)")
     r.add_argument("--yield-policy", choices=["cumulative", "item_product"])
+    r.add_argument("--outputs", help="result files to write: all (default) or some of "
+                   f"{','.join(OUTPUTS)}, e.g. csv,json (schedule.csv, kpis.json and run.json are always written)")
     r.add_argument("--stages", help="a range such as 1-4, 5-6 or load-dag (default: all six)")
     r.add_argument("--session", help="continue this session (e.g. --stages 5-6 with another --window-days)")
     r.add_argument("--notebooks", action="store_true", help="run the stage notebooks with papermill into OUT/<run_id>/")
-    r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    r.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress (default: a bar per stage on a terminal, a line per stage otherwise)")
 
     rp = sub.add_parser("replan", help="re-plan a previous run from --now: what started before it stays, the rest is "
                                        "scheduled again; writes changes.csv and KPI deltas as well")
@@ -185,7 +188,7 @@ def print_input_errors(report) -> None:
 
 def _params_from(args) -> dict[str, Any]:
     names = ("window_days", "rule", "base_date", "slot_minutes", "seed", "time_limit_s", "min_yield", "yield_policy",
-             "objective", "improve_iterations", "solver")
+             "objective", "improve_iterations", "solver", "outputs")
     values = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     if args.data:
         values["data"] = str(Path(args.data).resolve())
@@ -437,15 +440,25 @@ def _guarded(name: str, call):
 
 
 class _bar:
-    """A tqdm bar for the schedule stage (other stages are quick); a progress callback either way."""
+    """What a user sees of a stage while it runs (``progress(fraction, message)`` is fed by the
+    session's worker): on a terminal a tqdm bar per stage; elsewhere (logs, CI) one line per
+    stage when it is done, with its time; nothing with ``--quiet``."""
 
-    def __init__(self, name: str, quiet: bool):
+    def __init__(self, name: str, quiet: bool, stream=None):
+        self.name, self.quiet, self.stream = name, quiet, stream or sys.stderr
         self.tqdm = None
-        if name == "schedule" and not quiet:
+        self.started = time.monotonic()
+        isatty = getattr(self.stream, "isatty", None)
+        self.terminal = bool(isatty and isatty())
+        if self.terminal and not quiet:
+            import shutil
+
             from tqdm import tqdm
 
-            self.tqdm = tqdm(total=1000, desc="schedule", unit="‰", file=sys.stderr,
-                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}{postfix}")
+            width = min(100, shutil.get_terminal_size(fallback=(80, 24)).columns or 80)
+            self.tqdm = tqdm(total=1000, desc=f"{stage_number(name)} {name:<10}", unit="‰", file=self.stream,
+                             ncols=width, bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}{postfix}",
+                             leave=True)
 
     def __enter__(self):
         return self.update
@@ -458,9 +471,15 @@ class _bar:
             if message:
                 self.tqdm.set_postfix_str(message[:40], refresh=False)
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         if self.tqdm is not None:
+            if exc_type is None:
+                self.tqdm.update(1000 - self.tqdm.n)
+                self.tqdm.set_postfix_str("done", refresh=False)
             self.tqdm.close()
+        elif exc_type is None and not self.quiet:
+            print(f"stage {stage_number(self.name)} ({self.name}) done in {time.monotonic() - self.started:.2f} s",
+                  file=self.stream, flush=True)
         return False
 
 

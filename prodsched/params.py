@@ -7,6 +7,34 @@ from typing import Any
 
 RULE_DEFAULT = "window"
 
+# Result files stage 6 can write, by name (schedule.csv, kpis.json and run.json are always written):
+OUTPUTS = {
+    "csv": "orders.csv, unable.csv, validation.csv",
+    "json": "kpis.json (always written)",
+    "xlsx": "results.xlsx",
+    "png": "gantt.png",
+    "html": "gantt.html",
+}
+
+
+def parse_outputs(value: str | list[str] | tuple[str, ...] | set[str] | None) -> frozenset[str]:
+    """The set of OUTPUTS names ``value`` chooses: None, "" or "all" = all of them; else a
+    comma-separated text or a list of names. ValueError names what is not an output."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "all")):
+        return frozenset(OUTPUTS)
+    if isinstance(value, str):
+        names = [v.strip().lower() for v in value.split(",")]
+    elif isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(v, str) for v in value):
+        names = [v.strip().lower() for v in value]
+    else:
+        raise ValueError("must be 'all' or result file kinds such as 'csv,json'")
+    names = [n for n in names if n]
+    unknown = sorted(set(names) - set(OUTPUTS) - {"all"})
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not a result file kind; "
+                         f"choose from all, {', '.join(OUTPUTS)}")
+    return frozenset(OUTPUTS) if "all" in names or not names else frozenset(names) | {"json"}
+
 
 @dataclass
 class Params:
@@ -33,6 +61,7 @@ class Params:
     now: str | None = None
     replan_from: str | None = None
     pins: str | list[dict[str, Any]] | None = None
+    outputs: str | list[str] | None = None  # result files: None/"all", or e.g. "csv,json" (see OUTPUTS)
     extra: dict[str, Any] = field(default_factory=dict)  # rule-specific settings
 
     def to_dict(self) -> dict[str, Any]:

@@ -130,6 +130,48 @@ def test_run_with_an_objective_and_the_optimiser(env, tmp_path):
     assert "objective   setups" in proc.stdout and "after 25 of 25 iterations" in proc.stdout
 
 
+def test_progress_is_one_line_per_stage_when_not_on_a_terminal(sample_run):
+    proc, _, _ = sample_run  # stderr is a pipe here, as in a log or CI
+    lines = proc.stderr.splitlines()
+    assert [ln.split(" done in ")[0] for ln in lines] == [
+        f"stage {i} ({name})" for i, name in enumerate(("load", "preprocess", "yield", "dag", "schedule", "results"), 1)]
+    assert all(ln.endswith(" s") for ln in lines) and "\r" not in proc.stderr and "%|" not in proc.stderr
+
+
+class _Terminal:
+    def __init__(self):
+        self.text = ""
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_nothing_when_quiet():
+    term = _Terminal()
+    with cli._bar("schedule", quiet=False, stream=term) as progress:
+        progress(0.5, "placing operations")
+    assert "5 schedule" in term.text and "100%|" in term.text and "done" in term.text
+    assert "stage 5 (schedule) done" not in term.text
+    quiet, log = _Terminal(), _Terminal()
+    log.isatty = lambda: False
+    with cli._bar("dag", quiet=True, stream=quiet) as progress:
+        progress(1.0)
+    with cli._bar("dag", quiet=False, stream=log) as progress:
+        progress(1.0)
+    assert quiet.text == "" and log.text.startswith("stage 4 (dag) done in ")
+    failed = _Terminal()
+    failed.isatty = lambda: False
+    with pytest.raises(RuntimeError), cli._bar("load", quiet=False, stream=failed):
+        raise RuntimeError("boom")
+    assert failed.text == ""  # a failed stage has its own one-line message
+
+
 def test_run_writes_the_gantt_files(sample_run):
     proc, out, _ = sample_run
     assert proc.returncode == 0, proc.stderr
@@ -161,6 +203,28 @@ def test_run_plant_export(env, tmp_path):
     proc = prodsched(env, "run", data, "--out", tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "out" / "kpis.json").read_text())["violations"] == 0
+
+
+def test_outputs_choose_the_result_files(env, tmp_path):
+    always = {"schedule.csv", "kpis.json", "run.json"}
+    lean = prodsched(env, "run", SAMPLE / "plant_export", "--out", tmp_path / "lean", "--outputs", "csv", "--quiet")
+    assert lean.returncode == 0, lean.stderr
+    assert {p.name for p in (tmp_path / "lean").iterdir()} == always | {"orders.csv", "unable.csv", "validation.csv"}
+    assert json.loads((tmp_path / "lean" / "run.json").read_text())["parameters"]["outputs"] == "csv"
+    sid = lean.stdout.split()[1]
+    again = prodsched(env, "run", "--session", sid, "--stages", "6", "--out", tmp_path / "pics",
+                      "--outputs", "PNG, html", "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert {p.name for p in (tmp_path / "pics").iterdir()} == always | {"gantt.png", "gantt.html"}
+    assert (tmp_path / "pics" / "schedule.csv").read_bytes() == (tmp_path / "lean" / "schedule.csv").read_bytes()
+
+
+def test_a_bad_outputs_value_is_exit_2_before_any_session(env, tmp_path):
+    proc = prodsched(env, "run", SAMPLE, "--out", tmp_path / "out", "--outputs", "csv,pdf")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("prodsched: --outputs:") and "pdf" in proc.stderr and "xlsx" in proc.stderr
+    assert json.loads(prodsched(env, "sessions", "--json").stdout) == []
+    assert not (tmp_path / "out").exists()
 
 
 def test_broken_input_exits_2_with_a_readable_table(env, tmp_path):

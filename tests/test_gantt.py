@@ -12,7 +12,7 @@ import pytest
 
 from prodsched.errors import ProdschedError
 from prodsched.jupyter.gantt import GanttWidget
-from prodsched.results.gantt_data import gantt_data
+from prodsched.results.gantt_data import bar_records, downtime_records, gantt_data, setup_records
 from prodsched.results.gantt_html import gantt_html, write_gantt_html
 from prodsched.results.gantt_png import hangul_font, label, romanize, write_gantt_png
 from prodsched.results.plan import PlanView
@@ -60,7 +60,7 @@ def test_rows_follow_machine_master_order_and_include_idle_machines(schedule, ta
     data = gantt_data(schedule, tables)
     assert [m["machine"] for m in data["machines"]] == ["M1", "M2", "M3"]
     assert data["machines"][0]["name"] == "Coater A"
-    assert {b["op_id"]: b["row"] for b in data["bars"]} == {"J1-01": 1, "J1-02": 0, "J2-01": 0, "J3-01": 0}
+    assert {b["op_id"]: b["row"] for b in bar_records(data)} == {"J1-01": 1, "J1-02": 0, "J2-01": 0, "J3-01": 0}
 
 
 def test_calendar_is_inferred_from_the_schedule_or_taken_from_the_dag(schedule):
@@ -74,13 +74,13 @@ def test_calendar_is_inferred_from_the_schedule_or_taken_from_the_dag(schedule):
 
 
 def test_bars_carry_order_and_lateness_details(schedule, tables):
-    bars = {b["op_id"]: b for b in gantt_data(schedule, tables)["bars"]}
+    bars = {b["op_id"]: b for b in bar_records(gantt_data(schedule, tables))}
     assert bars["J1-01"]["po_nos"] == ["P1", "P2"]
     assert bars["J1-01"]["late"] is False and bars["J1-01"]["late_days"] == 0
     # J2-01 ends 2024-03-01 15:00, due 2024-03-01: deadline is the end of the due day -> on time
     assert bars["J2-01"]["late"] is False
     assert bars["J2-01"]["due_slot"] == 48
-    late = gantt_data(schedule.assign(due=pd.Timestamp("2024-02-29")), tables)["bars"]
+    late = bar_records(gantt_data(schedule.assign(due=pd.Timestamp("2024-02-29")), tables))
     j3 = next(b for b in late if b["op_id"] == "J3-01")  # ends 2024-03-01 20:00 -> 20 h late
     assert j3["late"] and j3["late_days"] == pytest.approx(20 / 24, abs=0.01) and j3["late_whole_days"] == 1
     assert json.loads(json.dumps(gantt_data(schedule, tables)))  # JSON-able as is
@@ -88,19 +88,19 @@ def test_bars_carry_order_and_lateness_details(schedule, tables):
 
 def test_setup_segments_sit_right_before_their_operation_with_a_reason(schedule, tables):
     data = gantt_data(schedule, tables)
-    setups = {s["op_id"]: s for s in data["setups"]}
+    setups = {s["op_id"]: s for s in setup_records(data)}
     assert set(setups) == {"J2-01", "J3-01"}
     assert (setups["J2-01"]["start"], setups["J2-01"]["end"]) == (20, 23)
     assert (setups["J3-01"]["start"], setups["J3-01"]["end"]) == (30, 32)
     assert setups["J2-01"]["reason"] == "mixture change MX1→MX2 (3 slots); width change long→short 1500→1300 (3 slots)"
     assert setups["J3-01"]["reason"] == ("class change EPU→SR (2 slots); mixture change MX2→none; "
                                          "width change short→long 1300→1500 (1 slot)")
-    assert next(b for b in data["bars"] if b["op_id"] == "J1-02")["setup_reason"] == ""
+    assert next(b for b in bar_records(data) if b["op_id"] == "J1-02")["setup_reason"] == ""
 
 
 def test_setup_reasons_are_the_plan_views(schedule, tables):
     plan = PlanView.build(schedule, tables=tables)
-    bars = gantt_data(plan)["bars"]
+    bars = bar_records(gantt_data(plan))
     assert {b["op_id"]: b["setup_reason"] for b in bars} == dict(zip(plan.setups["op_id"], plan.setups["reason"]))
     assert gantt_data(plan) == gantt_data(schedule, tables)  # a schedule is turned into its plan view first
     with pytest.raises(TypeError, match="PlanView already holds"):
@@ -109,14 +109,15 @@ def test_setup_reasons_are_the_plan_views(schedule, tables):
 
 def test_downtime_is_drawn_over_the_slots_it_blocks(schedule, tables):
     data = gantt_data(schedule, tables)  # rest 08:10-09:40: slots 16 (floored) to 20 (ceiled)
-    assert data["downtime"] == [{"machine": "M2", "row": 1, "start": 16, "end": 20,
-                                 "start_time": "2024-03-01T08:00", "end_time": "2024-03-01T10:00"}]
+    assert downtime_records(data) == [{"machine": "M2", "row": 1, "start": 16, "end": 20,
+                                       "start_time": "2024-03-01T08:00", "end_time": "2024-03-01T10:00"}]
+    assert data["downtime"] == {"row": [1], "start": [16], "end": [20]}
 
 
 def test_downtime_rows_found_by_machine_index_when_the_code_is_missing(schedule, tables):
     rest = tables["machine_rest"].assign(machine="")
     data = gantt_data(schedule, {**tables, "machine_rest": rest})
-    assert [d["machine"] for d in data["downtime"]] == ["M2"]
+    assert [d["machine"] for d in downtime_records(data)] == ["M2"]
 
 
 def test_colours_follow_the_class_table_and_do_not_shift_with_usage(schedule, tables):
@@ -131,12 +132,13 @@ def test_schedule_read_back_from_csv_gives_the_same_data(schedule, tables, tmp_p
     schedule.to_csv(tmp_path / "s.csv", index=False)
     again = pd.read_csv(tmp_path / "s.csv", keep_default_na=False)
     assert gantt_data(again, tables)["bars"] == gantt_data(schedule, tables)["bars"]
+    assert bar_records(gantt_data(again, tables)) == bar_records(gantt_data(schedule, tables))
 
 
 def test_empty_schedule_still_renders(tmp_path, tables):
     empty = pd.DataFrame(columns=list(op("J1-01", "M1", 0, 1)))
     data = gantt_data(empty, tables, base_date="2024-03-01", slot_minutes=30)
-    assert data["bars"] == [] and data["stats"]["operations"] == 0
+    assert bar_records(data) == [] and data["bars"]["op_id"] == [] and data["stats"]["operations"] == 0
     assert (data["base_date"], data["slot_minutes"]) == ("2024-03-01", 30)
     assert write_gantt_png(empty, tmp_path / "e.png", tables, slot_minutes=30,
                            base_date="2024-03-01").stat().st_size > 0

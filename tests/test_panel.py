@@ -63,6 +63,9 @@ def finished(sample_dir, tmp_path_factory):
         seen["enabled_before"][name] = enabled(p)
         if name == "schedule":
             p.window_days.value, p.seed.value = 4, 7
+        if name == "results":
+            assert list(p.outputs.value) == ["csv", "json", "xlsx", "png", "html"]  # all by default
+            p.outputs.value = ["png", "csv"]
         p.buttons[name].click()  # the next click comes right after the view shows done, as a user's would
         shown(p, name)
     assert all(s["status"] == "done" for s in p.wait(60)["stages"]), p.error.value
@@ -99,6 +102,7 @@ def test_schedule_parameters_from_the_controls_reach_the_session(finished):
     p, _, _ = finished
     params = p.session.params
     assert (params.window_days, params.seed, params.rule) == (4, 7, "window")
+    assert params.outputs == ["csv", "json", "png"]  # kpis.json is always written
 
 
 def test_kpis_and_summaries_are_shown(finished):
@@ -129,8 +133,8 @@ def test_gantt_shows_the_schedule_and_a_click_fills_the_details(finished):
     assert p.gantt is not None and p.gantt_box.children == (p.gantt,)
     assert p.gantt.data["stats"]["operations"] == len(schedule)
     assert "Click a bar" in p.details.value
-    late = [b for b in p.gantt.data["bars"] if b["late"]]
-    bar = (late or p.gantt.data["bars"])[0]
+    late = [b for b in p.gantt.bars() if b["late"]]
+    bar = (late or p.gantt.bars())[0]
     p.gantt.selected_op = bar["op_id"]  # what the front end sets on a click
     shown = text(p.details.value)
     assert bar["op_id"] in shown and bar["due"] in shown and bar["machine"] in shown

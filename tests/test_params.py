@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from prodsched.errors import ParameterError
-from prodsched.params import Params
+from prodsched.params import Params, parse_outputs
 from prodsched.session import Session
 from prodsched.stages.checks import check_params
 
@@ -41,6 +41,10 @@ BAD = [
     ("solver", "gurobi", "'cpsat'"),
     ("improve_iterations", -1, "at least 0"),
     ("objective_options", [1], "mapping"),
+    ("outputs", "csv,pdf", "pdf is not a result file kind"),
+    ("outputs", ["xlsx", "gif", "jpg"], "gif, jpg are not"),
+    ("outputs", 3, "'all' or result file kinds"),
+    ("outputs", ["csv", 1], "'all' or result file kinds"),
 ]
 
 
@@ -57,6 +61,16 @@ def test_good_parameters_pass_unchanged():
                     min_yield=1, width_combinations=[{"lanes": "*", "fabric_width_mm": 1600}])
     assert check_params(params) is params
     assert check_params({"window_days": 3}).window_days == 3
+
+
+@pytest.mark.parametrize("value, chosen", [
+    (None, {"csv", "json", "xlsx", "png", "html"}), ("all", {"csv", "json", "xlsx", "png", "html"}),
+    ("", {"csv", "json", "xlsx", "png", "html"}), ("csv,json", {"csv", "json"}), (" XLSX , png", {"xlsx", "png", "json"}),
+    (["html"], {"html", "json"}), ("json", {"json"}), (["all", "csv"], {"csv", "json", "xlsx", "png", "html"}),
+])
+def test_outputs_name_the_files_to_write(value, chosen):
+    assert check_params(Params(outputs=value)).outputs == value
+    assert parse_outputs(value) == chosen  # kpis.json is always among them
 
 
 def test_unknown_parameter_name_is_named():

@@ -19,7 +19,7 @@ from prodsched.inputs.spec import machine_order
 from prodsched.params import Params
 from prodsched.results import kpis as K
 from prodsched.results.columns import SETUP_COLUMNS
-from prodsched.results.gantt_data import gantt_data
+from prodsched.results.gantt_data import bar_records, downtime_records, gantt_data, setup_records
 from prodsched.results.plan import Calendar, PlanView, calendar_of, downtime_slots
 from prodsched.stages import schedule as stage
 
@@ -148,7 +148,7 @@ def test_downtime_straddling_the_calendar_keeps_its_slots_and_is_clipped_only_wh
     m1 = machines.set_index("machine").loc["M1"]
     assert (m1["downtime_slots"], m1["work_slots"], m1["idle_slots"]) == (4 + 2, 6, 0)
     assert gaps[gaps["machine"] == "M1"]["kind"].tolist() == ["downtime", "downtime"]
-    drawn = gantt_data(plan)["downtime"]
+    drawn = downtime_records(gantt_data(plan))
     assert [(d["start"], d["end"], d["start_time"]) for d in drawn] == [
         (-4, 4, "2024-02-29T22:00"), (10, 48, "2024-03-01T05:00")]
     assert gantt_data(plan)["horizon"] == [0, 48]
@@ -237,8 +237,9 @@ def test_gaps_and_gantt_give_the_same_reasons(plan):
     for next_op, reason in zip(with_setup["next_op"], with_setup["reason"]):
         assert reason.startswith(plan.reason(next_op))
     data = gantt_data(plan)
-    assert {b["op_id"]: b["setup_reason"] for b in data["bars"]} == {o: plan.reason(o) for o in plan.setups["op_id"]}
-    assert {s["op_id"]: s["reason"] for s in data["setups"]} == {
+    assert {b["op_id"]: b["setup_reason"] for b in bar_records(data)} == {
+        o: plan.reason(o) for o in plan.setups["op_id"]}
+    assert {s["op_id"]: s["reason"] for s in setup_records(data)} == {
         o: plan.reason(o) for o, n in zip(plan.setups["op_id"], plan.setups["setup_slots"]) if n > 0}
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from prodsched.inputs.checks import eligible_machines
-from prodsched.inputs.sample import START, WIDTH_FAMILIES, generate_tables, write_sample
+from prodsched.inputs.sample import BASE_ORDERS, START, WIDTH_FAMILIES, generate_tables, write_sample
 from prodsched.inputs.spec import ROW, SPECS, TABLE_NAMES
 from prodsched.inputs.read import load_tables
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
@@ -89,6 +89,25 @@ def test_small_and_large_order_counts_share_the_factory():
         if name != "order_data":
             pd.testing.assert_frame_equal(small[name], large[name], obj=name)
     assert len(small["order_data"]) == 40 and len(large["order_data"]) == 300
+
+
+def test_the_factory_is_the_same_up_to_the_base_order_count_and_grows_past_it():
+    small, base = generate_tables(orders=300, seed=4), generate_tables(orders=BASE_ORDERS, seed=4)
+    for name in TABLE_NAMES:
+        if name not in ("order_data", "operation_sequence", "linespeed", "yield_data", "gitem_operation",
+                        "machine_allocate", "machine_limit"):  # these follow the item count
+            pd.testing.assert_frame_equal(small[name], base[name], obj=name)
+    big = generate_tables(orders=10 * BASE_ORDERS, seed=4)
+
+    def load(t):  # orders per machine and day of due dates
+        due = t["order_data"]["due"]
+        return len(t["order_data"]) / (len(t["machine_master_info"]) * ((due.max() - due.min()).days + 1))
+
+    m_base, m_big = len(base["machine_master_info"]), len(big["machine_master_info"])
+    assert 2.5 * m_base <= m_big <= 3.5 * m_base  # machines grow with the square root of the orders
+    assert (big["order_data"]["due"].max() - START).days > 2.5 * (base["order_data"]["due"].max() - START).days
+    assert load(big) == pytest.approx(load(base), rel=0.25)  # as loaded a plant, not ten times busier
+    assert set(big["machine_rest"]["machine"]) == set(big["machine_master_info"]["machine"])
 
 
 def test_scales_to_fifteen_thousand_orders():

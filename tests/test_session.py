@@ -77,14 +77,14 @@ def test_each_parameter_belongs_to_the_stage_that_first_uses_it():
         "window_days": "schedule", "rule": "schedule", "seed": "schedule", "time_limit_s": "schedule",
         "objective": "schedule", "improve_iterations": "schedule", "objective_options": "schedule",
         "solver": "schedule", "extra": "schedule", "now": "schedule", "replan_from": "schedule",
-        "pins": "schedule", "out": "results"}
+        "pins": "schedule", "out": "results", "outputs": "results"}
 
 
 def test_set_params_marks_the_affected_stage_and_later_ones_stale(store, plant):
     s = Session.create({"data": str(plant)}, store)
     s.run_all(upto="dag")
     done4 = ["done"] * 4 + ["pending"] * 2
-    for change in ({"out": "x"}, {"window_days": 9}, {"rule": "edd"}, {"seed": 3}, {"time_limit_s": 5.0}):
+    for change in ({"out": "x"}, {"outputs": "csv"}, {"window_days": 9}, {"rule": "edd"}, {"seed": 3}, {"time_limit_s": 5.0}):
         assert s.set_params(**change) == [] and _statuses(s) == done4  # stages 5-6 have not run
     assert s.set_params(window_days=9) == []  # unchanged value: nothing happens
     assert s.set_params(yield_policy="item_product") == ["yield", "dag"]

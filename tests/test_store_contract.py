@@ -76,6 +76,48 @@ def test_round_trip_of_every_artifact_type(store):
     assert store.fields(sid, "fr") == ["frame"]
 
 
+def _uncompressed_arrow(df: pd.DataFrame) -> bytes:
+    """A frame as earlier versions stored it: an Arrow IPC stream without compression."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(df, preserve_index=None)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return serialize.MAGIC + b"arrow\n" + sink.getvalue().to_pybytes()
+
+
+def test_frames_and_graphs_are_stored_compressed_and_older_plain_blobs_still_read(store):
+    import pyarrow as pa
+
+    big = pd.DataFrame({"po_no": [f"P{i % 50:04d}" for i in range(20000)], "rolls": np.arange(20000) % 7})
+    blob = serialize.encode(big)
+    reader = pa.ipc.open_stream(pa.py_buffer(serialize.split(blob)[1]))
+    assert reader.read_all().num_rows == 20000
+    plain = _uncompressed_arrow(big)
+    assert len(blob) < len(plain) / 5  # repetitive columns shrink a lot under zstd
+    graph = _graph()
+    nx_plain = serialize.MAGIC + b"nx\n" + serialize.to_json_bytes(nx.node_link_data(graph, edges="edges"))
+    assert serialize.split(serialize.encode(graph))[0] == "nxz"
+    sid = _session(store)
+    store.write(sid, {"old_frame": plain, "old_graph": nx_plain})
+    pd.testing.assert_frame_equal(store.get(sid, "old_frame"), big)
+    assert dict(store.get(sid, "old_graph").nodes(data=True)) == dict(graph.nodes(data=True))
+
+
+@pytest.mark.parametrize("cut", [4, 8, 12, -3])
+def test_a_damaged_compressed_graph_is_a_store_error(store, cut):
+    blob = serialize.encode(_graph())
+    head = len(serialize.MAGIC) + len(b"nxz\n")
+    damaged = blob[:cut] if cut < 0 else blob[:head + cut]
+    if cut == 12:  # a length header that lies
+        damaged = blob[:head] + (10**6).to_bytes(8, "little") + blob[head + 8:]
+    sid = _session(store)
+    store.write(sid, {"dag": damaged})
+    with pytest.raises(StoreError, match="graph"):
+        store.get(sid, "dag")
+
+
 def test_unstorable_values_are_refused_clearly(store):
     sid = _session(store)
     with pytest.raises(StoreError, match="Arrow"):

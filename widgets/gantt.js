@@ -52,22 +52,49 @@ function stripes(fg, bg, size) {
   return c;
 }
 
+function column(c) {
+  // a plain array, or a dictionary-coded text column {values, codes}
+  return Array.isArray(c) ? c : (c?.codes || []).map((i) => c.values[i]);
+}
+
 function prepare(data) {
-  const rows = (data.machines || []).map(() => []);
-  const bars = data.bars || [];
+  // data.bars holds one array per field (prodsched.results.gantt_data); a bar object per operation
+  // is built here, with what follows from its fields (machine, po list, due slot, late, setup).
+  const cols = data.bars || {};
+  const ids = column(cols.op_id);
+  const names = ["job", "po_nos", "item", "operation", "op_class", "mixture", "seq", "width_mm", "length_m",
+    "row", "start", "end", "setup_slots", "aging_slots", "due", "late_days", "late_whole_days", "setup_reason"];
+  const c = Object.fromEntries(names.map((n) => [n, column(cols[n])]));
+  const base = (data.base_date || "2000-01-01").split("-").map(Number);
+  const baseMs = Date.UTC(base[0], base[1] - 1, base[2]);
+  const slotMin = data.slot_minutes || 30;
+  const machines = data.machines || [];
+  const rows = machines.map(() => []);
+  const bars = [];
+  const setups = [];
   const byId = new Map();
-  for (const b of bars) {
+  for (let i = 0; i < ids.length; i++) {
+    const b = { op_id: ids[i] };
+    for (const n of names) b[n] = c[n][i];
+    b.machine = machines[b.row]?.machine ?? "";
+    b.po_nos = String(b.po_nos || "").split(";").filter((p) => p);
+    b.late = b.late_whole_days > 0;
+    if (b.due) {
+      const d = b.due.split("-").map(Number);
+      b.due_slot = Math.trunc((Date.UTC(d[0], d[1] - 1, d[2] + 1) - baseMs) / (slotMin * MINUTE));
+    } else b.due_slot = null;
+    if (b.setup_slots > 0) setups.push({ op_id: b.op_id, row: b.row, start: b.start - b.setup_slots, end: b.start, bar: b });
     if (rows[b.row]) rows[b.row].push(b);
     byId.set(b.op_id, b);
+    bars.push(b);
   }
   for (const r of rows) r.sort((a, b) => a.start - b.start);
+  const dt = data.downtime || {};
+  const downtime = column(dt.row).map((row, i) => ({ row, start: dt.start[i], end: dt.end[i] }));
   const [lo, hi] = data.horizon || [0, 1];
-  const base = (data.base_date || "2000-01-01").split("-").map(Number);
   return {
-    data, rows, byId, lo, hi: Math.max(hi, lo + 1),
-    baseMs: Date.UTC(base[0], base[1] - 1, base[2]),
-    slotMin: data.slot_minutes || 30,
-    colors: data.colors || {},
+    data, rows, bars, setups, downtime, byId, lo, hi: Math.max(hi, lo + 1),
+    baseMs, slotMin, colors: data.colors || {},
   };
 }
 
@@ -146,8 +173,8 @@ function render({ model, el }) {
       item.append(h("i", "prodsched-gantt-swatch " + cls), document.createTextNode(name));
       legend.append(item);
     }
-    root.dataset.barCount = String((d.bars || []).length);
-    empty.hidden = (d.bars || []).length > 0;
+    root.dataset.barCount = String(P.bars.length);
+    empty.hidden = P.bars.length > 0;
     stage.hidden = !empty.hidden;
   }
 
@@ -257,7 +284,7 @@ function render({ model, el }) {
     g.rect(labelW, AXIS_H, plotW(), heightPx() - AXIS_H);
     g.clip();
     const down = pattern(g, "down", "#8c959f", "#d8dde3");
-    for (const d of P.data.downtime || []) {
+    for (const d of P.downtime) {
       const c = clipX(d.start, d.end);
       if (!c) continue;
       g.fillStyle = down;
@@ -266,10 +293,10 @@ function render({ model, el }) {
     const bh = Math.round(rh * 0.72);
     const off = Math.round((rh - bh) / 2);
     const minPx = (view.e - view.s) / plotW();
-    for (const s of P.data.setups || []) {
+    for (const s of P.setups) {
       const c = clipX(s.start, s.end);
-      const b = P.byId.get(s.op_id);
-      if (!c || !b) continue;
+      const b = s.bar;
+      if (!c) continue;
       g.fillStyle = pattern(g, "setup:" + b.op_class, "rgba(255,255,255,0.55)", darker(P.colors[b.op_class] || "#888888", 0.55));
       g.fillRect(c[0], AXIS_H + s.row * rh + off, Math.max(1, c[1] - c[0]), bh);
     }
@@ -349,7 +376,7 @@ function render({ model, el }) {
     g.clip();
     const sel = P.byId.get(model.get("selected_op"));
     if (sel) {
-      for (const b of P.data.bars) if (b.job === sel.job && b !== sel) outline(g, b, "#1f2328", 1, [3, 2]);
+      for (const b of P.bars) if (b.job === sel.job && b !== sel) outline(g, b, "#1f2328", 1, [3, 2]);
       outline(g, sel, "#0b0d10", 2.5);
     }
     const focus = hover || sel;
@@ -567,7 +594,7 @@ function render({ model, el }) {
   onData();
 
   root.prodschedGantt = {
-    opIds: () => (P.data.bars || []).map((b) => b.op_id),
+    opIds: () => P.bars.map((b) => b.op_id),
     view: () => ({ start: view.s, end: view.e }),
     barAt: (clientX, clientY) => {
       const r = stage.getBoundingClientRect();

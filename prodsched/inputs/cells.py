@@ -75,3 +75,56 @@ def to_timestamp(v: Any) -> pd.Timestamp | None:
     if ts.tzinfo is not None:
         ts = ts.tz_localize(None)
     return ts
+
+
+# ----------------------------------------------------------------------------- whole columns
+# The same readings for a whole column at once. A column of text cells (what CSV gives) or of
+# numbers (what JSON gives) takes a vectorised path; a column that mixes kinds (or holds dates)
+# is read cell by cell with the functions above, so every path reads a cell the same way.
+
+def _kind(series: pd.Series) -> str:
+    return pd.api.types.infer_dtype(series, skipna=True)
+
+
+def blank_cells(series: pd.Series) -> pd.Series:
+    """:func:`blank` of every cell of ``series`` (a bool Series on its index)."""
+    kind = _kind(series)
+    if kind == "empty":
+        return pd.Series(True, index=series.index)
+    if kind == "string":
+        return series.isna() | series.str.strip().eq("").fillna(False).astype(bool)
+    if kind in ("integer", "floating", "mixed-integer-float"):
+        return series.isna()
+    return series.map(blank).astype(bool)
+
+
+def text_cells(series: pd.Series) -> pd.Series:
+    """:func:`to_str` of every cell (object Series of str)."""
+    kind = _kind(series)
+    if kind == "empty":
+        return pd.Series("", index=series.index, dtype=object)
+    if kind == "string":
+        return series.str.strip().where(~blank_cells(series), "").astype(object)
+    return series.map(to_str).astype(object)
+
+
+def number_cells(series: pd.Series) -> pd.Series:
+    """:func:`to_number` of every cell (float64 Series; NaN where a cell is no finite number)."""
+    kind = _kind(series)
+    if kind == "empty":
+        return pd.Series(np.nan, index=series.index, dtype="float64")
+    values = None
+    if kind == "string":
+        cleaned = series.str.strip().str.replace(",", "", regex=False)
+        filled = cleaned.where(series.notna() & cleaned.ne(""), "nan")
+        try:  # float() of each text, as to_number does; any text that is no number -> cell by cell
+            values = filled.to_numpy(dtype=object).astype("float64")
+        except (TypeError, ValueError):
+            values = None
+    elif kind in ("integer", "floating", "mixed-integer-float"):
+        values = series.to_numpy(dtype=object)
+        values = np.array([np.nan if v is None else v for v in values], dtype="float64") \
+            if series.isna().any() else values.astype("float64")
+    if values is None:
+        return series.map(to_number).astype("float64")
+    return pd.Series(np.where(np.isfinite(values), values, np.nan), index=series.index)

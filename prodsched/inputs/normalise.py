@@ -6,13 +6,13 @@ user counts it, the column and the value). Cross-table checks live in ``prodsche
 
 from __future__ import annotations
 
-
 import pandas as pd
 
-from prodsched.inputs.spec import (DTYPES, ROW, TABLE_NAMES, ColumnSpec, canonical_column,
-                                   empty_table, spec_of)
-from prodsched.inputs.cells import blank, to_number, to_str, to_timestamp
+from prodsched.inputs.cells import blank_cells, number_cells, text_cells, to_timestamp
 from prodsched.inputs.report import ValidationReport
+from prodsched.inputs.spec import (DTYPES, ROW, TABLE_NAMES, ColumnSpec, canonical_column, empty_table,
+                                   spec_of)
+
 
 class Context:
     """Shared state while normalising: the report, broken tables, original header labels."""
@@ -32,12 +32,15 @@ class Context:
 
 def _dates(series: pd.Series) -> pd.Series:
     """Cells -> datetime64[ns]; NaT where unparseable (fast path for ISO strings)."""
-    text = series.map(lambda v: v.strip() if isinstance(v, str) else None)
+    if pd.api.types.infer_dtype(series, skipna=True) == "string":
+        text = series.str.strip()
+    else:
+        text = series.map(lambda v: v.strip() if isinstance(v, str) else None)
     fast = pd.to_datetime(text, errors="coerce", format="ISO8601")
     if getattr(fast.dt, "tz", None) is not None:
         fast = fast.dt.tz_localize(None)
     fast = fast.astype("datetime64[ns]")
-    slow = fast.isna() & ~series.map(blank)
+    slow = fast.isna() & ~blank_cells(series)
     if slow.any():
         fast.loc[slow] = series[slow].map(lambda v: to_timestamp(v) or pd.NaT).astype("datetime64[ns]")
     return fast
@@ -47,7 +50,7 @@ def coerce(frame: pd.DataFrame, table: str, spec: ColumnSpec, ctx: Context,
            bad: pd.Series) -> pd.Series:
     """Convert one column in place of ``frame``; marks rows to drop in ``bad`` (reported)."""
     series = frame[spec.name]
-    missing = series.map(blank).astype(bool)
+    missing = ctx.raw_missing[spec.name] if spec.name in ctx.raw_missing else blank_cells(series)
     label = ctx.label(table, spec.name)
     rows = frame[ROW]
     if spec.required:
@@ -55,7 +58,7 @@ def coerce(frame: pd.DataFrame, table: str, spec: ColumnSpec, ctx: Context,
             ctx.report.error(table, r, label, v, f"missing value in required column {label}; row ignored")
         bad |= missing
     if spec.kind == "str":
-        return series.map(to_str).astype(object)
+        return text_cells(series)
     if spec.kind in ("date", "datetime"):
         out = _dates(series)
         wrong = out.isna() & ~missing
@@ -66,7 +69,7 @@ def coerce(frame: pd.DataFrame, table: str, spec: ColumnSpec, ctx: Context,
         if spec.kind == "date":
             out = out.dt.normalize()
         return out.where(~missing, pd.NaT) if not spec.required else out
-    num = series.map(to_number).astype("float64")
+    num = number_cells(series)
     wrong = num.isna() & ~missing
     for r, v in zip(rows[wrong], series[wrong]):
         ctx.report.error(table, r, label, v, f"{label} must be a number, got {v!r}; row ignored")
@@ -187,7 +190,7 @@ def normalise_table(table: str, frame: pd.DataFrame | None, ctx: Context,
     for c in spec.columns:
         if c.name not in frame:
             frame[c.name] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    ctx.raw_missing = {c.name: frame[c.name].map(blank).astype(bool) for c in spec.columns}
+    ctx.raw_missing = {c.name: blank_cells(frame[c.name]) for c in spec.columns}
     bad = pd.Series(False, index=frame.index)
     converted = {c.name: coerce(frame, table, c, ctx, bad) for c in spec.columns if c.name not in spec.derived}
     frame = frame.assign(**converted)

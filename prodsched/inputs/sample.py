@@ -7,6 +7,12 @@
 downtime, a few allocations/limits that keep every operation feasible, and orders due over 2-3
 months from 2026-01-05. The factory (machines, operations, items) depends only on the seed (and
 on the item count, which grows past 600 orders); the orders use their own random stream.
+
+A factory of 10-16 machines takes about BASE_ORDERS orders over its 2-3 months. Past that the
+plant grows with the orders so that it stays as loaded: machines by the square root of
+orders / BASE_ORDERS (at most MAX_MACHINES) and the span of due dates by the rest, so machines x
+days grows like the orders (15,000 orders: about 3x the machines over about 3x the months).
+Up to BASE_ORDERS orders the factory of a seed is the same whatever the order count.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 START = pd.Timestamp("2026-01-05")
+BASE_ORDERS = 1500  # orders the base factory (10-16 machines, 60-90 days of due dates) takes
+MAX_MACHINES = 120
 # class -> (machine kind, operations); the first four classes are always present
 CATALOGUE: dict[str, tuple[str, tuple[str, ...]]] = {
     "SR": ("C", ("SR코팅", "SR탑코팅")),
@@ -37,7 +45,7 @@ COLOURS = ("블랙", "네이비", "화이트", "카키", "그레이", "베이지
 
 
 def _machines(rng: np.random.Generator, n: int) -> pd.DataFrame:
-    n = int(np.clip(n, 8, 30))
+    n = int(np.clip(n, 8, MAX_MACHINES))
     share = np.array([0.45, 0.2, 0.15, 0.2])
     counts = np.maximum(2, np.floor(share * n).astype(int))
     counts[0] += n - counts.sum()  # coaters absorb the rest
@@ -50,7 +58,8 @@ def _machines(rng: np.random.Generator, n: int) -> pd.DataFrame:
     return frame
 
 
-def _operations(rng: np.random.Generator, machines: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+def _operations(rng: np.random.Generator, machines: pd.DataFrame,
+                spread: float = 1.0) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     extra = list(CATALOGUE)[4:]
     n_classes = int(rng.integers(6, 9))
     chosen = list(CATALOGUE)[:4] + [extra[i] for i in sorted(rng.permutation(len(extra))[: n_classes - 4])]
@@ -61,6 +70,7 @@ def _operations(rng: np.random.Generator, machines: pd.DataFrame) -> tuple[pd.Da
         for oi, name in enumerate(names, start=1):
             pool = by_kind[kind] + (by_kind["L"] if kind == "C" and rng.random() < 0.3 else [])
             size = int(rng.integers(2, len(pool) + 1))
+            size = min(len(pool), round(size * spread))  # a grown plant has more machines per operation
             capable[name] = sorted(rng.choice(pool, size=size, replace=False).tolist())
             rows.append({"operation_code": f"P{ci}{oi:02d}", "operation": name, "op_class": cls})
     return pd.DataFrame(rows), capable
@@ -116,8 +126,9 @@ def _speeds(rng: np.random.Generator, routing: pd.DataFrame, capable: dict[str, 
     return pd.DataFrame(rows, columns=["item", "operation", "machine", "speed_m_min"])
 
 
-def _constraints(rng, routing, speeds, capable):
-    """A few allocations and limits; speeds are filled in so every operation stays feasible."""
+def _constraints(rng, routing, speeds, capable, spread: float = 1.0):
+    """A few allocations and limits; speeds are filled in so every operation stays feasible.
+    An allocation names ``spread`` times as many machines in a grown plant (see plant_size)."""
     ops = sorted({op for op, ms in capable.items() if len(ms) >= 3 and op in set(routing["operation"])})
     picks = [ops[i] for i in rng.permutation(len(ops))[: min(len(ops), int(rng.integers(4, 7)))]]
     alloc_ops, limit_ops = picks[: len(picks) // 2], picks[len(picks) // 2:]
@@ -125,7 +136,9 @@ def _constraints(rng, routing, speeds, capable):
     have = speeds.groupby(["item", "operation"])["machine"].agg(set).to_dict()
     mean_speed = speeds.groupby(["operation", "machine"])["speed_m_min"].mean().to_dict()
     for op in alloc_ops:
-        chosen = sorted(rng.choice(capable[op], size=int(rng.integers(1, 3)), replace=False).tolist())
+        size = int(rng.integers(1, 3))
+        size = min(len(capable[op]), max(size, round(size * spread)))
+        chosen = sorted(rng.choice(capable[op], size=size, replace=False).tolist())
         allocate += [(op, m) for m in chosen]
         for item in routing.loc[routing["operation"] == op, "item"].unique():
             if not have[(item, op)] & set(chosen):
@@ -196,16 +209,27 @@ def _rest(rng: np.random.Generator, machines: pd.DataFrame, span_days: int) -> p
     return frame.astype({"start": "datetime64[ns]", "end": "datetime64[ns]"})
 
 
+def plant_size(orders: int, base_machines: int, base_span_days: int,
+               machines: int | None = None) -> tuple[int, int]:
+    """(machines, span of due dates in days) of a factory for ``orders`` (see the module doc)."""
+    scale = max(1.0, orders / BASE_ORDERS)
+    n = int(machines) if machines is not None else min(MAX_MACHINES, round(base_machines * np.sqrt(scale)))
+    n = int(np.clip(n, 8, MAX_MACHINES))
+    span = round(base_span_days * scale * base_machines / n) if scale > 1 else base_span_days
+    return n, int(max(span, base_span_days))
+
+
 def generate_tables(orders: int = 150, seed: int = 0, machines: int | None = None,
                     items: int | None = None) -> dict[str, pd.DataFrame]:
     """The 12 canonical input tables of a synthetic factory (no ``_row`` column)."""
     if orders < 1:
         raise ValueError("orders must be >= 1")
     factory, order_rng = np.random.default_rng(seed).spawn(2)
-    n_machines = int(machines) if machines is not None else int(factory.integers(10, 17))
+    base_machines = int(machines) if machines is not None else int(factory.integers(10, 17))
     span_days = int(factory.integers(60, 91))
+    n_machines, span_days = plant_size(orders, base_machines, span_days, machines)
     master = _machines(factory, n_machines)
-    types, capable = _operations(factory, master)
+    types, capable = _operations(factory, master, n_machines / base_machines)
     classes = list(dict.fromkeys(types["op_class"]))
     c = len(classes)
     delay = factory.integers(1, 7, size=(c, c))
@@ -224,7 +248,7 @@ def generate_tables(orders: int = 150, seed: int = 0, machines: int | None = Non
     item_table = _items(item_rng, n_items)
     routing = _routings(item_rng, item_table["item"].tolist(), types)
     speeds = _speeds(item_rng, routing, capable)
-    allocate, limit, speeds = _constraints(item_rng, routing, speeds, capable)
+    allocate, limit, speeds = _constraints(item_rng, routing, speeds, capable, n_machines / base_machines)
     order_table = _orders(order_rng, item_table, orders, span_days)
     pairs = routing[["item", "operation"]].to_numpy()
     n_obs = item_rng.integers(1, 5, len(pairs))

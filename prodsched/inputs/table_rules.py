@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from prodsched.inputs.cells import blank, to_number, to_str
+from prodsched.inputs.cells import blank, blank_cells, number_cells, text_cells
 from prodsched.inputs.spec import MIXTURE_NONE, ROW
 
 EMPTY_MEANING = {
@@ -47,8 +47,8 @@ def linespeed_to_long(frame: pd.DataFrame, ctx, done: dict[str, pd.DataFrame]) -
         name = str(col).strip()
         code = name if name in codes else by_lower.get(name.lower())
         if code is None and not trust_headers:
-            cells = frame[col][~frame[col].map(blank)]
-            numeric = len(cells) > 0 and cells.map(lambda v: not np.isnan(to_number(v))).mean() >= 0.5
+            cells = frame[col][~blank_cells(frame[col])]
+            numeric = len(cells) > 0 and number_cells(cells).notna().mean() >= 0.5
             if numeric:
                 report.warning("linespeed", None, name, name, f"linespeed column {name!r} is not a machine "
                                "code of machine_master_info (a retired or unknown machine): the column "
@@ -60,21 +60,17 @@ def linespeed_to_long(frame: pd.DataFrame, ctx, done: dict[str, pd.DataFrame]) -
     n = len(frame)
     speeds = np.full((n, len(machine_cols)), np.nan)
     rows = frame[ROW].to_numpy()
-    for j, (col, code) in enumerate(machine_cols):
+    for j, (col, code) in enumerate(machine_cols):  # a column at a time; only bad cells one by one
+        speeds[:, j] = number_cells(frame[col]).to_numpy()
+        wrong = np.flatnonzero(np.isnan(speeds[:, j]) & ~blank_cells(frame[col]).to_numpy())
         cells = frame[col].to_numpy(dtype=object)
-        for i, v in enumerate(cells):
-            if blank(v):
-                continue
-            f = to_number(v)
-            if np.isnan(f):
-                report.error("linespeed", rows[i], code, v, f"speed for machine {code} must be a number "
-                             f"(m/min), got {v!r}; this machine is not used for the row")
-            else:
-                speeds[i, j] = f
+        for i in wrong:
+            report.error("linespeed", rows[i], code, cells[i], f"speed for machine {code} must be a number "
+                         f"(m/min), got {cells[i]!r}; this machine is not used for the row")
     ri, mj = np.nonzero(~np.isnan(speeds))
     base = frame.reset_index(drop=True)
-    base["item"] = base["item"].map(_text)
-    base["operation"] = base["operation"].map(_text)
+    base["item"] = text_cells(base["item"]).where(~blank_cells(base["item"]), None)
+    base["operation"] = text_cells(base["operation"]).where(~blank_cells(base["operation"]), None)
     long = pd.DataFrame({
         "item": base["item"].to_numpy(dtype=object)[ri],
         "operation": base["operation"].to_numpy(dtype=object)[ri],
@@ -103,10 +99,6 @@ def linespeed_to_long(frame: pd.DataFrame, ctx, done: dict[str, pd.DataFrame]) -
                        f"duplicate key (item={rec['item']}, operation={rec['operation']}) of row "
                        f"{winner}: row {winner} wins, this row is ignored")
     return long[~dup].reset_index(drop=True)
-
-
-def _text(v: Any) -> Any:
-    return None if blank(v) else to_str(v)
 
 
 def _order_data(frame: pd.DataFrame, bad: pd.Series, ctx) -> pd.DataFrame:

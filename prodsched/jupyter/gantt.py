@@ -8,7 +8,7 @@ import anywidget
 import pandas as pd
 import traitlets
 
-from prodsched.results.gantt_data import asset, gantt_data
+from prodsched.results.gantt_data import asset, bar_records, gantt_data
 from prodsched.results.plan import PlanView, as_plan
 
 
@@ -41,7 +41,14 @@ class GanttWidget(anywidget.AnyWidget):
     def bar(self, op_id: str | None = None) -> dict[str, Any] | None:
         """The bar dict of ``op_id`` (default: the selected one), or None."""
         op_id = self.selected_op if op_id is None else op_id
-        return next((b for b in self.data.get("bars", []) if b["op_id"] == op_id), None)
+        ids = self.data.get("bars", {}).get("op_id", [])
+        if op_id not in ids:
+            return None
+        return next(b for b in self.bars() if b["op_id"] == op_id)
+
+    def bars(self) -> list[dict[str, Any]]:
+        """Every bar as a dict (see :func:`prodsched.results.gantt_data.bar_records`)."""
+        return bar_records(self.data) if self.data else []
 
     def show_window(self, start: float | None = None, end: float | None = None) -> None:
         """Move the view to slots [start, end); both None = fit the whole schedule."""

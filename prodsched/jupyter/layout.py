@@ -13,6 +13,7 @@ import ipywidgets as W
 from prodsched.engine.objectives import OBJECTIVES
 from prodsched.jupyter.convergence import ConvergenceView
 from prodsched.jupyter.views import details_html
+from prodsched.params import OUTPUTS
 from prodsched.stages import STAGES
 
 STAGE_TITLES = {"load": "Load", "preprocess": "Preprocess", "yield": "Yield", "dag": "DAG",
@@ -63,6 +64,11 @@ class PanelLayout:
                                                  style={"description_width": "initial"}),
                                 "prodsched-param-improve")
         self.convergence = ConvergenceView()
+        self.outputs = _classed(W.TagsInput(allowed_tags=list(OUTPUTS), allow_duplicates=False,
+                                            tooltip="Result files stage 6 writes (schedule.csv, kpis.json and "
+                                                    "run.json always): " + "; ".join(f"{k} = {v}" for k, v in
+                                                                                    OUTPUTS.items()),
+                                            layout=W.Layout(width="300px")), "prodsched-param-outputs")
         self.buttons, self.statuses, cards = {}, {}, []
         for i, name in enumerate(STAGES, start=1):
             btn = _classed(W.Button(description=f"{i} {STAGE_TITLES[name]}", layout=W.Layout(width="136px")),
@@ -93,7 +99,7 @@ class PanelLayout:
             style, self.header,
             _classed(W.HBox([self.picker, self.reload_btn, self.attach_btn, self.new_btn]), "prodsched-row"),
             _classed(W.HBox([self.data, self.window_days, self.rule, self.seed]), "prodsched-row", "prodsched-params"),
-            _classed(W.HBox([self.objective, self.improve]), "prodsched-row", "prodsched-params-optimiser"),
+            _classed(W.HBox([self.objective, self.improve, self.outputs]), "prodsched-row", "prodsched-params-optimiser"),
             _classed(W.HBox(cards + [self.run_all_btn]), "prodsched-stages"),
             _classed(W.HBox([self.progress, self.progress_label, self.cancel_btn]), "prodsched-row",
                      "prodsched-progress-row"),

@@ -37,7 +37,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "yield": ("min_yield", "yield_policy"),
     "dag": (),
     "schedule": ("window_days", "rule", "seed", "time_limit_s", "objective", "improve_iterations"),
-    "results": ("out",),
+    "results": ("out", "outputs"),
 }
 
 _VERSIONED_PACKAGES = (*VERSIONED, "papermill", "ipywidgets", "nbformat")

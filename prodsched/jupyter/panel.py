@@ -26,7 +26,7 @@ from prodsched.jupyter.views import (
     table_html,
     validation_html,
 )
-from prodsched.params import Params
+from prodsched.params import OUTPUTS, Params, parse_outputs
 from prodsched.results.gantt_data import gantt_data
 from prodsched.results.plan import PlanView
 from prodsched.session import Session
@@ -130,6 +130,7 @@ class StagePanel(PanelLayout):
         self.seed.value = int(p.seed)
         self.objective.value = p.objective
         self.improve.value = int(p.improve_iterations)
+        self.outputs.value = sorted(parse_outputs(p.outputs), key=list(OUTPUTS).index)
 
     def _changes(self, name: str) -> dict[str, Any]:
         p, out = self.session.params, {}
@@ -139,6 +140,10 @@ class StagePanel(PanelLayout):
             wanted = {"window_days": int(self.window_days.value), "rule": self.rule.value, "seed": int(self.seed.value),
                       "objective": self.objective.value, "improve_iterations": int(self.improve.value)}
             out.update({k: v for k, v in wanted.items() if getattr(p, k) != v})
+        if name == "results":
+            chosen = parse_outputs(list(self.outputs.value))
+            if chosen != parse_outputs(p.outputs):
+                out["outputs"] = None if chosen == set(OUTPUTS) else sorted(chosen, key=list(OUTPUTS).index)
         return out
 
     # -- running ------------------------------------------------------------------------------

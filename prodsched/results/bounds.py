@@ -11,20 +11,27 @@ BOUND_COLUMNS = ["bound", "slots", "gap_slots", "gap_rel", "description"]
 
 
 def bounds(g: nx.DiGraph) -> dict[str, int]:
-    """depth (nodes on the longest path), machines, lb_chain, lb_load, lower_bound."""
-    min_dur = {n: min(a["durations"].values()) for n, a in g.nodes(data=True)}
-    used = {m for _, a in g.nodes(data=True) for m in a["durations"]}
-    # chain bound: longest path in an auxiliary graph whose edge u->v weighs aging(u) + min duration(v),
-    # entered from a virtual source through an edge weighing min duration(v)
-    source = ("__source__",)
-    chain = nx.DiGraph()
-    chain.add_weighted_edges_from((source, n, d) for n, d in min_dur.items())
-    chain.add_weighted_edges_from((u, v, g.nodes[u]["aging_slots"] + min_dur[v]) for u, v in g.edges)
-    lb_chain = int(nx.dag_longest_path_length(chain)) if min_dur else 0
+    """depth (nodes on the longest path), machines, lb_chain, lb_load, lower_bound.
+
+    One pass in topological order: the chain bound of an operation is its minimum duration plus
+    the largest (chain bound + aging wait) of its predecessors; ``lb_chain`` is the largest of
+    them, ``depth`` the most operations on one path.
+    """
+    nodes = g.nodes
+    min_dur = {n: min(a["durations"].values()) for n, a in nodes(data=True)}
+    used = {m for _, a in nodes(data=True) for m in a["durations"]}
+    chain: dict[object, int] = {}
+    depth: dict[object, int] = {}
+    pred = g.pred
+    for n in nx.topological_sort(g):
+        before = pred[n]
+        chain[n] = min_dur[n] + max((chain[u] + nodes[u]["aging_slots"] for u in before), default=0)
+        depth[n] = 1 + max((depth[u] for u in before), default=0)
+    lb_chain = int(max(chain.values(), default=0))
     work = sum(min_dur.values())
     lb_load = math.ceil(work / len(used)) if used else 0
     return {
-        "depth": len(nx.dag_longest_path(g)) if g.number_of_nodes() else 0,
+        "depth": max(depth.values(), default=0),
         "machines": len(g.graph.get("machines", [])),
         "machines_used": len(used),
         "min_work_slots": int(work),

@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from prodsched.results.plan import PlanView, as_plan
 
-__all__ = ["LATE_COLOR", "NO_CLASS", "PALETTE", "asset", "class_palette", "gantt_data"]
+__all__ = ["BAR_COLUMNS", "LATE_COLOR", "NO_CLASS", "PALETTE", "asset", "bar_records", "class_palette",
+           "downtime_records", "gantt_data", "setup_records"]
 
 # Colour-blind-friendly qualitative palette; red is kept for late operations.
 PALETTE = ("#4E79A7", "#F28E2B", "#59A14F", "#B07AA1", "#EDC948", "#76B7B2", "#9C755F", "#FF9DA7",
@@ -44,23 +46,44 @@ def _iso(value) -> str:
     return pd.Timestamp(value).isoformat(timespec="minutes")
 
 
-def _num(value, digits: int = 3):
-    if value is None or pd.isna(value):
-        return None
-    value = float(value)
-    return int(value) if value.is_integer() else round(value, digits)
+def _coded(values: pd.Series) -> dict[str, list]:
+    """A text column as its distinct values and, per row, the index of its value (compact JSON)."""
+    codes, uniques = pd.factorize(values, sort=False)
+    return {"values": [str(v) for v in uniques], "codes": codes.tolist()}
 
 
-def _downtime(plan: PlanView) -> list[dict[str, Any]]:
-    """The plan's downtime spans on the chart's rows (machines without a row are not drawn)."""
-    rows, cal = plan.rows, plan.calendar
-    out = [{"machine": m, "row": rows[m], "start": s, "end": e,
-            "start_time": _iso(cal.time(s)), "end_time": _iso(cal.time(e))}
-           for m, spans in plan.downtime.items() if m in rows for s, e in spans]
-    return sorted(out, key=lambda d: (d["row"], d["start"]))
+def _decoded(column) -> list:
+    return [column["values"][c] for c in column["codes"]] if isinstance(column, Mapping) else list(column)
+
+
+def _text(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name not in frame.columns:
+        return pd.Series("", index=frame.index, dtype=object)
+    s = frame[name]
+    return s.astype(object).where(s.notna(), "").astype(str)
+
+
+def _numbers(frame: pd.DataFrame, name: str, digits: int = 3, default=None) -> list:
+    """A numeric column as JSON numbers: whole values as ints, others rounded; missing -> default."""
+    if name not in frame.columns:
+        return [default] * len(frame)
+    s = pd.to_numeric(frame[name], errors="coerce").astype(float).round(digits)
+    whole = s.notna() & (s == s.round(0))
+    out = s.astype(object).where(s.notna(), default)
+    out[whole] = s[whole].astype("int64")
+    return out.tolist()
+
+
+def _slots(frame: pd.DataFrame, name: str) -> np.ndarray:
+    return pd.to_numeric(frame[name]).to_numpy(dtype="int64") if len(frame) else np.zeros(0, dtype="int64")
 
 
 # --------------------------------------------------------------------------- data model
+BAR_COLUMNS = ("op_id", "job", "po_nos", "item", "operation", "op_class", "mixture", "seq", "width_mm",
+               "length_m", "row", "start", "end", "setup_slots", "aging_slots", "due", "late_days",
+               "late_whole_days", "setup_reason")
+
+
 def gantt_data(
     source: PlanView | pd.DataFrame,
     tables: Mapping[str, pd.DataFrame] | None = None,
@@ -70,67 +93,121 @@ def gantt_data(
     slot_minutes: int | None = None,
     title: str | None = None,
 ) -> dict[str, Any]:
-    """The chart's JSON-able data: machine rows, bars, setup and downtime segments, colours.
+    """The chart's JSON-able data: machine rows, the bars column by column, downtime, colours.
 
     ``source`` is the schedule's plan view, or a stage-5 schedule DataFrame whose plan view is
     built from ``tables``, ``dag`` and the calendar (``base_date``/``slot_minutes``, else the
     DAG's, else read off the schedule's times; see :func:`prodsched.results.plan.calendar_of`).
+
+    ``bars`` holds one list per field (:data:`BAR_COLUMNS`), in the plan's machine sequence;
+    repetitive text fields are ``{"values": [...], "codes": [...]}``. ``po_nos`` is ';'-joined.
+    What follows from these is left to the reader (:func:`bar_records` in Python, the front end
+    in JavaScript): a bar's machine (its row), times (its slots), setup segment (the
+    ``setup_slots`` right before its start), ``due_slot`` and whether it is late
+    (``late_whole_days > 0``). ``downtime`` holds the rows and slot spans of planned downtime.
     """
     plan = as_plan(source, tables, dag, base_date=base_date, slot_minutes=slot_minutes)
-    base, slot, step = plan.calendar.base_date, plan.calendar.slot_minutes, plan.calendar.step
-    row_of = plan.rows
+    base, slot = plan.calendar.base_date, plan.calendar.slot_minutes
+    seq = plan.schedule
     machines = [{"machine": m, "name": plan.machine_names.get(m, ""), "row": i}
                 for i, m in enumerate(plan.machines)]
-    used = {str(c) for c in plan.schedule["op_class"]}
+    used = set(_text(seq, "op_class"))
     palette = class_palette(plan.classes)  # over the whole class table, so colours do not shift
     classes = [c for c in plan.classes if c in used]
 
-    bars, setups = [], []
-    for rec in plan.schedule.to_dict("records"):
-        machine = rec["machine"]
-        start, end = int(rec["start"]), int(rec["end"])
-        setup = int(rec.get("setup_slots", 0) or 0)
-        due = pd.Timestamp(rec["due"]).normalize() if not pd.isna(rec.get("due")) else None
-        end_time = pd.Timestamp(rec["end_time"]) if not pd.isna(rec.get("end_time")) else base + end * step
-        start_time = pd.Timestamp(rec["start_time"]) if not pd.isna(rec.get("start_time")) else base + start * step
-        late_days = max(0.0, (end_time - (due + pd.Timedelta(days=1))) / pd.Timedelta(days=1)) if due is not None else 0.0
-        po = rec.get("po_nos", "")
-        bar = {
-            "op_id": rec["op_id"], "job": str(rec.get("job_id", "")),
-            "po_nos": [p for p in str(po if not pd.isna(po) else "").split(";") if p],
-            "item": str(rec.get("item", "")), "operation": str(rec.get("operation", "")),
-            "op_class": str(rec.get("op_class", "")), "mixture": str(rec.get("mixture", "") or ""),
-            "seq": _num(rec.get("seq")), "width_mm": _num(rec.get("width_mm")), "length_m": _num(rec.get("length_m"), 1),
-            "machine": machine, "row": row_of[machine], "start": start, "end": end,
-            "start_time": _iso(start_time), "end_time": _iso(end_time),
-            "setup_slots": setup, "aging_slots": _num(rec.get("aging_slots")) or 0,
-            "due": due.date().isoformat() if due is not None else "",
-            "due_slot": int(((due + pd.Timedelta(days=1)) - base) / step) if due is not None else None,
-            "late": late_days > 0, "late_days": round(late_days, 2), "late_whole_days": math.ceil(late_days - 1e-9),
-            "setup_reason": plan.reason(rec["op_id"]),
-        }
-        if setup > 0:
-            setups.append({"op_id": bar["op_id"], "row": bar["row"], "start": start - setup, "end": start,
-                           "reason": bar["setup_reason"]})
-        bars.append(bar)
+    start, end = _slots(seq, "start"), _slots(seq, "end")
+    setup = (pd.to_numeric(seq["setup_slots"]).fillna(0).to_numpy(dtype="int64") if len(seq)
+             else np.zeros(0, dtype="int64"))
+    due = (pd.to_datetime(seq["due"]) if "due" in seq.columns else pd.Series(pd.NaT, index=seq.index)).dt.normalize()
+    end_time = pd.to_datetime(seq["end_time"]) if "end_time" in seq.columns else pd.Series(pd.NaT, index=seq.index)
+    end_time = end_time.where(end_time.notna(), base + pd.to_timedelta(end * slot, unit="min"))
+    late = ((end_time - (due + pd.Timedelta(days=1))) / pd.Timedelta(days=1)).clip(lower=0.0).fillna(0.0)
+    late_whole = np.ceil(late.to_numpy() - 1e-9).astype("int64")
+    bars = {
+        "op_id": _text(seq, "op_id").tolist(),
+        "job": _text(seq, "job_id").tolist(),
+        "po_nos": _text(seq, "po_nos").tolist(),
+        "item": _coded(_text(seq, "item")),
+        "operation": _coded(_text(seq, "operation")),
+        "op_class": _coded(_text(seq, "op_class")),
+        "mixture": _coded(_text(seq, "mixture")),
+        "seq": _numbers(seq, "seq"),
+        "width_mm": _numbers(seq, "width_mm"),
+        "length_m": _numbers(seq, "length_m", 1),
+        "row": seq["machine"].map(plan.rows).astype("int64").tolist() if len(seq) else [],
+        "start": start.tolist(),
+        "end": end.tolist(),
+        "setup_slots": setup.tolist(),
+        "aging_slots": _numbers(seq, "aging_slots", default=0),
+        "due": _coded(due.dt.strftime("%Y-%m-%d").where(due.notna(), "")),
+        "late_days": late.round(2).tolist(),
+        "late_whole_days": late_whole.tolist(),
+        "setup_reason": _coded(plan.setups["reason"].astype(str)),
+    }
     downtime = _downtime(plan)
-    ends = [b["end"] for b in bars] + [d["end"] for d in downtime if d["start"] < max((b["end"] for b in bars), default=0)]
-    starts = [b["start"] - b["setup_slots"] for b in bars]
-    makespan = max((b["end"] for b in bars), default=0)
+    makespan = int(end.max()) if len(end) else 0
+    shown = [e for s, e in zip(downtime["start"], downtime["end"]) if s < makespan]
+    late_mask = late_whole > 0
     return {
-        "version": 1,
+        "version": 2,
         "title": title or "",
         "base_date": base.date().isoformat(),
         "slot_minutes": slot,
         "machines": machines,
         "bars": bars,
-        "setups": setups,
         "downtime": downtime,
         "classes": classes,
         "colors": {c: palette[c] for c in classes},
-        "horizon": [min(starts + [0]), max(ends + [makespan, 1])],
-        "stats": {"operations": len(bars), "machines": len(machines), "makespan_slots": makespan,
-                  "late_operations": sum(b["late"] for b in bars),
-                  "late_jobs": len({b["job"] for b in bars if b["late"]}),
-                  "setup_slots": sum(b["setup_slots"] for b in bars)},
+        "horizon": [int(min((start - setup).min(initial=0), 0)), int(max([makespan, 1, *shown]))],
+        "stats": {"operations": len(seq), "machines": len(machines), "makespan_slots": makespan,
+                  "late_operations": int(late_mask.sum()),
+                  "late_jobs": int(pd.Series(bars["job"])[late_mask].nunique()) if len(seq) else 0,
+                  "setup_slots": int(setup.sum())},
     }
+
+
+def _downtime(plan: PlanView) -> dict[str, list[int]]:
+    """The plan's downtime spans on the chart's rows, sorted by row and start (machines without a
+    row are not drawn)."""
+    rows = plan.rows
+    spans = sorted((rows[m], s, e) for m, found in plan.downtime.items() if m in rows for s, e in found)
+    return {"row": [r for r, _, _ in spans], "start": [s for _, s, _ in spans], "end": [e for _, _, e in spans]}
+
+
+# --------------------------------------------------------------------------- records
+def bar_records(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The bars of ``gantt_data`` as one dict per bar, with the fields that follow from them
+    (machine, start_time, end_time, due_slot, late; po_nos as a list)."""
+    bars = data["bars"]
+    columns = {name: _decoded(bars[name]) for name in BAR_COLUMNS}
+    base, slot = pd.Timestamp(data["base_date"]), int(data["slot_minutes"])
+    step = pd.Timedelta(minutes=slot)
+    machines = [m["machine"] for m in data["machines"]]
+    out = []
+    for values in zip(*(columns[name] for name in BAR_COLUMNS)):
+        bar = dict(zip(BAR_COLUMNS, values))
+        due = bar["due"]
+        bar.update(
+            machine=machines[bar["row"]],
+            po_nos=[p for p in bar["po_nos"].split(";") if p],
+            start_time=_iso(base + bar["start"] * step), end_time=_iso(base + bar["end"] * step),
+            due_slot=int((pd.Timestamp(due) + pd.Timedelta(days=1) - base) / step) if due else None,
+            late=bar["late_whole_days"] > 0,
+        )
+        out.append(bar)
+    return out
+
+
+def setup_records(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The setup segments the chart draws: right before each bar that is charged a setup."""
+    return [{"op_id": b["op_id"], "row": b["row"], "start": b["start"] - b["setup_slots"], "end": b["start"],
+             "reason": b["setup_reason"]} for b in bar_records(data) if b["setup_slots"] > 0]
+
+
+def downtime_records(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The downtime spans of ``gantt_data`` as dicts with machine and ISO times."""
+    base, step = pd.Timestamp(data["base_date"]), pd.Timedelta(minutes=int(data["slot_minutes"]))
+    machines = [m["machine"] for m in data["machines"]]
+    d = data["downtime"]
+    return [{"machine": machines[r], "row": r, "start": s, "end": e, "start_time": _iso(base + s * step),
+             "end_time": _iso(base + e * step)} for r, s, e in zip(d["row"], d["start"], d["end"])]

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from prodsched.results.gantt_data import LATE_COLOR, NO_CLASS, gantt_data
@@ -100,17 +101,36 @@ def label(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _darker(color: str, factor: float = 0.6) -> tuple[float, float, float]:
-    from matplotlib.colors import to_rgb
+HATCH_MIN_PX = 12  # setups and downtime narrower than this are drawn plain (hatching is the slow part)
+HATCH_MAX = 400  # at most this many hatched segments (the widest), so the picture rasterises fast at any size
 
-    r, g, b = to_rgb(color)
-    return (r * factor, g * factor, b * factor)
+
+def _boxes(x0: np.ndarray, x1: np.ndarray, rows: np.ndarray, height: float) -> np.ndarray:
+    """Rectangles as an (n, 4, 2) vertex array for a PolyCollection."""
+    verts = np.empty((len(x0), 4, 2))
+    verts[:, 0, 0] = verts[:, 1, 0] = x0
+    verts[:, 2, 0] = verts[:, 3, 0] = x1
+    verts[:, 0, 1] = verts[:, 3, 1] = rows - height / 2
+    verts[:, 1, 1] = verts[:, 2, 1] = rows + height / 2
+    return verts
+
+
+def _widest(widths_px: np.ndarray) -> np.ndarray:
+    """Indexes of the segments wide enough to hatch (the HATCH_MAX widest of them)."""
+    wide = np.flatnonzero(widths_px >= HATCH_MIN_PX)
+    if len(wide) > HATCH_MAX:
+        wide = np.sort(wide[np.argsort(-widths_px[wide], kind="stable")[:HATCH_MAX]])
+    return wide
 
 
 def render_png(data: Mapping[str, Any], path, dpi: int = 110) -> Path:
-    """Draw ``gantt_data`` output into a PNG file sized for up to ~40 machines and thousands of ops."""
+    """Draw ``gantt_data`` output into a PNG file sized for up to ~40 machines and thousands of ops.
+
+    Bars are one PolyCollection coloured by class; setups are the class colour darkened, downtime
+    a grey band; only segments at least HATCH_MIN_PX wide are hatched as well."""
     from matplotlib import dates as mdates
     from matplotlib.collections import PolyCollection
+    from matplotlib.colors import to_rgb
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
@@ -120,21 +140,29 @@ def render_png(data: Mapping[str, Any], path, dpi: int = 110) -> Path:
     base = mdates.date2num(dt.datetime.fromisoformat(data["base_date"]))
     x0, x1 = data["horizon"]
 
-    def x(slot: float) -> float:
-        return base + slot * slot_days
+    def x(slot):
+        return base + np.asarray(slot, dtype=float) * slot_days
 
-    colors = data["colors"]
-    late = [b for b in bars if b["late"]]
-    handles = [Patch(facecolor=colors[c], label=label(c or NO_CLASS)) for c in data["classes"]]
+    row = np.asarray(bars["row"], dtype=float)
+    start, end = np.asarray(bars["start"], dtype=float), np.asarray(bars["end"], dtype=float)
+    setup = np.asarray(bars["setup_slots"], dtype=float)
+    late = np.asarray(bars["late_whole_days"], dtype="int64") > 0
+    op_class = bars["op_class"]
+    class_rgb = np.array([to_rgb(data["colors"].get(c, "#888888")) for c in op_class["values"]] or [(0, 0, 0)])
+    bar_rgb = class_rgb[np.asarray(op_class["codes"], dtype="int64")] if len(row) else np.zeros((0, 3))
+    down = data["downtime"]
+    d_row, d_start, d_end = (np.asarray(down[k], dtype=float) for k in ("row", "start", "end"))
+
+    handles = [Patch(facecolor=data["colors"][c], label=label(c or NO_CLASS)) for c in data["classes"]]
     handles.append(Patch(facecolor="#555555", hatch="////", edgecolor="white", label="setup"))
-    if data["downtime"]:
+    if len(d_row):
         handles.append(Patch(facecolor="#9aa0a6", alpha=0.55, hatch="xx", edgecolor="#6b7075", label="downtime"))
-    if late:
+    if late.any():
         handles.append(Patch(facecolor="white", edgecolor=LATE_COLOR, linewidth=1.4, label="late"))
     row_labels = [label(f"{m['machine']}  {m['name']}".strip()) for m in machines]
 
     # layout in inches, so title, legend and axis labels never collide whatever the row count
-    width_in = 18.0 if len(bars) > 300 or (x1 - x0) * slot_days > 20 else 14.0
+    width_in = 18.0 if len(row) > 300 or (x1 - x0) * slot_days > 20 else 14.0
     ncol = min(len(handles), 9 if width_in > 14 else 7)
     label_top = n_rows > 12
     top_in = 0.95 + 0.28 * math.ceil(len(handles) / ncol) + (0.3 if label_top else 0.1)
@@ -148,35 +176,43 @@ def render_png(data: Mapping[str, Any], path, dpi: int = 110) -> Path:
     text_kw = {"fontfamily": families}
     ax = fig.add_axes((left_in / width_in, bottom_in / height_in, 1 - (left_in + right_in) / width_in,
                        plot_in / height_in))
+    pad = max((x1 - x0) * 0.01, 1.0)  # slots
+    px_per_slot = (1 - (left_in + right_in) / width_in) * width_in * dpi / max(1e-9, x1 - x0 + 2 * pad)
+
+    def add(collection) -> None:
+        ax.add_collection(collection, autolim=False)  # the limits are set below
 
     for r in range(0, n_rows, 2):  # zebra rows
         ax.axhspan(r - 0.5, r + 0.5, color="#f3f4f6", zorder=0, linewidth=0)
 
-    def rects(items, height):
-        return [[(x(i["start"]), i["row"] - height / 2), (x(i["start"]), i["row"] + height / 2),
-                 (x(i["end"]), i["row"] + height / 2), (x(i["end"]), i["row"] - height / 2)] for i in items]
+    if len(d_row):
+        add(PolyCollection(_boxes(x(d_start), x(d_end), d_row, 0.92), facecolor="#9aa0a6",
+                                         alpha=0.55, linewidth=0.0, zorder=1))
+        wide = _widest((d_end - d_start) * px_per_slot)
+        if len(wide):
+            add(PolyCollection(_boxes(x(d_start[wide]), x(d_end[wide]), d_row[wide], 0.92),
+                                             facecolor="none", edgecolor="#6b7075", hatch="xx", linewidth=0.0,
+                                             zorder=1))
+    dense = len(row) and np.median(end - start) * px_per_slot < 4  # bar edges would only blur the picture
+    add(PolyCollection(_boxes(x(start), x(end), row, 0.7), facecolors=bar_rgb, edgecolor="white",
+                                     linewidth=0.0 if dense else 0.3, zorder=3))
+    has_setup = setup > 0
+    if has_setup.any():
+        s_start, s_row = start[has_setup] - setup[has_setup], row[has_setup]
+        add(PolyCollection(_boxes(x(s_start), x(start[has_setup]), s_row, 0.7),
+                                         facecolors=bar_rgb[has_setup] * 0.6, linewidth=0.0, zorder=3))
+        wide = _widest(setup[has_setup] * px_per_slot)
+        if len(wide):
+            add(PolyCollection(_boxes(x(s_start[wide]), x(start[has_setup][wide]), s_row[wide], 0.7),
+                                             facecolor="none", edgecolor="white", hatch="////", linewidth=0.0,
+                                             zorder=3))
+    if late.any() and len(row) <= 400:
+        add(PolyCollection(_boxes(x(start[late]), x(end[late]), row[late], 0.7), facecolor="none",
+                                         edgecolor=LATE_COLOR, linewidth=1.1, zorder=4))
+    elif late.any():  # dense charts: a red strip under each late bar keeps the class colour readable
+        add(PolyCollection(_boxes(x(start[late]), x(end[late]), row[late] + 0.41, 0.1),
+                                         facecolor=LATE_COLOR, linewidth=0, zorder=4))
 
-    if data["downtime"]:
-        ax.add_collection(PolyCollection(rects(data["downtime"], 0.92), facecolor="#9aa0a6", alpha=0.55,
-                                         edgecolor="#6b7075", hatch="xx", linewidth=0.0, zorder=1))
-    for cls in data["classes"]:
-        group = [b for b in bars if b["op_class"] == cls]
-        ax.add_collection(PolyCollection(rects(group, 0.7), facecolor=colors[cls], edgecolor="white",
-                                         linewidth=0.3, zorder=3))
-    if data["setups"]:
-        row_color = {b["op_id"]: colors.get(b["op_class"], "#888888") for b in bars}
-        ax.add_collection(PolyCollection(rects(data["setups"], 0.7),
-                                         facecolor=[_darker(row_color[s["op_id"]]) for s in data["setups"]],
-                                         edgecolor="white", hatch="////", linewidth=0.0, zorder=3))
-    if late and len(bars) <= 400:
-        ax.add_collection(PolyCollection(rects(late, 0.7), facecolor="none", edgecolor=LATE_COLOR,
-                                         linewidth=1.1, zorder=4))
-    elif late:  # dense charts: a red strip under each late bar keeps the class colour readable
-        strips = [[(x(b["start"]), b["row"] + 0.36), (x(b["start"]), b["row"] + 0.46),
-                   (x(b["end"]), b["row"] + 0.46), (x(b["end"]), b["row"] + 0.36)] for b in late]
-        ax.add_collection(PolyCollection(strips, facecolor=LATE_COLOR, linewidth=0, zorder=4))
-
-    pad = max((x1 - x0) * 0.01, 1.0)  # slots
     ax.set_xlim(x(x0 - pad), x(x1 + pad))
     ax.set_ylim(n_rows - 0.5, -0.5)
     ax.set_yticks(range(len(machines)))
@@ -191,11 +227,12 @@ def render_png(data: Mapping[str, Any], path, dpi: int = 110) -> Path:
         ax.spines[side].set_visible(False)
 
     # op ids inside bars wide enough to hold them
-    px_per_day = ax.get_position().width * fig.get_figwidth() * dpi / max(1e-9, (x1 - x0 + 2 * pad) * slot_days)
-    wide = [b for b in bars if (b["end"] - b["start"]) * slot_days * px_per_day > 7 * len(b["op_id"]) + 8]
+    op_ids = bars["op_id"]
+    lengths = np.fromiter((len(o) for o in op_ids), dtype=float, count=len(op_ids))
+    wide = np.flatnonzero((end - start) * px_per_slot > 7 * lengths + 8)
     if len(wide) <= 300:
-        for b in wide:
-            ax.text(x((b["start"] + b["end"]) / 2), b["row"], b["op_id"], ha="center", va="center",
+        for i in wide:
+            ax.text(x((start[i] + end[i]) / 2), row[i], op_ids[i], ha="center", va="center",
                     fontsize=6.5, color="black", zorder=5, clip_on=True)
 
     left = left_in / width_in

@@ -17,7 +17,6 @@ into setup, downtime and idle slots and classified:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -25,13 +24,9 @@ import pandas as pd
 
 from prodsched.results.bounds import BOUND_COLUMNS, lower_bounds  # noqa: F401 - re-exported
 from prodsched.results.columns import GAP_COLUMNS, MACHINE_COLUMNS, ORDER_COLUMNS
-from prodsched.results.plan import PlanView, n_slots
+from prodsched.results.plan import PlanView
 
 DAY = pd.Timedelta(days=1)
-
-
-def _overlap(spans: Iterable[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
-    return [(max(s, lo), min(e, hi)) for s, e in spans if s < hi and e > lo]
 
 
 # --------------------------------------------------------------------------- orders
@@ -96,119 +91,197 @@ def late_order_table(orders: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- machines and gaps
 
 def machine_and_gap_tables(plan: PlanView) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-machine time accounting and the classified gaps (see the module docstring)."""
+    """Per-machine time accounting and the classified gaps (see the module docstring).
+
+    One pass over the plan's machine sequence, column by column: each operation opens the
+    stretch before it (from the end of the latest-ending earlier operation of its machine), each
+    machine closes with the stretch after its last operation; downtime overlaps come from sorted
+    spans by binary search, setup and idle slots and the wording of reasons from column operations.
+    """
     makespan = plan.makespan
     ops = plan.schedule  # in machine sequence
-    ready = {}
-    for job, seq, end, aging in zip(ops["job_id"], ops["seq"], ops["end"], ops["aging_slots"]):
-        ready[(job, int(seq) + 1)] = int(end) + int(aging)
-    by_machine = {m: g.to_dict("records") for m, g in ops.groupby("machine", sort=False)}
-    mrows, grows = [], []
-    for m in plan.machines:
-        recs = by_machine.get(m, [])
-        down = _overlap(plan.downtime.get(m, ()), 0, makespan)
-        work = sum(int(r["end"]) - int(r["start"]) for r in recs)
-        setup = sum(int(r["setup_slots"]) for r in recs)
-        idle_between = 0
-        gaps = _machine_gaps(plan, m, recs, down, ready)
-        for g in gaps:
-            if g["position"] == "between":
-                idle_between += g["idle_slots"]
-        grows.extend(gaps)
-        dt = sum(e - s for s, e in down)
-        idle = sum(g["idle_slots"] for g in gaps)
-        span = makespan or 1
-        avail = makespan - dt
-        mrows.append({
-            "machine": m, "machine_name": plan.machine_names.get(m, ""), "operations": len(recs),
-            "work_slots": work, "setup_slots": setup, "busy_slots": work + setup,
-            "downtime_slots": dt, "idle_slots": idle, "idle_between_slots": idle_between,
-            "setups": sum(1 for r in recs if int(r["setup_slots"]) > 0),
-            "first_start": int(recs[0]["start"]) if recs else pd.NA,
-            "last_end": max(int(r["end"]) for r in recs) if recs else pd.NA,
-            "utilisation": work / span if makespan else 0.0,
-            "utilisation_available": work / avail if avail > 0 else 0.0,
-            "setup_loss": setup / span if makespan else 0.0,
-            "idle_loss": idle / span if makespan else 0.0,
-            "downtime_loss": dt / span if makespan else 0.0,
-        })
-    mdf = pd.DataFrame(mrows, columns=MACHINE_COLUMNS)
-    for c in ("first_start", "last_end"):
-        mdf[c] = mdf[c].astype("Int64")
-    gdf = pd.DataFrame(grows, columns=GAP_COLUMNS)
-    if len(gdf):
-        gdf["start_time"] = plan.calendar.time(gdf["start"])
-        gdf["end_time"] = plan.calendar.time(gdf["end"])
+    rank = {m: i for i, m in enumerate(plan.machines)}
+    down = _downtime_frame(plan, rank, makespan)
+    stretches = _stretches(plan, ops, rank, makespan)
+    gaps = _classify(plan, ops, stretches, down)
+
+    mach = pd.DataFrame({"machine": list(plan.machines)})
+    if len(ops):
+        start, end = ops["start"].astype("int64"), ops["end"].astype("int64")
+        setup = ops["setup_slots"].astype("int64")
+        per = pd.DataFrame({"machine": ops["machine"], "work": end - start, "setup": setup,
+                            "setups": (setup > 0).astype("int64"), "start": start, "end": end})
+        agg = per.groupby("machine", sort=False).agg(operations=("work", "size"), work=("work", "sum"),
+                                                      setup=("setup", "sum"), setups=("setups", "sum"),
+                                                      first_start=("start", "first"), last_end=("end", "max"))
+        mach = mach.join(agg, on="machine")
     else:
-        gdf = gdf.astype({"start": "int64", "end": "int64", "slots": "int64",
-                          "start_time": "datetime64[ns]", "end_time": "datetime64[ns]"})
-    return mdf, gdf
+        mach = mach.assign(operations=0, work=0, setup=0, setups=0, first_start=pd.NA, last_end=pd.NA)
+    dt = down.groupby("machine", sort=False)["slots"].sum() if len(down) else pd.Series(dtype="int64")
+    idle = gaps.groupby("machine", sort=False)["idle_slots"].sum() if len(gaps) else pd.Series(dtype="int64")
+    between = gaps[gaps["position"] == "between"].groupby("machine", sort=False)["idle_slots"].sum() \
+        if len(gaps) else pd.Series(dtype="int64")
+    counts = {c: mach[c].fillna(0).astype("int64") for c in ("operations", "work", "setup", "setups")}
+    work, setup_s = counts["work"], counts["setup"]
+    dt_s = mach["machine"].map(dt).fillna(0).astype("int64")
+    idle_s = mach["machine"].map(idle).fillna(0).astype("int64")
+    span = makespan or 1
+    avail = makespan - dt_s
+
+    def share(x: pd.Series) -> pd.Series:
+        return x / span if makespan else pd.Series(0.0, index=x.index)
+
+    mdf = pd.DataFrame({
+        "machine": mach["machine"], "machine_name": [plan.machine_names.get(m, "") for m in mach["machine"]],
+        "operations": counts["operations"], "work_slots": work, "setup_slots": setup_s, "busy_slots": work + setup_s,
+        "downtime_slots": dt_s, "idle_slots": idle_s,
+        "idle_between_slots": mach["machine"].map(between).fillna(0).astype("int64"),
+        "setups": counts["setups"],
+        "first_start": mach["first_start"].astype("Int64"), "last_end": mach["last_end"].astype("Int64"),
+        "utilisation": share(work), "utilisation_available": (work / avail.where(avail > 0)).fillna(0.0),
+        "setup_loss": share(setup_s), "idle_loss": share(idle_s), "downtime_loss": share(dt_s),
+    }, columns=MACHINE_COLUMNS)
+    return mdf, gaps
 
 
-def _machine_gaps(plan: PlanView, m, recs, down, ready) -> list[dict[str, Any]]:
-    makespan = plan.makespan
-    stretches = []  # (position, prev, next, lo, hi)
-    if not recs:
-        if makespan > 0:
-            stretches.append(("unused", None, None, 0, makespan))
-    else:
-        stretches.append(("before_first", None, recs[0], 0, int(recs[0]["start"])))
-        cursor = int(recs[0]["end"])
-        prev = recs[0]
-        for r in recs[1:]:
-            stretches.append(("between", prev, r, cursor, int(r["start"])))
-            if int(r["end"]) >= cursor:
-                cursor, prev = int(r["end"]), r
-        stretches.append(("after_last", prev, None, cursor, makespan))
-    out = []
-    for position, prev, nxt, lo, hi in stretches:
-        if hi <= lo:
-            continue
-        setup = int(nxt["setup_slots"]) if nxt is not None else 0
-        setup_span = [(max(lo, hi - setup), hi)] if setup > 0 else []
-        dspans = _overlap(down, lo, hi)
-        covered = _union_len(setup_span + dspans)
-        dt = sum(e - s for s, e in dspans)
-        idle = (hi - lo) - covered
-        setup_in = sum(e - s for s, e in setup_span)
-        kind = ("downtime" if dt > 0 else "setup" if setup_in and not idle
-                else "setup+idle" if setup_in else "idle")
-        reasons = []
-        if setup_in:
-            reasons.append(plan.reason(nxt["op_id"]))
-        reasons += [f"downtime {s}–{e}" for s, e in dspans]
-        if idle:
-            reasons.append(_idle_reason(position, nxt, ready, lo, idle))
-        out.append({"machine": m, "position": position,
-                    "prev_op": prev["op_id"] if prev is not None else "",
-                    "next_op": nxt["op_id"] if nxt is not None else "",
-                    "start": lo, "end": hi, "slots": hi - lo, "start_time": None, "end_time": None,
-                    "setup_slots": setup_in, "downtime_slots": dt, "idle_slots": idle,
-                    "kind": kind, "reason": "; ".join(reasons)})
-    return out
+def _downtime_frame(plan: PlanView, rank: dict[str, int], makespan: int) -> pd.DataFrame:
+    """Downtime spans clipped to [0, makespan), sorted by machine then start; key = start/end
+    placed on one number line (machine blocks of makespan + 1 slots) for binary search."""
+    rows = [(m, max(s, 0), min(e, makespan)) for m, spans in plan.downtime.items() if m in rank
+            for s, e in spans if s < makespan and e > 0]
+    down = pd.DataFrame(rows, columns=["machine", "start", "end"]).astype({"start": "int64", "end": "int64"})
+    down["rank"] = down["machine"].map(rank).astype("int64")
+    down = down.sort_values(["rank", "start"], kind="stable").reset_index(drop=True)
+    down["slots"] = down["end"] - down["start"]
+    return down
 
 
-def _idle_reason(position, nxt, ready, lo, idle) -> str:
-    if nxt is None:
-        return f"idle {n_slots(idle)} after the last operation"
-    r = ready.get((nxt["job_id"], int(nxt["seq"])))
-    if r is not None and r > lo:
-        return f"idle {n_slots(idle)} waiting for the previous step of {nxt['job_id']} (ready at slot {r})"
-    if position == "before_first":
-        return f"idle {n_slots(idle)} before the first operation"
-    return f"idle {n_slots(idle)}, no operation assigned"
+def _stretches(plan: PlanView, ops: pd.DataFrame, rank: dict[str, int], makespan: int) -> pd.DataFrame:
+    """The stretches of every machine's horizon not covered by operations, in machine order."""
+    n = len(ops)
+    parts = []
+    if n:
+        machine = ops["machine"].to_numpy()
+        start, end = ops["start"].to_numpy(dtype="int64"), ops["end"].to_numpy(dtype="int64")
+        first = np.r_[True, machine[1:] != machine[:-1]]
+        group = np.cumsum(first) - 1
+        cursor = pd.Series(end).groupby(group).cummax().to_numpy()  # end of the latest-ending op so far
+        before = np.r_[np.int64(0), cursor[:-1]]
+        opens = first | (end >= np.where(first, end, before))  # the op becomes the machine's latest
+        latest = pd.Series(np.where(opens, np.arange(n), -1)).replace(-1, np.nan).ffill().to_numpy(dtype="int64")
+        prev_idx = np.r_[-1, latest[:-1]]
+        parts.append(pd.DataFrame({
+            "machine": machine, "rank": pd.Series(machine).map(rank).to_numpy(dtype="int64"),
+            "order": ops.groupby("machine", sort=False).cumcount().to_numpy(),
+            "position": np.where(first, "before_first", "between"),
+            "prev": np.where(first, -1, prev_idx), "next": np.arange(n),
+            "start": np.where(first, 0, before), "end": start}))
+        last = np.r_[first[1:], True]  # the last op of each machine
+        parts.append(pd.DataFrame({
+            "machine": machine[last], "rank": pd.Series(machine[last]).map(rank).to_numpy(dtype="int64"),
+            "order": np.full(last.sum(), n), "position": "after_last", "prev": latest[last], "next": -1,
+            "start": cursor[last], "end": makespan}))
+    used = set(ops["machine"]) if n else set()
+    unused = [m for m in plan.machines if m not in used]
+    if unused and makespan > 0:
+        parts.append(pd.DataFrame({"machine": unused, "rank": [rank[m] for m in unused], "order": 0,
+                                   "position": "unused", "prev": -1, "next": -1, "start": 0, "end": makespan}))
+    if not parts:
+        return pd.DataFrame(columns=["machine", "rank", "order", "position", "prev", "next", "start", "end"])
+    out = pd.concat(parts, ignore_index=True)
+    out = out[out["end"] > out["start"]]
+    return out.sort_values(["rank", "order"], kind="stable").reset_index(drop=True)
 
 
-def _union_len(spans: list[tuple[int, int]]) -> int:
-    total, end = 0, None
-    for s, e in sorted(spans):
-        if end is None or s >= end:
-            total += e - s
-            end = e
-        elif e > end:
-            total += e - end
-            end = e
-    return total
+def _overlaps(down: pd.DataFrame, rank: np.ndarray, lo: np.ndarray, hi: np.ndarray, block: int):
+    """Per stretch [lo, hi) of machine ``rank``: slots of downtime inside it, and the range of
+    downtime rows it touches (the spans are disjoint and sorted, so they form one run)."""
+    if not len(down):
+        zero = np.zeros(len(lo), dtype="int64")
+        return zero, zero, zero
+    d_rank = down["rank"].to_numpy(dtype="int64")
+    s = d_rank * block + down["start"].to_numpy(dtype="int64")
+    e = d_rank * block + down["end"].to_numpy(dtype="int64")
+    total = np.r_[0, np.cumsum(e - s)]
+    a, b = rank * block + lo, rank * block + hi
+    i0 = np.searchsorted(e, a, side="right")  # first span ending after lo
+    i1 = np.searchsorted(s, b, side="left")  # spans starting before hi
+    hit = i1 > i0
+    first_s = s[np.minimum(i0, len(s) - 1)]
+    last_e = e[np.maximum(i1 - 1, 0)]
+    slots = total[i1] - total[i0] - np.maximum(0, a - first_s) - np.maximum(0, last_e - b)
+    return np.where(hit, slots, 0), i0, np.where(hit, i1, i0)
+
+
+def _classify(plan: PlanView, ops: pd.DataFrame, st: pd.DataFrame, down: pd.DataFrame) -> pd.DataFrame:
+    """The stretches split into setup, downtime and idle slots, with their kind and reason."""
+    if not len(st):
+        gdf = pd.DataFrame(columns=GAP_COLUMNS)
+        return gdf.astype({"start": "int64", "end": "int64", "slots": "int64",
+                           "start_time": "datetime64[ns]", "end_time": "datetime64[ns]"})
+    lo, hi = st["start"].to_numpy(dtype="int64"), st["end"].to_numpy(dtype="int64")
+    rank, nxt, prv = st["rank"].to_numpy(dtype="int64"), st["next"].to_numpy(), st["prev"].to_numpy()
+    has_next = nxt >= 0
+    setup_of_op = ops["setup_slots"].to_numpy(dtype="int64") if len(ops) else np.zeros(0, dtype="int64")
+    setup = np.where(has_next, setup_of_op[np.maximum(nxt, 0)] if len(ops) else 0, 0)
+    setup_lo = np.maximum(lo, hi - setup)
+    setup_in = np.where(setup > 0, hi - setup_lo, 0)
+    block = plan.makespan + 1
+    dt, i0, i1 = _overlaps(down, rank, lo, hi, block)
+    both, _, _ = _overlaps(down, rank, np.where(setup > 0, setup_lo, hi), hi, block)
+    idle = (hi - lo) - (setup_in + dt - both)
+    kind = np.select([dt > 0, (setup_in > 0) & (idle == 0), setup_in > 0], ["downtime", "setup", "setup+idle"], "idle")
+
+    op_ids = ops["op_id"].to_numpy(dtype=object) if len(ops) else np.zeros(0, dtype=object)
+
+    def pick(idx: np.ndarray) -> np.ndarray:
+        return np.where(idx >= 0, op_ids[np.maximum(idx, 0)] if len(ops) else "", "")
+
+    reasons = plan.setups["reason"].to_numpy(dtype=object) if len(ops) else np.zeros(0, dtype=object)
+    setup_text = np.where(setup_in > 0, reasons[np.maximum(nxt, 0)] if len(ops) else "", "")
+    down_text = np.full(len(st), "", dtype=object)
+    d_start, d_end = down["start"].to_numpy(dtype="int64"), down["end"].to_numpy(dtype="int64")
+    for k in np.flatnonzero(i1 > i0):  # only the stretches that meet downtime
+        down_text[k] = "; ".join(f"downtime {max(d_start[j], lo[k])}–{min(d_end[j], hi[k])}" for j in range(i0[k], i1[k]))
+    idle_text = _idle_reasons(ops, st, nxt, lo, idle)
+    reason = pd.Series(setup_text, dtype=object)
+    for part in (down_text, idle_text):
+        part = pd.Series(part, dtype=object)
+        reason = reason.where(part == "", reason.where(reason == "", reason + "; ") + part)
+
+    cal = plan.calendar
+    return pd.DataFrame({
+        "machine": st["machine"].to_numpy(dtype=object), "position": st["position"].to_numpy(dtype=object),
+        "prev_op": pick(prv), "next_op": pick(nxt), "start": lo, "end": hi, "slots": hi - lo,
+        "start_time": cal.time(lo), "end_time": cal.time(hi),
+        "setup_slots": setup_in, "downtime_slots": dt, "idle_slots": idle, "kind": kind, "reason": reason.to_numpy(),
+    }, columns=GAP_COLUMNS)
+
+
+def _idle_reasons(ops: pd.DataFrame, st: pd.DataFrame, nxt: np.ndarray, lo: np.ndarray, idle: np.ndarray):
+    """Why a stretch has idle slots: after the last operation, waiting for the previous routing
+    step of the next operation's job (ready = its end plus aging), before the first, or none."""
+    count = pd.Series(np.where(idle == 1, "1 slot", pd.Series(idle).astype(str) + " slots"), dtype=object)
+    out = pd.Series("idle " + count + " after the last operation", dtype=object)
+    has_next = nxt >= 0
+    if len(ops) and has_next.any():
+        job, seq = ops["job_id"], ops["seq"].astype("int64")
+        ready = pd.DataFrame({"job": job.to_numpy(), "seq": (seq + 1).to_numpy(),
+                              "ready": (ops["end"].astype("int64") + ops["aging_slots"].astype("int64")).to_numpy()})
+        ready = ready.drop_duplicates(["job", "seq"], keep="last")
+        idx = np.maximum(nxt, 0)
+        want = pd.DataFrame({"job": job.to_numpy()[idx], "seq": seq.to_numpy()[idx]})
+        r = want.merge(ready, on=["job", "seq"], how="left")["ready"].to_numpy()
+        waiting = has_next & ~np.isnan(r.astype(float)) & (np.nan_to_num(r.astype(float), nan=-np.inf) > lo)
+        jobs = pd.Series(want["job"].astype(str).to_numpy(), dtype=object)
+        ready_text = pd.Series(np.nan_to_num(r.astype(float)).astype("int64")).astype(str)
+        out = out.where(~waiting, "idle " + count + " waiting for the previous step of " + jobs
+                        + " (ready at slot " + ready_text + ")")
+        first = has_next & ~waiting & (st["position"].to_numpy() == "before_first")
+        out = out.where(~first, "idle " + count + " before the first operation")
+        other = has_next & ~waiting & ~first
+        out = out.where(~other, "idle " + count + ", no operation assigned")
+    return out.where(idle > 0, "").to_numpy()
 
 
 # --------------------------------------------------------------------------- key figures

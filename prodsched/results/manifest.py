@@ -20,7 +20,7 @@ from prodsched.params import Params
 
 MANIFEST = "run.json"
 FORMAT = 1
-VERSIONED = ("prodsched", "numpy", "pandas", "pyarrow", "networkx", "openpyxl", "matplotlib")
+VERSIONED = ("prodsched", "numpy", "pandas", "pyarrow", "networkx", "openpyxl", "xlsxwriter", "matplotlib")
 
 
 class ManifestError(ProdschedError):

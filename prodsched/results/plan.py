@@ -278,29 +278,62 @@ def _text(value: Any) -> str:
     return "" if blank(value) else str(value)
 
 
-def _setup_rows(seq: pd.DataFrame, changeovers: Changeovers) -> list[tuple]:
-    """A SETUP_COLUMNS row per operation of ``seq`` (sorted into machine sequence)."""
-    rows, last = [], {}
-    for op_id, m, cls, mix, width, setup in zip(seq["op_id"], seq["machine"], seq["op_class"],
-                                                seq["mixture"], seq["width_mm"], seq["setup_slots"]):
-        cur, setup = (_text(cls), _text(mix), int(width)), int(setup)
-        prev_op, prev = last.get(m, ("", None))
-        type_s = width_s = 0
-        parts: list[str] = []
-        if prev is not None:
-            type_s = changeovers.type_slots(prev[0], prev[1], cur[0], cur[1])
-            width_s = changeovers.width_slots(m, prev[2], cur[2])
-            parts = changeovers.reasons(m, prev, cur)
-        if setup <= 0:
-            reason = ""
-        elif parts:
-            reason = "; ".join(parts)
-        else:
-            after = f"after {prev_op}" if prev is not None else "on the machine's first operation"
-            reason = f"setup {n_slots(setup)} without a changeover {after}"
-        rows.append((op_id, m, prev_op, setup, type_s, width_s, reason))
-        last[m] = (op_id, cur)
-    return rows
+def _texts(values: pd.Series) -> pd.Series:
+    """A column as text, blank cells (None, NaN, whitespace) as ""."""
+    obj = values.astype(object)
+    text = obj.astype(str)
+    return text.where(obj.notna() & (text.str.strip() != ""), "")
+
+
+def _slots_text(n: pd.Series) -> pd.Series:
+    return n.astype(str) + np.where(n == 1, " slot", " slots")
+
+
+def _setup_table(seq: pd.DataFrame, changeovers: Changeovers) -> pd.DataFrame:
+    """A SETUP_COLUMNS row per operation of ``seq`` (sorted into machine sequence), column by
+    column: each operation against its machine predecessor, worded as :meth:`Changeovers.reasons`."""
+    if not len(seq):
+        return pd.DataFrame(columns=SETUP_COLUMNS)
+    machine, op_id = seq["machine"], seq["op_id"]
+    cls, mix = _texts(seq["op_class"]), _texts(seq["mixture"])
+    width = seq["width_mm"].astype("int64")
+    setup = seq["setup_slots"].astype("int64")
+    first = machine.ne(machine.shift())
+    prev_op = op_id.shift().where(~first, "")
+    p_cls, p_mix, p_width = cls.shift().where(~first, ""), mix.shift().where(~first, ""), width.shift().where(~first, 0)
+    p_width = p_width.astype("int64")
+    delay = changeovers.class_setup
+    pairs = pd.MultiIndex.from_arrays([p_cls, cls])
+    table = pd.Series(list(delay.values()), index=pd.MultiIndex.from_tuples(list(delay)), dtype="int64") \
+        if delay else pd.Series([], index=pd.MultiIndex.from_arrays([[], []]), dtype="int64")
+    changed = ~first & ((p_cls != cls) | (p_mix != mix))
+    type_s = pd.Series(table.reindex(pairs).fillna(0).to_numpy(dtype="int64"), index=seq.index).where(changed, 0)
+    l2s = machine.map({m: v[0] for m, v in changeovers.width.items()}).fillna(0).astype("int64")
+    s2l = machine.map({m: v[1] for m, v in changeovers.width.items()}).fillna(0).astype("int64")
+    narrower, wider = ~first & (width < p_width), ~first & (width > p_width)
+    width_s = l2s.where(narrower, s2l.where(wider, 0))
+
+    typed, widths = type_s > 0, width_s > 0
+    cls_change, mix_change = typed & (p_cls != cls), typed & (p_mix != mix)
+
+    def none(t: pd.Series) -> pd.Series:
+        return t.where(t != "", "none")
+
+    parts = [
+        ("class change " + p_cls + "→" + cls + " (" + _slots_text(type_s) + ")").where(cls_change, ""),
+        ("mixture change " + none(p_mix) + "→" + none(mix)
+         + (" (" + _slots_text(type_s) + ")").where(~cls_change, "")).where(mix_change, ""),
+        ("width change " + pd.Series(np.where(narrower, "long→short", "short→long"), index=seq.index) + " "
+         + p_width.astype(str) + "→" + width.astype(str) + " (" + _slots_text(width_s) + ")").where(widths, ""),
+    ]
+    reason = parts[0]
+    for part in parts[1:]:
+        reason = reason.where(part == "", reason.where(reason == "", reason + "; ") + part)
+    after = ("after " + prev_op.astype(str)).where(~first, "on the machine's first operation")
+    reason = reason.where(reason != "", "setup " + _slots_text(setup) + " without a changeover " + after)
+    return pd.DataFrame({"op_id": op_id, "machine": machine, "prev_op": prev_op, "setup_slots": setup,
+                         "type_slots": type_s, "width_slots": width_s, "reason": reason.where(setup > 0, "")},
+                        columns=SETUP_COLUMNS)
 
 
 # --------------------------------------------------------------------------- the view
@@ -341,7 +374,7 @@ class PlanView:
         if master is not None and len(master) and "machine_name" in master.columns:
             names = {str(m): _text(n) for m, n in zip(master["machine"], master["machine_name"])}
         changeovers = Changeovers.from_tables(tables)
-        setups = pd.DataFrame(_setup_rows(seq, changeovers), columns=SETUP_COLUMNS)
+        setups = _setup_table(seq, changeovers)
         types = tables.get("operation_types")
         listed = [str(c) for c in types["op_class"]] if types is not None and "op_class" in types else []
         classes = tuple(dict.fromkeys(listed + sorted({str(c) for c in seq["op_class"]})))

@@ -47,7 +47,7 @@ PARAM_STAGE = {
     "solver": "schedule",
     "extra": "schedule",
     "now": "schedule", "replan_from": "schedule", "pins": "schedule",  # re-planning (stage 5 reads them)
-    "out": "results",
+    "out": "results", "outputs": "results",
 }
 STATUSES = ("pending", "running", "done", "failed", "stale")
 

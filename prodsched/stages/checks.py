@@ -14,12 +14,8 @@ from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
-from prodsched.engine.objectives import check_options, get_objective
-from prodsched.engine.rules import RULES
 from prodsched.errors import ParameterError
-from prodsched.inputs.widths import WidthTableError, resolve_table
-from prodsched.params import Params
-from prodsched.stages.yields import POLICIES
+from prodsched.params import Params, parse_outputs
 
 
 def _integer(name: str, value: Any, low: int) -> None:
@@ -70,6 +66,13 @@ def check_params(params: Params | dict[str, Any], *, data_exists: bool = True) -
     ``data_exists=False`` skips the check that the input path exists (a shared session may have
     been started on another machine; its data is checked where it is set).
     """
+    # imported here: the rule registry and the width table bring in the engine and pandas, which
+    # commands that only read a session (``prodsched status``) do not need
+    from prodsched.engine.objectives import check_options, get_objective
+    from prodsched.engine.rules import RULES
+    from prodsched.inputs.widths import WidthTableError, resolve_table
+    from prodsched.stages.yields import POLICIES
+
     if isinstance(params, dict):
         try:
             params = Params.from_dict(params)
@@ -113,6 +116,10 @@ def check_params(params: Params | dict[str, Any], *, data_exists: bool = True) -
         resolve_table(params.width_combinations)
     except WidthTableError as exc:
         raise ParameterError("width_combinations", "…", str(exc)) from None
+    try:
+        parse_outputs(params.outputs)
+    except ValueError as exc:
+        raise ParameterError("outputs", params.outputs, str(exc)) from None
     if not isinstance(params.extra, dict):
         raise ParameterError("extra", params.extra, "must be a mapping")
     options = params.extra.get("rule_options")

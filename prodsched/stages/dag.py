@@ -80,10 +80,11 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
     e = e.sort_values(["op_id", "_m", "machine"], kind="stable")
     dur: dict[str, dict[str, int]] = {}
     spd: dict[str, dict[str, float]] = {}
-    for op_id, machine, d, s in zip(e["op_id"], e["machine"].astype(str), e["d"].tolist(), e["speed_m_min"].tolist()):
+    for op_id, machine, d, s in zip(e["op_id"].tolist(), e["machine"].astype(str).tolist(), e["d"].tolist(),
+                                    e["speed_m_min"].tolist()):  # lists: iterating Arrow strings is slow
         dur.setdefault(op_id, {})[machine] = d
         spd.setdefault(op_id, {})[machine] = float(s)
-    empty = [o for o in ops["op_id"] if o not in dur]
+    empty = [o for o in ops["op_id"].tolist() if o not in dur]
     if empty:
         raise ProdschedError(f"{len(empty)} operation(s) have no eligible machine, e.g. {', '.join(empty[:5])}; "
                              "check linespeed, machine_limit and machine_allocate")

@@ -226,6 +226,21 @@ def _unable_reasons(orders: pd.DataFrame, routed: set, bad_items: dict[str, str]
     return reason, detail
 
 
+def joined(values: pd.Series, groups: pd.Series, sep: str) -> pd.Series:
+    """``sep.join`` of the values of each group, in row order, indexed by the sorted group keys
+    (what ``groupby(groups, sort=True)[...].agg(sep.join)`` gives, without a Python call per group)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = groups.to_numpy()
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, dtype="int64")
+    text = pa.array(values.astype(str).to_numpy(dtype=object)[order], pa.string())
+    lists = pa.ListArray.from_arrays(pa.array(np.r_[starts, len(keys)], pa.int32()), text)
+    return pd.Series(pc.binary_join(lists, sep).to_numpy(zero_copy_only=False), index=keys[starts], dtype=str)
+
+
 def _jobs(ok: pd.DataFrame, rules) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
     """Month merge then width combination; returns jobs, order->job map, unmatched orders, rule usage."""
     if ok.empty:
@@ -239,19 +254,24 @@ def _jobs(ok: pd.DataFrame, rules) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     groups = g.agg(item=("item", "first"), item_name=("item_name", "first"), width_mm=("width_mm", "first"),
                    roll_length_m=("roll_length_m", "first"), month=("month", "first"),
                    length_m=("length_m", "sum"), due=("due", "min"), first=("_pos", "min"),
-                   po_nos=("po_no", ";".join), n_orders=("po_no", "size")).reset_index()
+                   n_orders=("po_no", "size"))
+    groups.insert(groups.columns.get_loc("n_orders"), "po_nos", joined(ok["po_no"], ok["grp"], ";"))
+    groups = groups.reset_index()
     groups = groups.sort_values(["due", "first"], kind="stable").assign(order=lambda d: np.arange(len(d)))
     assigned, unmatched = combine(groups.rename(columns={"grp": "key"}), rules)
     m = groups.merge(assigned.rename(columns={"key": "grp"}), on="grp").sort_values(["combo", "lane"])
     m["lane_len"] = m["length_m"] / m["up"]
     m["wtxt"] = m["width_mm"].astype("int64").astype(str)
     c = m.groupby("combo", sort=True)
-    jobs = c.agg(item=("item", "first"), item_name=("item_name", "first"), widths=("wtxt", "+".join),
+    jobs = c.agg(item=("item", "first"), item_name=("item_name", "first"),
                  fabric_width_mm=("fabric_width_mm", "first"), roll_length_m=("roll_length_m", "max"),
                  length_m=("length_m", "sum"), fabric_length_m=("lane_len", "max"), due=("due", "min"),
-                 po_nos=("po_nos", ";".join), n_orders=("n_orders", "sum"), month=("month", "first"),
+                 n_orders=("n_orders", "sum"), month=("month", "first"),
                  first=("first", "min"), up=("up", "first"), rule=("rule", "first"),
-                 lanes=("grp", "size")).reset_index()
+                 lanes=("grp", "size"))
+    jobs.insert(2, "widths", joined(m["wtxt"], m["combo"], "+"))
+    jobs.insert(jobs.columns.get_loc("n_orders"), "po_nos", joined(m["po_nos"], m["combo"], ";"))
+    jobs = jobs.reset_index()
     up = jobs["up"] > 1
     wrapped = jobs["widths"].where(~(up & (jobs["lanes"] > 1)), "(" + jobs["widths"] + ")")
     jobs["widths"] = wrapped.where(~up, wrapped + "x" + jobs["up"].astype(str))

@@ -3,7 +3,8 @@
 Inputs (artifacts of stages 1-5): ``schedule``, ``dag``, ``calendar``, ``jobs``, ``order_jobs``,
 ``unable``, the twelve tables and ``validation``. Artifacts: ``kpis`` (dict), ``orders``,
 ``late_orders``, ``machines``, ``gaps``, ``violations`` and ``bounds`` (DataFrames). When
-``params.out`` is set the result files of the output contract are written there as well.
+``params.out`` is set the result files of the output contract are written there as well (those
+``params.outputs`` chooses; schedule.csv, kpis.json and run.json always).
 
 The schedule's plan view (calendar, machine order, downtime, setups and their reasons) is built
 once here and read by the key figures, the gap analysis and every exported file.
@@ -70,7 +71,7 @@ def run(inputs: Mapping[str, Any], params, progress=None, cancel=None) -> StageR
         from prodsched.results.exports import write_results
         from prodsched.results.manifest import build_manifest, write_manifest
 
-        files = write_results({**inputs, **artifacts}, params.out, plan)
+        files = write_results({**inputs, **artifacts}, params.out, plan, getattr(params, "outputs", None))
         manifest = build_manifest(params, inputs.get("calendar"), inputs.get("schedule_info"))
         files.append(write_manifest(manifest, params.out))
         summary["files"] = [str(p) for p in files]

@@ -2,9 +2,12 @@
 
 Every blob is ``MAGIC + kind + b"\\n" + payload``:
 
-* ``arrow`` - a pandas DataFrame as an Arrow IPC stream (dtypes incl. datetimes round-trip);
+* ``arrow`` - a pandas DataFrame as an Arrow IPC stream (dtypes incl. datetimes round-trip), its
+  buffers compressed with zstd (streams written uncompressed by earlier versions read as well);
 * ``json``  - dicts, lists, strings, numbers, booleans, None (UTF-8 JSON);
-* ``nx``    - a networkx graph as node-link JSON (``edges="edges"``).
+* ``nxz``   - a networkx graph as node-link JSON (``edges="edges"``), zstd-compressed: the
+  JSON's length as 8 bytes (little-endian) then the compressed bytes;
+* ``nx``    - the same uncompressed (written by earlier versions; still read).
 
 Decoding only ever parses Arrow or JSON. Anything else (an unknown kind, a truncated blob, a
 pickle planted in a shared store) raises :class:`StoreError`; nothing stored is ever executed.
@@ -22,7 +25,9 @@ from typing import Any
 from prodsched.errors import StoreError
 
 MAGIC = b"PSD1:"
-KINDS = ("arrow", "json", "nx")
+KINDS = ("arrow", "json", "nx", "nxz")
+CODEC = "zstd"  # Arrow's codec for frames and graphs
+_MAX_INFLATED = 1 << 32  # a compressed graph claiming more than 4 GiB of JSON is not one prodsched wrote
 _MAX_KIND = 16
 
 
@@ -66,12 +71,14 @@ def _clean_floats(value: Any) -> Any:
 
 
 def to_json_bytes(value: Any) -> bytes:
-    """Deterministic UTF-8 JSON (sorted keys) of a JSON-able value."""
+    """Deterministic UTF-8 JSON (sorted keys) of a JSON-able value (NaN and inf as null)."""
+    options = {"default": _json_default, "sort_keys": True, "ensure_ascii": False, "allow_nan": False,
+               "separators": (",", ":")}
     try:
-        text = json.dumps(
-            _clean_floats(value), default=_json_default, sort_keys=True, ensure_ascii=False,
-            allow_nan=False, separators=(",", ":"),
-        )
+        try:
+            text = json.dumps(value, **options)
+        except ValueError:  # NaN or inf somewhere: only then walk the value to replace them
+            text = json.dumps(_clean_floats(value), **options)
     except (TypeError, ValueError) as exc:
         raise StoreError(f"cannot store value as JSON: {exc}") from None
     return text.encode("utf-8")
@@ -87,7 +94,7 @@ def _encode_frame(df) -> bytes:
             f"cannot store DataFrame as Arrow (columns must hold scalars of one type): {exc}"
         ) from None
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=CODEC)) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes()
 
@@ -106,8 +113,25 @@ def _decode_frame(payload: bytes):
 
 def _encode_graph(graph) -> bytes:
     import networkx as nx
+    import pyarrow as pa
 
-    return to_json_bytes(nx.node_link_data(graph, edges="edges"))
+    text = to_json_bytes(nx.node_link_data(graph, edges="edges"))
+    return len(text).to_bytes(8, "little") + pa.Codec(CODEC).compress(text, asbytes=True)
+
+
+def _inflate(payload: bytes) -> bytes:
+    import pyarrow as pa
+
+    size = int.from_bytes(payload[:8], "little")
+    if len(payload) < 9 or size > _MAX_INFLATED:
+        raise StoreError("stored graph is not a compressed node-link blob (bad length header)")
+    try:
+        text = pa.Codec(CODEC).decompress(payload[8:], decompressed_size=size, asbytes=True)
+    except Exception as exc:  # noqa: BLE001 - Arrow raises OSError, ArrowInvalid, ... for damaged bytes
+        raise StoreError(f"stored graph does not decompress ({type(exc).__name__}: {exc})") from None
+    if len(text) != size:
+        raise StoreError("stored graph decompresses to another length than it records")
+    return text
 
 
 def _decode_graph(payload: bytes):
@@ -142,7 +166,7 @@ def kind_of(value: Any) -> str:
     if frame is not None and isinstance(value, frame):
         return "arrow"
     if graph is not None and isinstance(value, graph):
-        return "nx"
+        return "nxz"
     return "json"
 
 
@@ -151,7 +175,7 @@ def encode(value: Any) -> bytes:
     kind = kind_of(value)
     if kind == "arrow":
         payload = _encode_frame(value)
-    elif kind == "nx":
+    elif kind == "nxz":
         payload = _encode_graph(value)
     else:
         payload = to_json_bytes(value)
@@ -189,4 +213,6 @@ def decode(blob: bytes) -> Any:
         return _decode_frame(payload)
     if kind == "nx":
         return _decode_graph(payload)
+    if kind == "nxz":
+        return _decode_graph(_inflate(payload))
     return _decode_json(payload)
