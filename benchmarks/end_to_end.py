@@ -121,7 +121,8 @@ def machine_text() -> str:
         mem_text = f", {mem:.0f} GiB RAM"
     except (OSError, ValueError, IndexError):
         mem_text = ""
-    return f"{cpu}, {os.cpu_count()} logical cores{mem_text}; {platform.system()} {platform.release()}; Python {platform.python_version()}"
+    return (f"{cpu}, {os.cpu_count()} logical cores{mem_text}; {platform.system()} {platform.release()}; "
+            f"Python {platform.python_version()}")
 
 
 def commit() -> str:
