@@ -121,8 +121,8 @@ def machine_text() -> str:
         mem_text = f", {mem:.0f} GiB RAM"
     except (OSError, ValueError, IndexError):
         mem_text = ""
-    system = f"{platform.system()} {platform.release()}"
-    return f"{cpu}, {os.cpu_count()} logical cores{mem_text}; {system}; Python {platform.python_version()}"
+    return (f"{cpu}, {os.cpu_count()} logical cores{mem_text}; {platform.system()} {platform.release()}; "
+            f"Python {platform.python_version()}")
 
 
 def commit() -> str:

@@ -80,6 +80,18 @@ def hangul_font() -> str | None:
     return font_manager.FontProperties(fname=found[0]).get_name() if found else None
 
 
+def _title_weight(family: str | None) -> int | str:
+    """The heaviest weight up to bold that ``family`` has, so matplotlib need not substitute one."""
+    from matplotlib import font_manager
+
+    if family is None:
+        return "bold"
+    weights = [w if isinstance(w, int) else font_manager.weight_dict.get(w, 400)
+               for w in (e.weight for e in font_manager.fontManager.ttflist if e.name == family)]
+    usable = [w for w in weights if w <= 700]
+    return max(usable) if usable else "bold"
+
+
 @functools.lru_cache(maxsize=1)
 def _warn_glosses() -> None:
     import warnings
@@ -244,7 +256,8 @@ def render_png(data: Mapping[str, Any], path, dpi: int = 110) -> Path:
     subtitle = (f"{stats['operations']} operations on {stats['machines']} machines · makespan {days:.1f} days · "
                 f"{stats['late_operations']} late operations · setup {stats['setup_slots']} slots · "
                 f"slot {data['slot_minutes']} min from {data['base_date']}")
-    fig.text(left, 1 - 0.15 / height_in, label(title), fontsize=14, fontweight="bold", va="top", **text_kw)
+    fig.text(left, 1 - 0.15 / height_in, label(title), fontsize=14, fontweight=_title_weight(hangul_font()), va="top",
+             **text_kw)
     fig.text(left, 1 - 0.5 / height_in, subtitle, fontsize=9, color="#555555", va="top")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
