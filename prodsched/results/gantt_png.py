@@ -256,8 +256,8 @@ def render_png(data: Mapping[str, Any], path, dpi: int = 110) -> Path:
     subtitle = (f"{stats['operations']} operations on {stats['machines']} machines · makespan {days:.1f} days · "
                 f"{stats['late_operations']} late operations · setup {stats['setup_slots']} slots · "
                 f"slot {data['slot_minutes']} min from {data['base_date']}")
-    fig.text(left, 1 - 0.15 / height_in, label(title), fontsize=14, fontweight=_title_weight(hangul_font()), va="top",
-             **text_kw)
+    fig.text(left, 1 - 0.15 / height_in, label(title), fontsize=14, fontweight=_title_weight(font), va="top",
+             fontfamily=[font or "DejaVu Sans"])  # one family: a weight it has, nothing substituted
     fig.text(left, 1 - 0.5 / height_in, subtitle, fontsize=9, color="#555555", va="top")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
