@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from prodsched import cli
+from prodsched.execute import StageProgress
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
@@ -154,20 +155,20 @@ class _Terminal:
 
 def test_progress_is_a_bar_on_a_terminal_and_nothing_when_quiet():
     term = _Terminal()
-    with cli._bar("schedule", quiet=False, stream=term) as progress:
+    with StageProgress("schedule", quiet=False, stream=term) as progress:
         progress(0.5, "placing operations")
     assert "5 schedule" in term.text and "100%|" in term.text and "done" in term.text
     assert "stage 5 (schedule) done" not in term.text
     quiet, log = _Terminal(), _Terminal()
     log.isatty = lambda: False
-    with cli._bar("dag", quiet=True, stream=quiet) as progress:
+    with StageProgress("dag", quiet=True, stream=quiet) as progress:
         progress(1.0)
-    with cli._bar("dag", quiet=False, stream=log) as progress:
+    with StageProgress("dag", quiet=False, stream=log) as progress:
         progress(1.0)
     assert quiet.text == "" and log.text.startswith("stage 4 (dag) done in ")
     failed = _Terminal()
     failed.isatty = lambda: False
-    with pytest.raises(RuntimeError), cli._bar("load", quiet=False, stream=failed):
+    with pytest.raises(RuntimeError), StageProgress("load", quiet=False, stream=failed):
         raise RuntimeError("boom")
     assert failed.text == ""  # a failed stage has its own one-line message
 
