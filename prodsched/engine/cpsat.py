@@ -95,8 +95,9 @@ def solve(instance: Instance, objective: str = "tardiness", options: Mapping[str
     cp_model = _require_ortools()
     started = time.perf_counter()
     obj = get_objective(objective)
-    if hint is not None and verify(instance, hint):
-        raise ProdschedError(f"the start schedule given to CP-SAT is infeasible: {verify(instance, hint)[0].message}")
+    problems = verify(instance, hint) if hint is not None else []
+    if problems:
+        raise ProdschedError(f"the start schedule given to CP-SAT is infeasible: {problems[0].message}")
     ops = instance.operations
     arcs = sum(len([o for o in ops if m.code in o.durations]) ** 2 for m in instance.machines)
     if arcs > MAX_ARCS:
@@ -156,6 +157,8 @@ def solve(instance: Instance, objective: str = "tardiness", options: Mapping[str
             model.add(su == 0).only_enforce_if(first)
             arcs_m.append((i, 0, model.new_bool_var(f"last[{a.id},{code}]")))
             arcs_m.append((i, i, ~x))
+        # b right after a: b starts the setup a→b after a ends, and that setup is the one charged to b
+        for i, a in enumerate(members, start=1):
             for j, b in enumerate(members, start=1):
                 if i == j:
                     continue
@@ -163,13 +166,7 @@ def solve(instance: Instance, objective: str = "tardiness", options: Mapping[str
                 arcs_m.append((i, j, lit))
                 need = required_setup(a, b, machine, instance.class_setup)
                 model.add(start[b.id] >= end[a.id] + need).only_enforce_if(lit)
-        # the setup charged before b is the one its predecessor in the circuit asks for
-        for j, b in enumerate(members, start=1):
-            for (i, jj, lit) in arcs_m:
-                if jj == j and i not in (0, j):
-                    a = members[i - 1]
-                    model.add(setup_in[b.id, code] == required_setup(a, b, machine, instance.class_setup)
-                              ).only_enforce_if(lit)
+                model.add(setup_in[b.id, code] == need).only_enforce_if(lit)
         for k, (s, e) in enumerate(machine.downtime):
             busy.append(model.new_interval_var(int(s), int(e) - int(s), int(e), f"down[{code},{k}]"))
         model.add_no_overlap(busy)
