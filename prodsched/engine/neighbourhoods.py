@@ -138,20 +138,9 @@ class Neighbourhoods:
         return out
 
     def blocks(self, chain: list[int]) -> list[list[int]]:
-        state = self.state
-        mach, pos = state.mach, state.pos
-        out: list[list[int]] = []
-        cur: list[int] = []
-        for v in chain:
-            if cur and mach[v] == mach[cur[-1]] and pos[v] == pos[cur[-1]] + 1:
-                cur.append(v)
-            else:
-                if len(cur) > 1:
-                    out.append(cur)
-                cur = [v]
-        if len(cur) > 1:
-            out.append(cur)
-        return out
+        """Runs of a chain's operations that follow each other on one machine."""
+        mach, pos = self.state.mach, self.state.pos
+        return _runs(chain, lambda u, v: mach[v] == mach[u] and pos[v] == pos[u] + 1)
 
     def critical(self) -> tuple[list[int], list[list[int]]]:
         """The critical operations (those on a longest chain to the last end, downtime aside)
@@ -164,22 +153,10 @@ class Neighbourhoods:
         ops: list[int] = []
         blocks: list[list[int]] = []
         for line in state.seq:
-            cur: list[int] = []
-            for v in line:
-                if start[v] + tails[v] < cmax:
-                    if len(cur) > 1:
-                        blocks.append(cur)
-                    cur = []
-                    continue
-                ops.append(v)
-                if cur and end[cur[-1]] + stp[v] == start[v]:
-                    cur.append(v)
-                else:
-                    if len(cur) > 1:
-                        blocks.append(cur)
-                    cur = [v]
-            if len(cur) > 1:
-                blocks.append(cur)
+            # operations off the critical path lie between critical ones, so none can join across them
+            critical = [v for v in line if start[v] + tails[v] >= cmax]
+            ops.extend(critical)
+            blocks.extend(_runs(critical, lambda u, v: end[u] + stp[v] == start[v]))
         return ops, blocks
 
     def block_moves(self, blocks: list[list[int]]) -> list[Move]:
@@ -337,3 +314,19 @@ def _first_at(line: list[int], start: list[int], t: int) -> int:
         else:
             hi = mid
     return lo
+
+
+def _runs(items: list[int], follows) -> list[list[int]]:
+    """Maximal runs of ``items`` in which each item ``follows(previous, item)``; runs of one left out."""
+    out: list[list[int]] = []
+    cur: list[int] = []
+    for v in items:
+        if cur and follows(cur[-1], v):
+            cur.append(v)
+        else:
+            if len(cur) > 1:
+                out.append(cur)
+            cur = [v]
+    if len(cur) > 1:
+        out.append(cur)
+    return out
