@@ -18,7 +18,7 @@ from prodsched.errors import ProdschedError
 from prodsched.params import Params
 from prodsched.results.manifest import VERSIONED
 from prodsched.results.manifest import versions as package_versions
-from prodsched.session import Session
+from prodsched.session import PARAM_STAGE, Session
 from prodsched.stages import STAGES, stage_name, stage_number
 
 NOTEBOOK_FILES: dict[str, str] = {
@@ -30,14 +30,12 @@ NOTEBOOK_FILES: dict[str, str] = {
     "results": "06_results.ipynb",
 }
 
-# The parameters each stage applies to an existing session (changing them marks it and later stages stale).
+# The parameters each stage applies to an existing session (changing them marks it and later
+# stages stale): the session's own map, less the tables and mappings notebooks cannot take.
+_STRUCTURED_PARAMS = ("width_combinations", "objective_options", "extra")
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
-    "load": ("data",),
-    "preprocess": ("slot_minutes", "base_date"),
-    "yield": ("min_yield", "yield_policy"),
-    "dag": (),
-    "schedule": ("window_days", "rule", "seed", "time_limit_s", "objective", "improve_iterations"),
-    "results": ("out", "outputs"),
+    name: tuple(k for k, stage in PARAM_STAGE.items() if stage == name and k not in _STRUCTURED_PARAMS)
+    for name in STAGES
 }
 
 _VERSIONED_PACKAGES = (*VERSIONED, "papermill", "ipywidgets", "nbformat")
@@ -136,9 +134,6 @@ def _record_metadata(path: Path, info: dict[str, Any]) -> None:
     notebook = nbformat.read(path, as_version=4)
     notebook.metadata["prodsched"] = info
     nbformat.write(notebook, path)
-
-
-_STRUCTURED_PARAMS = ("width_combinations", "objective_options", "extra")
 
 
 def _given(params: Params | dict[str, Any] | None) -> dict[str, Any]:

@@ -183,11 +183,12 @@ def run_figures(plan: engine.Schedule, instance: engine.Instance, params: Params
     """The run's objective figures and the optimiser's record, flat (JSON and KPI cells)."""
     fig = engine.figures_of(plan, instance)
     info = plan.info
-    value = engine.get_objective(params.objective).value(fig, params.objective_options)
+    objective = engine.get_objective(params.objective)
+    value = objective.value(fig, params.objective_options)
     return {
         "tardiness_slots": fig.tardiness,
         "late_jobs": fig.late_jobs,
-        "objective": engine.get_objective(params.objective).name,
+        "objective": objective.name,
         "objective_value": ", ".join(map(str, value)),
         "improve_iterations": int(params.improve_iterations),
         "improve_iterations_done": int(info.get("iterations", 0)),
