@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="folder for schedule.csv, kpis.json, results.xlsx, ...")
     _store_arg(r)
     r.add_argument("--window-days", type=int, help="± days of the window rule (default 5)")
-    r.add_argument("--rule", help="dispatch rule: window (default), edd, spt, atcs, mwkr")
+    r.add_argument("--rule", help="dispatch rule: window (default), edd, spt, atcs, mwkr, mwkr_es")
     r.add_argument("--base-date", help="slot 0: an ISO date, 'today' or 'auto' (default: first of the earliest due month)")
     r.add_argument("--slot-minutes", type=int, help="minutes per slot (default 30)")
     r.add_argument("--seed", type=int, help="tie-break seed (default 0)")

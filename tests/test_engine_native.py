@@ -19,7 +19,7 @@ from prodsched.engine.timeline import Timeline, _native_timeline, timeline_class
 
 NATIVE = _native_timeline()
 needs_native = pytest.mark.skipif(NATIVE is None, reason="compiled timeline not built here")
-RULES = ("window", "edd", "spt", "atcs", latest_first)
+RULES = ("window", "edd", "spt", "atcs", "mwkr", "mwkr_es", latest_first)
 
 
 def test_native_is_built_where_required():
@@ -50,7 +50,7 @@ def test_native_and_python_give_the_same_schedule(inst, seed, window):
 
 
 @needs_native
-@pytest.mark.parametrize("rule", ["window", "edd", "atcs"])
+@pytest.mark.parametrize("rule", ["window", "edd", "atcs", "mwkr_es"])
 def test_same_schedule_on_a_benchmark_plant(rule):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     try:

@@ -109,6 +109,62 @@ def test_atcs_avoids_a_changeover_when_dues_are_equal():
     assert order_on(plan_of(inst, rule="atcs", options={"k2": 0.1})) == ["first", "c_same", "b_change"]
 
 
+def test_mwkr_es_prefers_work_that_can_start_now_over_longer_work_that_waits():
+    # A's successor C can start only at 6 (aging); B (6 slots) does not fit the gap [1, 6)
+    ops = (op("A", job="A", due=0, durations={"M1": 1}, aging_slots=5),
+           op("C", job="A", seq=2, due=0, durations={"M1": 7}, predecessors=("A",)),
+           op("B", due=0, durations={"M1": 6}))
+    inst = Instance(ops, (Machine("M1"),), {})
+    mwkr = plan_of(inst, rule="mwkr")  # C has more work left than B: it goes first, at 6
+    assert order_on(mwkr) == ["A", "C", "B"] and mwkr.makespan == 19
+    es = plan_of(inst, rule="mwkr_es")  # B starts at 1 (1 - 6 < 6 - 7)
+    assert order_on(es) == ["A", "B", "C"] and es.makespan == 14
+    assert es.passes == 4 and mwkr.passes == 1
+
+
+def test_mwkr_es_counts_the_changeover_into_the_start():
+    # P (most work left: Q follows on M2) goes first; X and Y have equal work left, but after
+    # P (class A) the changeover to B would start Y at 7, so X (same class) goes next on M1
+    ops = (op("P", "A", due=0, durations={"M1": 2}, job="P"),
+           op("Q", "A", due=0, durations={"M2": 10}, job="P", seq=2, predecessors=("P",)),
+           op("Y", "B", due=1, durations={"M1": 3}, job="Y"),
+           op("X", "A", due=2, durations={"M1": 3}, job="X"))
+    inst = Instance(ops, (Machine("M1"), Machine("M2")), {("A", "B"): 5, ("B", "A"): 5})
+    plan = plan_of(inst, rule="mwkr_es", options={"restarts": 1})
+    assert order_on(plan) == ["P", "X", "Y"] and plan.setup_slots == 5
+    mwkr = plan_of(inst, rule="mwkr")  # the tie goes by due date: Y, two changeovers
+    assert order_on(mwkr) == ["P", "Y", "X"] and mwkr.setup_slots == 10
+
+
+@pytest.mark.parametrize("objective", ["tardiness", "makespan"])
+def test_restarts_keep_the_best_pass_by_the_objective(objective):
+    from prodsched.engine.objectives import figures_of, get_objective
+
+    inst = big_plant(60)
+    plan = plan_of(inst, rule="mwkr_es", seed=6, objective=objective)
+    assert plan.passes == 4 and plan.seed == 6
+    value = get_objective(objective).value
+    # seed 6 with 4 restarts: the passes' seeds are 24-27
+    passes = [plan_of(inst, rule="mwkr_es", seed=s, options={"restarts": 1}) for s in range(24, 28)]
+    values = [value(figures_of(p, inst)) for p in passes]
+    first_best = values.index(min(values))
+    assert first_best > 0  # here a later pass wins (by either objective)
+    assert plan.assignments == passes[first_best].assignments
+    assert plan.info["pass_seed"] == 24 + first_best
+    # any rule takes the option; one pass is the rule's own schedule
+    assert plan_of(inst, rule="edd", options={"restarts": 1}).assignments == \
+        plan_of(inst, rule="edd").assignments
+    three = plan_of(inst, rule="spt", seed=1, options={"restarts": 3}, objective=objective)
+    singles = [plan_of(inst, rule="spt", seed=s) for s in (3, 4, 5)]
+    assert value(figures_of(three, inst)) == min(value(figures_of(p, inst)) for p in singles)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.0, "4", True])
+def test_restarts_must_be_a_whole_number_of_at_least_one(bad):
+    with pytest.raises(ValueError, match="restarts must be an integer >= 1"):
+        schedule(big_plant(3), rule="mwkr_es", options={"restarts": bad})
+
+
 def test_custom_callable_rule_and_registry():
     ops = tuple(op(f"o{i}", due=i, durations={"M1": d}) for i, d in enumerate([1, 3, 2]))
     inst = Instance(ops, (Machine("M1"),), {})
@@ -296,7 +352,7 @@ def test_progress_is_throttled_rising_and_ends_at_one():
 
 
 # -- determinism ---------------------------------------------------------------------------
-@pytest.mark.parametrize("rule", ["window", "edd", "spt", "atcs"])
+@pytest.mark.parametrize("rule", ["window", "edd", "spt", "atcs", "mwkr", "mwkr_es"])
 def test_same_input_and_seed_give_the_same_schedule(rule):
     inst = big_plant(150)
     first = plan_of(inst, rule=rule, seed=7)

@@ -233,7 +233,7 @@ def test_tiny_schedule_through_the_pipeline():
     assert sched["end"].max() >= 12
 
 
-@pytest.mark.parametrize("rule", ["window", "spt", "atcs"])
+@pytest.mark.parametrize("rule", ["window", "spt", "atcs", "mwkr_es"])
 def test_mk01_through_the_whole_pipeline(rule):
     from prodsched.stages import run_stage
     from prodsched.stages.schedule import verify

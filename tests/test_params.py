@@ -36,6 +36,8 @@ BAD = [
     ("width_combinations", [{"lanes": [508], "fabric_width_mm": -1}], "fabric_width_mm"),
     ("width_combinations", {"lanes": "*"}, "list of rows"),
     ("extra", {"rule_options": [1, 2]}, "mapping"),
+    ("extra", {"rule_options": {"restarts": 0}}, "restarts must be a whole number >= 1"),
+    ("extra", {"rule_options": {"restarts": 2.5}}, "restarts must be a whole number >= 1"),
     ("data", "/no/such/folder", "no such file"),
     ("objective", "cheapest", "unknown objective"),
     ("solver", "gurobi", "'cpsat'"),

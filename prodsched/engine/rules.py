@@ -14,6 +14,14 @@ Built-in rules:
 * ``spt`` — shortest processing time (minimum over eligible machines) first.
 * ``mwkr`` — most work remaining first: the longest chain of minimum durations (plus aging
   waits) from the operation to the end of its job, the operation included; a makespan rule.
+* ``mwkr_es`` — earliest start, most work remaining: the ready operation with the smallest
+  (earliest start − work remaining) goes next, re-evaluated at every step over the
+  32 most urgent ready operations (by due date); the earliest start is on the machine
+  where the operation would end soonest appended after its last operation, changeover
+  included; work remaining as in ``mwkr``. It runs ``restarts`` (option, default 4) passes with
+  the seeds ``seed × restarts + i`` and keeps the best schedule by the run's objective (ties:
+  the first pass). A makespan rule: on Brandimarte mk01–mk10 its mean gap to the best known is
+  10.1 % at seed 0 (one pass: 11.4 %; ``mwkr``: 13.8 %), at four passes' cost.
 * ``atcs`` — apparent tardiness cost with setups (Lee, Bhaskaran & Pinedo): re-evaluated at every
   step over the most urgent ready operations; options ``k1`` (default 2.0) and ``k2`` (0.5).
 
@@ -35,7 +43,9 @@ the smallest value is placed next, on the machine where it finishes earliest::
 ``placed`` (count) and ``options``. A dynamic rule (the default for callables) is re-evaluated
 at every step over the ``candidates`` most urgent ready operations (by due date; ``None`` = all
 of them); a static rule (``dynamic=False``) is evaluated once, when the operation becomes ready.
-Exact ties are broken by the seed, then by the priority order above.
+Exact ties are broken by the seed, then by the priority order above. Any rule takes the option
+``restarts`` (an int >= 1; the rule's own default otherwise, 1 except for ``mwkr_es``): that many
+passes with the seeds ``seed × restarts + i``, the best by the run's objective kept.
 """
 
 from __future__ import annotations
@@ -64,6 +74,7 @@ class Rule:
     candidates: int | None = 256
     description: str = ""
     internal: bool = False
+    restarts: int = 1  # passes with different seeds, the best kept (option ``restarts``)
 
 
 RULES: Registry[Rule] = Registry("rule")
@@ -202,6 +213,35 @@ def _mwkr(x: int, state: RuleState) -> int:
     return -tails[x]
 
 
+def _mwkr_es(x: int, state: RuleState) -> int:
+    """Earliest start minus work remaining (smaller first).
+
+    The start is where ``x`` would end soonest appended after an eligible machine's last
+    operation (its changeover included), not before its ready time.
+    """
+    core = state._core
+    tails = state._cache.get("mwkr")
+    if tails is None:
+        tails = state._cache["mwkr"] = work_remaining(core.succ, core.pmin, core.aging)
+    setups = state._cache.get("setups")
+    if setups is None:  # without changeovers the last operations need not be looked up
+        setups = state._cache["setups"] = core.setups.setup if core.sbar > 0 else False
+    r = core.ready[x]
+    lines = core.timeline.lines
+    start = end = -1
+    for m, d in core.elig[x]:
+        line = lines[m]
+        a = line.tail
+        if setups:
+            last = line.last_op()
+            if last >= 0:
+                a += setups(last, x, m)
+        t = a if a > r else r
+        if end < 0 or t + d < end:
+            start, end = t, t + d
+    return start - tails[x]
+
+
 def work_remaining(succ, pmin, aging) -> list[int]:
     """Per operation: the longest chain of minimum durations and aging waits from it (itself
     included) to the end, along the successor lists ``succ``. An arc closing a cycle is
@@ -237,5 +277,8 @@ RULES["edd"] = Rule("edd", "static", _edd, None, "earliest due date first", inte
 RULES["spt"] = Rule("spt", "static", _spt, None, "shortest processing time first", internal=True)
 RULES["mwkr"] = Rule("mwkr", "static", _mwkr, None, "most work remaining first (makespan)",
                      internal=True)
+RULES["mwkr_es"] = Rule("mwkr_es", "dynamic", _mwkr_es, 32,
+                        "earliest start minus most work remaining, best of 4 seeded passes "
+                        "(makespan)", internal=True, restarts=4)
 RULES["atcs"] = Rule("atcs", "dynamic", _atcs, 32, "apparent tardiness cost with setups",
                      internal=True)

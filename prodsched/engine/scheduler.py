@@ -19,7 +19,7 @@ from typing import Any
 from prodsched.engine.core import Core
 from prodsched.engine.improve import improve
 from prodsched.engine.model import Assignment, Instance, Schedule
-from prodsched.engine.objectives import check_options
+from prodsched.engine.objectives import check_options, figures_of, get_objective
 from prodsched.engine.pins import check_now, check_pins, check_unpinned_predecessors
 from prodsched.engine.rules import Rule, RuleState, get_rule
 from prodsched.engine.timeline import _NEVER, Timeline
@@ -199,6 +199,35 @@ def _one_pass(instance, rule: Rule, window_slots: int, seed: int, options, ticke
     return core
 
 
+def restarts_of(rule: Rule, options: Mapping[str, Any]) -> int:
+    """The number of passes: option ``restarts`` (an int >= 1), else the rule's own."""
+    value = options.get("restarts", rule.restarts)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"rule option restarts must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _best_pass(instance, rule: Rule, window_slots: int, seed: int, options, ticker,
+               restarts: int, objective, objective_options):
+    """``restarts`` passes with the seeds ``seed * restarts + i``; the assignments of the best
+    by ``objective`` (the first of equals), the timeline kind and that pass's seed."""
+    best = None
+    for i in range(restarts):
+        ticker.offset = i * ticker.scale
+        pass_seed = seed * restarts + i
+        core = _one_pass(instance, rule, window_slots, pass_seed, options, ticker)
+        assignments = _assignments(core)
+        timeline = "python" if isinstance(core.timeline, Timeline) else "native"
+        del core
+        if restarts == 1:
+            return assignments, timeline, pass_seed
+        value = get_objective(objective).value(
+            figures_of(Schedule(assignments=assignments), instance), objective_options)
+        if best is None or value < best[0]:
+            best = (value, assignments, timeline, pass_seed)
+    return best[1:]
+
+
 def _assignments(core: Core) -> tuple[Assignment, ...]:
     """Final assignments; setups come from the timeline (insertions may have changed them)."""
     codes = [mc.code for mc in core.instance.machines]
@@ -253,30 +282,33 @@ def schedule(
     if time_limit_s is not None and float(time_limit_s) < 0:
         raise ValueError(f"time_limit_s must be >= 0, got {time_limit_s}")
     check_options(objective, objective_options)
+    restarts = restarts_of(rule_obj, options)
     n = len(instance.operations)
     scale = 0.5 if improve_iterations else 1.0
-    ticker = _Ticker(n, progress, cancel, 0.0, scale)
+    ticker = _Ticker(n, progress, cancel, 0.0, scale / restarts)
     if cancel is not None and cancel.is_set():
         raise Cancelled("scheduling was cancelled")
     if instance.replanning:
         check_now(instance)
         check_pins(instance)
-    best = _one_pass(instance, rule_obj, window_slots, seed, options, ticker)
-    assignments = _assignments(best)
-    timeline = "python" if isinstance(best.timeline, Timeline) else "native"
+    assignments, timeline, best_seed = _best_pass(instance, rule_obj, window_slots, seed,
+                                                  options, ticker, restarts, objective,
+                                                  objective_options)
     if instance.replanning:
         check_unpinned_predecessors(instance, assignments)
-    del best
     elapsed = time.perf_counter() - started
+    info = {"timeline": timeline, "dispatch_s": elapsed,
+            "ops_per_s": n * restarts / elapsed if elapsed > 0 else math.inf}
+    if restarts > 1:
+        info["pass_seed"] = best_seed
     plan = Schedule(
         assignments=assignments,
         rule=rule_obj.name,
         window_days=window_days,
         seed=seed,
         elapsed_s=elapsed,
-        passes=1,
-        info={"timeline": timeline, "dispatch_s": elapsed,
-              "ops_per_s": n / elapsed if elapsed > 0 else math.inf},
+        passes=restarts,
+        info=info,
     )
     if improve_iterations:
         plan = _improved(instance, plan, objective, objective_options, improve_iterations, seed,

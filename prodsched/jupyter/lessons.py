@@ -247,6 +247,9 @@ RULE_IDEAS = {
     "spt": "Shortest processing time first: quick operations go first, which keeps queues short.",
     "mwkr": "Most work remaining first: the job with the longest rest of its routing goes first, "
             "which shortens the makespan.",
+    "mwkr_es": "Earliest start, most work remaining: at every step the operation whose earliest start minus the "
+               "rest of its job's work is smallest goes next; four passes with different tie-breaks, the best "
+               "kept. A makespan rule.",
     "atcs": "Apparent tardiness cost with setups: at every step weigh urgency (slack to the due date) against "
             "processing time and the changeover the operation would cause.",
 }

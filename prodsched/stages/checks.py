@@ -125,6 +125,9 @@ def check_params(params: Params | dict[str, Any], *, data_exists: bool = True) -
     options = params.extra.get("rule_options")
     if options is not None and not isinstance(options, dict):
         raise ParameterError("extra", options, "rule_options must be a mapping of option name to value")
+    restarts = (options or {}).get("restarts", 1)
+    if isinstance(restarts, bool) or not isinstance(restarts, Integral) or restarts < 1:
+        raise ParameterError("extra", options, "rule_options restarts must be a whole number >= 1")
     _replan(params, data_exists)
     return params
 
