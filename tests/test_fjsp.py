@@ -146,14 +146,15 @@ def test_engine_instance_matches_the_file():
     assert all(op.due_slot > horizon for op in inst.operations)
 
 
-def _stages(instance, upto="dag", **params):
+def _stages(instance, upto="dag", changeovers=False, **params):
     """Run the pipeline from the stage-1 payload up to ``upto``; returns the merged artifacts."""
     from prodsched.inputs.fjsp import fjsp_payload
     from prodsched.params import Params
     from prodsched.stages import STAGES, run_stage
 
     p = Params(base_date="2026-01-01", **params)
-    inputs = {"payload": fjsp_payload(instance, slot_minutes=p.slot_minutes, base_date=p.base_date)}
+    inputs = {"payload": fjsp_payload(instance, slot_minutes=p.slot_minutes, base_date=p.base_date,
+                                      changeovers=changeovers)}
     for stage in STAGES[: STAGES.index(upto) + 1]:
         inputs.update(run_stage(stage, inputs, p).artifacts)
     return inputs
@@ -252,6 +253,63 @@ def test_mk01_through_the_whole_pipeline(rule):
     kpis = result.artifacts["kpis"]
     assert kpis["violations"] == 0 and kpis["makespan_slots"] == makespan
     assert kpis["late_orders"] == 0 and kpis["setup_slots"] == 0
+
+
+def test_changeover_recipe_in_the_tables():
+    inst = read_fjs(TINY, name="tiny")
+    plain = fjsp_to_tables(inst)
+    tables = fjsp_to_tables(inst, changeovers=True)
+    assert set(plain["operation_types"]["op_class"]) == {"FJSP"}
+    assert list(tables["order_data"]["width_mm"]) == [1016, 1300, 1524]
+    seq = tables["operation_sequence"].merge(tables["operation_types"], on=["operation_code", "operation"])
+    # job j, operation o (from 0): class C{(j + o) % 3 + 1}, mixture X{j % 4 + 1}
+    got = {(r.operation, r.op_class, r.mixture) for r in seq.itertuples()}
+    assert ("J01-O01", "C1", "X1") in got and ("J02-O02", "C3", "X2") in got
+    assert ("J03-O01", "C3", "X3") in got and len(got) == sum(len(ops) for ops in TINY_JOBS)
+    delay = {(r.from_class, r.to_class): r.setup_slots for r in tables["operation_delay"].itertuples()}
+    assert len(delay) == 9 and delay[("C1", "C1")] == 1 and delay[("C1", "C2")] == 2
+    widths = tables["width_change"]
+    assert list(widths["long_to_short"]) == [2, 3, 1] and list(widths["short_to_long"]) == [1, 0, 1]
+    # everything else is the plain instance's
+    for name in ("linespeed", "yield_data", "machine_master_info"):
+        assert tables[name].equals(plain[name]), name
+
+
+def _setup_between(prev, row, widths, delay):
+    """The recipe's changeover before ``row`` after ``prev`` on one machine, from the rows alone."""
+    typ = 0 if (prev.op_class, prev.mixture) == (row.op_class, row.mixture) else \
+        delay[prev.op_class, row.op_class]
+    l2s, s2l = widths[row.machine]
+    wid = l2s if row.width_mm < prev.width_mm else s2l if row.width_mm > prev.width_mm else 0
+    return max(typ, wid)
+
+
+@pytest.mark.parametrize("rule", ["window", "mwkr_es"])
+def test_mk01_with_changeovers_through_the_whole_pipeline(rule):
+    from prodsched.stages.schedule import verify
+
+    inst = read_fjs(MK / "mk01.fjs")
+    art = _stages(inst, upto="schedule", changeovers=True, rule=rule)
+    codes = inst.machine_codes
+    want = {(j, o): {codes[m]: d for m, d in op.items()}
+            for j, ops in enumerate(inst.jobs) for o, op in enumerate(ops)}
+    assert _dag_durations(art["dag"], inst) == want  # the durations stay the file's
+    sched = art["schedule"]
+    assert verify(sched, art["dag"], art) == []
+    assert fjsp_problems(inst, sched) == []
+    assert set(sched["width_mm"]) == {1000, 1300, 1500}
+    delay = {(r.from_class, r.to_class): r.setup_slots for r in art["operation_delay"].itertuples()}
+    widths = {r.machine: (r.long_to_short, r.short_to_long) for r in art["width_change"].itertuples()}
+    total = 0
+    for _machine, rows in sched.sort_values("start").groupby("machine"):
+        rows = list(rows.itertuples())
+        assert rows[0].setup_slots == 0
+        for prev, row in pairwise(rows):
+            need = _setup_between(prev, row, widths, delay)
+            assert row.setup_slots == need and row.start >= prev.end + need
+            total += need
+    assert total == sched["setup_slots"].sum() > 0
+    assert int(sched["end"].max()) >= BKS["mk01"][0]
 
 
 def test_fjsp_problems_detects_a_broken_schedule():

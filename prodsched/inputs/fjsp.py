@@ -12,6 +12,22 @@ ends, blank lines); a job may wrap over several lines, but must end at the end o
 ``fjsp_to_tables`` turns an instance into prodsched's canonical input tables so that the whole
 pipeline (stages 2-6) schedules it and the DAG durations equal the instance's durations exactly;
 ``fjsp_to_instance`` builds the engine's instance directly for engine-only runs.
+
+``changeovers=True`` adds sequence-dependent changeovers by a fixed recipe (the FJSP with
+changeovers benchmark family); the durations stay the instance's. With jobs ``j`` and operations
+``o`` counted from 0 and machines ``i`` from 1:
+
+* operation class ``C{(j + o) % 3 + 1}``; mixture ``X{j % 4 + 1}`` (the job's, on all its steps);
+* order width ``(1016, 1300, 1524)[j % 3]`` mm, which the default width table runs alone and
+  one-up on fabrics of 1000, 1300 and 1500 mm (the operations' widths);
+* class changeover (``operation_delay``): 2 slots between different classes, 1 slot within a
+  class when the mixture changes (the data model's class changeovers are the same on every
+  machine);
+* width changeover of machine ``i`` (``width_change``): ``long_to_short = 1 + i % 3`` and
+  ``short_to_long = i % 2`` slots.
+
+The setup before an operation is the larger of its class/mixture and width changeovers (none on
+a machine's first operation).
 """
 
 from __future__ import annotations
@@ -27,6 +43,12 @@ OP_CLASS = "FJSP"
 DEFAULT_LENGTH_M = 12000.0  # metres per job: speeds become 400/d m/min at 30-minute slots
 DEFAULT_WIDTH_MM = 1300  # a width the default width-combination table runs one-up on itself
 DEFAULT_DUE = "2036-12-31"  # far beyond any schedule, so due dates never drive lateness
+# the changeover recipe (module docstring)
+CHANGEOVER_CLASSES = 3
+CHANGEOVER_MIXTURES = 4
+CHANGEOVER_WIDTHS_MM = (1016, 1300, 1524)  # one-up alone: fabrics of 1000, 1300, 1500 mm
+CLASS_CHANGE_SLOTS = 2
+MIXTURE_CHANGE_SLOTS = 1
 
 
 class FjspFormatError(ProdschedError, ValueError):
@@ -233,6 +255,7 @@ def fjsp_to_tables(
     length_m: float = DEFAULT_LENGTH_M,
     width_mm: int = DEFAULT_WIDTH_MM,
     due: str | None = None,
+    changeovers: bool = False,
 ):
     """The 12 canonical input tables (dict of DataFrames) of an FJSP instance.
 
@@ -241,7 +264,9 @@ def fjsp_to_tables(
     a single operation class and no mixtures, zero width changes and no downtime, so there are no
     setups; yields 1; one due date far in the future. Speeds make every DAG duration
     ``ceil(length / speed / slot_minutes)`` equal the instance's duration. Run the pipeline with
-    ``Params(slot_minutes=slot_minutes, base_date=base_date)``.
+    ``Params(slot_minutes=slot_minutes, base_date=base_date)``. ``changeovers=True`` gives
+    classes, mixtures, widths and changeover times by the recipe in the module docstring
+    (``width_mm`` is then unused).
     """
     import pandas as pd
 
@@ -253,15 +278,18 @@ def fjsp_to_tables(
         job = instance.job_code(j)
         orders.append({
             "po_no": f"PO-{instance.name}-{job}", "item": f"{instance.name}-{job}",
-            "item_name": f"{instance.name} job {j + 1}", "width_mm": int(width_mm),
+            "item_name": f"{instance.name} job {j + 1}",
+            "width_mm": CHANGEOVER_WIDTHS_MM[j % 3] if changeovers else int(width_mm),
             "roll_length_m": float(length_m), "rolls": 1.0, "length_m": float(length_m), "due": due_date,
         })
         for o, op in enumerate(ops):
             operation = f"{job}-O{o + 1:02d}"
             item = f"{instance.name}-{job}"
             sequence.append({"item": item, "operation_code": operation, "operation": operation,
-                             "mixture": "", "seq": o + 1, "aging_hours": 0.0})
-            types.append({"operation_code": operation, "operation": operation, "op_class": OP_CLASS})
+                             "mixture": f"X{j % CHANGEOVER_MIXTURES + 1}" if changeovers else "",
+                             "seq": o + 1, "aging_hours": 0.0})
+            op_class = f"C{(j + o) % CHANGEOVER_CLASSES + 1}" if changeovers else OP_CLASS
+            types.append({"operation_code": operation, "operation": operation, "op_class": op_class})
             for m, d in op.items():
                 speeds.append({"item": item, "operation": operation, "machine": codes[m],
                                "speed_m_min": speed_for(float(length_m), d, slot_minutes)})
@@ -278,15 +306,26 @@ def fjsp_to_tables(
         "yield_data": frame(yields),
         "gitem_operation": frame(columns=["item"] + [f"op{i}" for i in range(1, 8)]),
         "operation_types": frame(types),
-        "operation_delay": frame([{"from_class": OP_CLASS, "to_class": OP_CLASS, "setup_slots": 0}]),
+        "operation_delay": frame(_class_changeovers(changeovers)),
         "width_change": frame([{"machine_index": i + 1, "machine_name": f"{instance.name} machine {i + 1}",
-                                "long_to_short": 0, "short_to_long": 0, "machine": c}
+                                "long_to_short": 1 + (i + 1) % 3 if changeovers else 0,
+                                "short_to_long": (i + 1) % 2 if changeovers else 0, "machine": c}
                                for i, c in enumerate(codes)]),
         "machine_rest": frame(columns=["machine", "machine_index", "start", "end"]).astype(
             {"start": "datetime64[ns]", "end": "datetime64[ns]"}),
         "machine_allocate": frame(columns=["operation", "machine"]),
         "machine_limit": frame(columns=["operation", "machine"]),
     }
+
+
+def _class_changeovers(changeovers: bool) -> list[dict]:
+    """``operation_delay`` rows: none for the plain instance, else the recipe's class pairs."""
+    if not changeovers:
+        return [{"from_class": OP_CLASS, "to_class": OP_CLASS, "setup_slots": 0}]
+    classes = [f"C{k + 1}" for k in range(CHANGEOVER_CLASSES)]
+    return [{"from_class": a, "to_class": b,
+             "setup_slots": MIXTURE_CHANGE_SLOTS if a == b else CLASS_CHANGE_SLOTS}
+            for a in classes for b in classes]
 
 
 def fjsp_payload(instance: FjspInstance, **kwargs) -> dict[str, list[dict]]:
