@@ -52,10 +52,12 @@ class BenchmarkFailure(RuntimeError):
 
 
 # --------------------------------------------------------------------------- runs
-def prepare(instance: FjspInstance) -> tuple[dict, Params]:
-    """Stages 1-4 on the instance's payload; returns the merged artifacts and the parameters."""
+def prepare(instance: FjspInstance, changeovers: bool = False) -> tuple[dict, Params]:
+    """Stages 1-4 on the instance's payload (with the converter's changeover recipe when
+    ``changeovers``); returns the merged artifacts and the parameters."""
     params = Params(base_date=BASE_DATE)
-    inputs: dict = {"payload": fjsp_payload(instance, slot_minutes=params.slot_minutes, base_date=BASE_DATE)}
+    inputs: dict = {"payload": fjsp_payload(instance, slot_minutes=params.slot_minutes, base_date=BASE_DATE,
+                                            changeovers=changeovers)}
     for stage in ("load", "preprocess", "yield", "dag"):
         inputs.update(run_stage(stage, inputs, params).artifacts)
     if len(inputs["unable"]):
@@ -64,7 +66,8 @@ def prepare(instance: FjspInstance) -> tuple[dict, Params]:
 
 
 def run_rule(instance: FjspInstance, inputs: dict, params: Params, label: str, changes: dict) -> dict:
-    """Stage 5 with ``changes``; verifies the schedule and returns makespan and time."""
+    """Stage 5 with ``changes``; verifies the schedule and returns makespan, setup slots, time
+    and the optimiser's and solver's records."""
     from prodsched.stages.schedule import verify
 
     p = params.updated(**changes)
@@ -86,9 +89,11 @@ def run_rule(instance: FjspInstance, inputs: dict, params: Params, label: str, c
         raise BenchmarkFailure(f"{instance.name} / {label}: makespan {makespan} is below the proven "
                                f"lower bound {lower}: the durations or the verifier are wrong")
     summary = result.summary
-    return {"makespan": makespan, "time_s": elapsed,
+    return {"makespan": makespan, "setups": int(sched["setup_slots"].sum()), "time_s": elapsed,
             "iterations": int(summary.get("improve_iterations_done", 0)),
-            "capped": bool(summary.get("improve_capped", False))}
+            "capped": bool(summary.get("improve_capped", False)),
+            "status": summary.get("solver_status"), "bound": summary.get("solver_bound"),
+            "improved": summary.get("solver_improved")}
 
 
 def run_cpsat(instance: FjspInstance, time_limit_s: float) -> dict:
