@@ -11,7 +11,7 @@ from test_engine_properties import plants  # the same random plants as the engin
 from prodsched.engine import Instance, Machine, Operation, schedule, verify
 from prodsched.errors import ScheduleError
 
-RULES = ("window", "edd", "spt", "atcs")
+RULES = ("window", "edd", "spt", "atcs", "mwkr_es")
 RUN = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
