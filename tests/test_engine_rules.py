@@ -159,6 +159,16 @@ def test_restarts_keep_the_best_pass_by_the_objective(objective):
     assert value(figures_of(three, inst)) == min(value(figures_of(p, inst)) for p in singles)
 
 
+def test_restarts_report_progress_once_over_all_passes():
+    calls = []
+    # the Python timeline: slow enough for reports during the passes (at most ~10 a second)
+    plan = plan_of(big_plant(2000), rule="spt", options={"restarts": 3, "timeline": "python"},
+                   progress=lambda f, m: calls.append(f))
+    assert plan.passes == 3 and len(calls) >= 3
+    assert all(a < b for a, b in zip(calls, calls[1:])), calls  # rising across the passes
+    assert calls[-1] == 1.0 and 0 < calls[0] < 1
+
+
 @pytest.mark.parametrize("bad", [0, -1, 2.0, "4", True])
 def test_restarts_must_be_a_whole_number_of_at_least_one(bad):
     with pytest.raises(ValueError, match="restarts must be an integer >= 1"):
