@@ -39,7 +39,7 @@ def finish(rows: pd.DataFrame, params: list[str] | None = None) -> pd.DataFrame:
     varied = [p for p in params if p in rows and rows[p].astype(str).nunique() > 1]
     for k in KPIS:
         rows[k] = pd.to_numeric(rows[k], errors="coerce") if k in rows else float("nan")
-    for c in TAIL:
+    for c in ("dataset", *TAIL):
         if c not in rows:
             rows[c] = None
     if rows.index.has_duplicates:
