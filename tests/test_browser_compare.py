@@ -103,6 +103,7 @@ def test_compare_view_changes_baseline_and_opens_a_run_in_the_gantt(lab, browser
                                timeout=30_000)
         assert int(gantt.get_attribute("data-bar-count")) == table.loc[1, "operations"]
         assert table.loc[1, "session_id"] in page.locator(".prodsched-compare-run").inner_text()
+        wait_kernel_idle(page)  # the plot has its ring on the opened run
         ARTIFACTS.mkdir(exist_ok=True)
         page.locator(".prodsched-compare").scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)

@@ -163,6 +163,9 @@ def test_ordering_by_a_kpi_puts_the_better_runs_first(swept, view):
     by_rate = list(C.ordered(view.runs, "on_time_rate").index[:3])
     assert by_rate == [f"scenario {s}" for s in done.sort_values(["on_time_rate", "scenario"],
                                                                   ascending=[False, True])["scenario"]]
+    by_objective = list(C.ordered(view.runs, "objective_value").index)
+    keys = {f"scenario {r.scenario}": tuple(float(v) for v in r.objective_value.split(",")) for r in done.itertuples()}
+    assert by_objective == sorted(keys, key=lambda run: (keys[run], run)) + ["scenario 3"]
     with pytest.raises(ParameterError, match="is not a KPI"):
         C.ordered(view.runs, "no_such_kpi")
 
