@@ -195,7 +195,7 @@ def test_a_failed_run_shows_its_error_instead_of_a_gantt(swept, view):
     assert view.gantt is not None
     view.picker.value = "scenario 3"
     assert view.gantt is None and view.gantt_box.children == ()
-    assert "scenario 3 (failed)" in view.run_info.value and CLIENT_ONLY in view.run_info.value
+    assert "scenario 3: failed" in view.run_info.value and CLIENT_ONLY in view.run_info.value
     assert table.loc[3, "error"].split(":")[0] in view.run_info.value
 
 
@@ -227,6 +227,12 @@ def test_the_store_sessions_are_runs_too(swept, tmp_path):
         v.picker.value = f"session {broken.id[:8]}"
         assert v.gantt is None and "not-a-date" in v.run_info.value
         assert v.baseline.value == runs.index[runs["status"] == "done"][0]
+        alone = prodsched.compare(store=store, sessions=[broken.id])  # no finished run: no baseline, no deltas
+        try:
+            assert alone.baseline.value is None and alone.baseline.options == ()
+            assert alone.deltas()["delta"].isna().all() and "prodsched-delta" not in alone.table.value
+        finally:
+            alone.close()
     finally:
         v.close()
         broken.delete()

@@ -19,7 +19,7 @@ import pandas as pd
 
 from prodsched.errors import ProdschedError
 from prodsched.jupyter.gantt import GanttWidget
-from prodsched.jupyter.views import error_html, esc, fmt_value
+from prodsched.jupyter.views import esc, fmt_value
 from prodsched.results.exports import KPI_BETTER
 from prodsched.store import open_store
 from prodsched.sweep import compare as C
@@ -103,19 +103,13 @@ class CompareView:
         self.refresh()
 
     def deltas(self) -> pd.DataFrame:
-        """Every run's KPI deltas against the chosen baseline (empty when no run finished)."""
-        if self.baseline.value is None:
-            return pd.DataFrame(columns=C.DELTA_COLUMNS)
+        """Every run's KPIs and their deltas against the chosen baseline (no deltas when no run finished)."""
         return C.deltas(self.runs, self.baseline.value)
 
     def refresh(self) -> None:
         """Redraw the table (baseline, order) and the plot (the selected run ringed)."""
         shown = C.ordered(self.runs, self.order.value)
-        table = self.deltas()
-        if table.empty:
-            table = pd.DataFrame([(r, k, float("nan"), float("nan"), float("nan"), float("nan"), "")
-                                  for r in self.runs.index for k in C.KPIS], columns=C.DELTA_COLUMNS)
-        self.table.value = runs_html(shown, table, self.baseline.value)
+        self.table.value = runs_html(shown, self.deltas(), self.baseline.value)
         self.plot.value = C.tradeoff_bytes(self.runs, highlight=self.picker.value)
 
     def open(self, run: Any) -> None:
@@ -132,7 +126,8 @@ class CompareView:
                 plan = C.run_plan(self.runs, run, self.store)
             except (ProdschedError, KeyError) as exc:
                 text = row["error"] if row["status"] != "done" and row["error"] else str(exc)
-                self.run_info.value = error_html(f"{run} ({row['status']})", text)
+                self.run_info.value = (f'<div class="prodsched-error-title">{esc(run)}: {esc(row["status"])}</div>'
+                                       f'<pre class="prodsched-error-text">{esc(text)}</pre>')
             else:
                 self.gantt = _classed(GanttWidget.from_plan(plan, title=f"{run} · {row['dataset']}"),
                                       "prodsched-compare-gantt-chart")

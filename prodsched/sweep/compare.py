@@ -109,12 +109,16 @@ def verdict(kpi: str, delta: float) -> str:
 
 def deltas(runs: pd.DataFrame, baseline: Any) -> pd.DataFrame:
     """One row per run and KPI: value, the baseline's value, delta (run - baseline), delta in % of
-    the baseline (NaN when the baseline is 0) and the verdict."""
-    if baseline not in runs.index:
+    the baseline (NaN when the baseline is 0) and the verdict; ``baseline=None`` (no run finished):
+    the values without deltas."""
+    if baseline is None:
+        base = pd.Series(float("nan"), index=KPIS)
+    elif baseline not in runs.index:
         raise ParameterError("baseline", baseline, f"is not a run; runs: {', '.join(map(str, runs.index))}")
-    if runs.at[baseline, "status"] != "done":
+    elif runs.at[baseline, "status"] != "done":
         raise ParameterError("baseline", baseline, f"is {runs.at[baseline, 'status']}, not a finished run")
-    base = runs.loc[baseline, KPIS].astype(float)
+    else:
+        base = runs.loc[baseline, KPIS].astype(float)
     rows = []
     for run, values in runs[KPIS].astype(float).iterrows():
         for kpi in KPIS:
