@@ -158,7 +158,10 @@ def main() -> None:
         "",
         f"**Overhead per scenario: {100 * (per_scenario / plain56 - 1):+.0f} %** (sweep wall time per scenario "
         f"against the plain run's stages 5-6; target ≤ 10 % at 1,500 orders). Against a whole plain run the sweep "
-        f"takes {per_scenario / plain_wall:.0%} of the time per scenario ({plain_wall / per_scenario:.1f} x faster).",
+        f"takes {per_scenario / plain_wall:.0%} of the time per scenario ({plain_wall / per_scenario:.1f} x faster). "
+        "A sweep with 1 worker is not one core's work: the client stores each finished scenario's session while the "
+        "worker runs the next one, and the workers keep stages 1-4's artifacts decoded; a plain run's stages 5-6 "
+        "also write the csv/json files and store its artifacts through the session's worker thread.",
         "",
         f"The same {n} scenarios one after another in one process (stages 5-6 only on stages 1-4's artifacts as "
         "decoded from the store, as any session run reads them; no session kept, no file written): "
