@@ -46,6 +46,9 @@ class PanelLayout:
         self.reload_btn = _classed(W.Button(icon="refresh", tooltip="Reload the session list and this session's state",
                                             layout=W.Layout(width="40px")), "prodsched-reload")
         self.new_btn = _classed(W.Button(description="New session", icon="plus"), "prodsched-new-session")
+        self.compare_btn = _classed(W.Button(description="Compare runs", icon="table",
+                                             tooltip="The store's sessions side by side"), "prodsched-compare-btn")
+        self.compare_box = _classed(W.VBox(), "prodsched-compare-box")
         self.data = _classed(W.Text(description="Data", placeholder="folder, .xlsx or JSON payload",
                                     layout=W.Layout(width="460px")), "prodsched-data")
         self.window_days = _classed(W.BoundedIntText(description="Window days", min=0, max=365,
@@ -97,13 +100,15 @@ class PanelLayout:
         self.details = _classed(W.HTML(details_html(None), layout=W.Layout(display="none")), "prodsched-details")
         self.widget = _classed(W.VBox([
             style, self.header,
-            _classed(W.HBox([self.picker, self.reload_btn, self.attach_btn, self.new_btn]), "prodsched-row"),
+            _classed(W.HBox([self.picker, self.reload_btn, self.attach_btn, self.new_btn, self.compare_btn]),
+                     "prodsched-row"),
             _classed(W.HBox([self.data, self.window_days, self.rule, self.seed]), "prodsched-row", "prodsched-params"),
             _classed(W.HBox([self.objective, self.improve, self.outputs]), "prodsched-row", "prodsched-params-optimiser"),
             _classed(W.HBox(cards + [self.run_all_btn]), "prodsched-stages"),
             _classed(W.HBox([self.progress, self.progress_label, self.cancel_btn]), "prodsched-row",
                      "prodsched-progress-row"),
             self.error_box, self.convergence.widget, self.kpis, self.gantt_box, self.details, self.tabs,
+            self.compare_box,
         ]), "prodsched-panel")
         self.attach_btn.on_click(lambda _b: self._guard("attach", lambda: self.attach(self.picker.value)))
         self.reload_btn.on_click(lambda _b: self.reload())
@@ -111,6 +116,7 @@ class PanelLayout:
         self.cancel_btn.on_click(lambda _b: self.cancel())
         self.retry_btn.on_click(lambda _b: self._retry())
         self.run_all_btn.on_click(lambda _b: self.run_all())
+        self.compare_btn.on_click(lambda _b: self._guard("compare", self.show_compare))
         self.reload_sessions()
 
     def _repr_mimebundle_(self, **kwargs):

@@ -362,6 +362,15 @@ class StagePanel(PanelLayout):
         slot = self.gantt.data.get("slot_minutes", 30) if self.gantt is not None else 30
         self.details.value = details_html(bar, self._orders, slot)
 
+    def show_compare(self, sweep: str | Path | None = None) -> None:
+        """Open the compare view (the store's sessions, or a sweep's output folder) below the stages."""
+        from prodsched.jupyter.compare import compare_view
+
+        view = compare_view(sweep=sweep, store=self.store)
+        if getattr(self, "compare_view", None) is not None:
+            self.compare_view.close()
+        self.compare_view, self.compare_box.children = view, (view.widget,)
+
     def close(self) -> None:
         """Stop polling and close the widgets (the session stays in the store)."""
         self._closed = True
@@ -369,6 +378,8 @@ class StagePanel(PanelLayout):
         if monitor is not None:
             monitor.join(5)
         self._set_gantt(None)
+        if getattr(self, "compare_view", None) is not None:
+            self.compare_view.close()
         self.widget.close()
 
 

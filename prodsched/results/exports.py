@@ -73,6 +73,22 @@ KPI_MEANING = {
     "seed": "tie-break seed",
     "min_yield": "yields below this were clamped up to it",
     "yield_policy": "how yields turn into production lengths",
+    "tardiness_slots": "sum over jobs of slots finished after the due day (the objectives' figure)",
+    "late_jobs": "jobs finished after their due day (the objectives' figure)",
+}
+
+# Which way each numeric KPI of kpis.json is better: "lower", "higher", or None (a count of the
+# input or the plant, neither better nor worse). The compare view's KPIs are these, in this order.
+KPI_BETTER: dict[str, str | None] = {
+    "makespan_slots": "lower", "makespan_hours": "lower", "makespan_days": "lower",
+    "orders": None, "scheduled_orders": "higher", "unable_orders": "lower", "jobs": None, "operations": None,
+    "late_orders": "lower", "on_time_orders": "higher", "total_tardiness_days": "lower",
+    "mean_tardiness_days": "lower", "max_tardiness_days": "lower", "on_time_rate": "higher",
+    "on_time_rate_scheduled": "higher", "tardiness_slots": "lower", "late_jobs": "lower",
+    "work_slots": None, "setup_slots": "lower", "setups": "lower", "idle_slots": "lower",
+    "idle_between_slots": "lower", "downtime_slots": None, "machines": None, "machines_used": None,
+    "utilisation": "higher", "setup_loss": "lower", "idle_loss": "lower", "violations": "lower",
+    "lower_bound": None, "gap_to_lower_bound": "lower", "gap_to_lower_bound_slots": "lower",
 }
 
 

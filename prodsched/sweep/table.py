@@ -83,21 +83,26 @@ def write_outputs(table: pd.DataFrame, out: Path) -> list[Path]:
     return paths
 
 
-def tradeoff_png(table: pd.DataFrame, path: Path, x: str = "setup_slots", y: str = "total_tardiness_days") -> None:
-    """Total tardiness against setup slots, one point per finished scenario, the Pareto front marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def tradeoff_png(table: pd.DataFrame, path, x: str = "setup_slots", y: str = "total_tardiness_days",
+                 highlight: Any = None) -> None:
+    """Total tardiness against setup slots, one point per finished scenario, the Pareto front marked;
+    ``highlight`` (a row label of ``table``) is ringed. ``path``: a file path or a binary file object."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     done = table[table["status"] == "done"] if x in table and y in table else table.iloc[0:0]
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    fig = Figure(figsize=(7, 4.5), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     if len(done):
         pts = list(zip(done[x].astype(float), done[y].astype(float)))
         front = pareto(pts)
         ax.scatter(done[x], done[y], s=22, color="#8da0cb", label="scenario")
         fp = sorted(p for p, f in zip(pts, front) if f)
         ax.plot([p[0] for p in fp], [p[1] for p in fp], "o-", color="#d95f02", label="Pareto front")
+        if highlight is not None and highlight in done.index:
+            ax.scatter([float(done.at[highlight, x])], [float(done.at[highlight, y])], s=160, facecolors="none",
+                       edgecolors="#1b9e77", linewidths=2.5, label=f"selected: {highlight}")
         ax.legend()
     else:
         ax.text(0.5, 0.5, "no finished scenario", ha="center", va="center", transform=ax.transAxes)
@@ -105,8 +110,7 @@ def tradeoff_png(table: pd.DataFrame, path: Path, x: str = "setup_slots", y: str
     ax.set_ylabel("total tardiness (days)")
     ax.set_title(f"{len(done)} scenarios")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    fig.savefig(path, format="png")
 
 
 def summary_md(table: pd.DataFrame) -> str:
