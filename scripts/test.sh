@@ -4,7 +4,7 @@
 #           (Hangul in the PNG and the screenshots), g++ and the
 #           Python headers (the compiled engine), python3-venv when a venv must be made
 #   python: the package with its [test], [app] and [dask] extras, in the active virtualenv or conda env, else in the
-#           project's .venv/ (see scripts/venv.sh); the user's `python3` Jupyter kernel runs it
+#           project's .venv/ (see scripts/venv.sh); the tests' `python3` Jupyter kernel runs it
 # Extra arguments are passed to pytest (e.g. `bash scripts/test.sh -k engine`).
 # Run again, it installs nothing that is there already.
 set -euo pipefail
@@ -36,21 +36,16 @@ fi
 install_package test
 install_package app   # prodsched app (Voila) is tested in the browser too
 install_package dask  # sweeps run on real Dask clusters
-# The notebooks run in the kernel named python3: the user's kernelspec of that name is made to
-# run this environment's python, and whichever spec Jupyter picks from here must do so too.
+# The notebooks run in the kernel named python3. The tests take it from this environment's own
+# share/jupyter (put first on JUPYTER_PATH), so the kernels a user registered are neither used
+# nor changed; ipykernel installs that spec, else it is written there once.
+export JUPYTER_PATH="$ENV_PREFIX/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
 "$PY" - <<'PYEOF'
-import json, os, subprocess, sys
+import os, subprocess, sys
 from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_core.paths import jupyter_data_dir
 
-user_spec = os.path.join(jupyter_data_dir(), "kernels", "python3", "kernel.json")
-try:
-    with open(user_spec) as f:
-        argv = json.load(f)["argv"]
-except (OSError, ValueError, KeyError):
-    argv = []
-if argv[:1] != [sys.executable]:
-    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user", "--name", "python3"],
+if not os.path.isfile(os.path.join(sys.prefix, "share", "jupyter", "kernels", "python3", "kernel.json")):
+    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"],
                    check=True, stdout=subprocess.DEVNULL)
 spec = KernelSpecManager().get_kernel_spec("python3")
 # jupyter_client starts a spec whose argv[0] is a bare python/python3 with sys.executable
