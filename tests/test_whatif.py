@@ -219,6 +219,13 @@ def test_replan_keeps_the_pin_where_it_was_dropped_verifies_and_shows_changes(pa
     assert panel.gantt.editable and panel.gantt.pins[0]["op_id"] == op.op_id
     bar = next(b for b in bar_records(panel.gantt.data) if b["op_id"] == op.op_id)
     assert (bar["machine"], bar["start"]) == (other, target)
+    # another panel on the same session lists the same pin (read as stage 5 reads it)
+    again = StagePanel(session=panel.session.id, store=panel.store)
+    try:
+        again.wait(60)
+        assert again.whatif.pins == {op.op_id: (other, target)}
+    finally:
+        again.close()
 
 
 def test_replan_from_now_keeps_the_started_operations(panel):

@@ -23,7 +23,7 @@ from prodsched.errors import ProdschedError, ScheduleError
 from prodsched.jupyter.views import KPI_CARDS, esc, fmt_value, table_html
 from prodsched.results.changes import STATUSES, changes_table, replan_kpis
 from prodsched.results.plan import calendar_of
-from prodsched.stages.replan import now_slot_of
+from prodsched.stages.replan import constrain, now_slot_of
 from prodsched.stages.schedule import as_graph, build_instance
 
 if TYPE_CHECKING:
@@ -75,15 +75,14 @@ class WhatIfView:
     # -- the chart ----------------------------------------------------------------------------
     def bind(self, gantt: GanttWidget | None) -> None:
         """Follow the panel's (new) Gantt chart: drag mode on, drops proposed here."""
-        session = self.host.session
-        if session.id != self._session_id:  # another session: its pins and now
-            self._session_id = session.id
-            self._load(session.params)
         self.gantt = gantt
         running = self._runner is not None and self._runner.is_alive()
         self.widget.layout.display = "none" if gantt is None and not running else ""
         if gantt is None:
             return
+        if self.host.session.id != self._session_id:  # another session: its pins and now
+            self._session_id = self.host.session.id
+            self._load(self.host.session.params)
         if not self.now.value:
             self.now.value = self._time(0)
         gantt.editable = True
@@ -151,17 +150,20 @@ class WhatIfView:
         early = plan[plan["start"] < now]
         return {str(o): (str(m), int(s)) for o, m, s in zip(early["op_id"], early["machine"], early["start"])}
 
+    def _base(self):
+        """The session's instance without pins (built once per stage-4 run)."""
+        session = self.host.session
+        key = (session.id, next(s.get("ended") for s in session.status()["stages"] if s["name"] == "dag"))
+        if key != self._instance_key:
+            self._instance = build_instance(as_graph(session.artifact("dag")), session.artifacts("load"))
+            self._instance_key = key
+        return self._instance
+
     def instance(self, without: str | None = None):
         """The session's instance with ``now``, the kept operations and the pins (but ``without``'s)."""
         from prodsched.engine import Instance
 
-        session = self.host.session
-        key = (session.id, next(s.get("ended") for s in session.status()["stages"] if s["name"] == "dag"))
-        if key != self._instance_key:
-            tables = session.artifacts("load")
-            self._instance = build_instance(as_graph(session.artifact("dag")), tables)
-            self._instance_key = key
-        base = self._instance
+        base = self._base()
         pins = {**self.kept(), **{k: v for k, v in self.pins.items() if k != without}}
         return Instance(base.operations, base.machines, base.class_setup, base.horizon,
                         now=self.now_slot(), pins=pins)
@@ -243,24 +245,27 @@ class WhatIfView:
 
     # -- views --------------------------------------------------------------------------------
     def _load(self, params) -> None:
-        """The pins and now of a session's parameters: its ``pinned`` records that start at or
-        after ``now`` are the planner's pins (those before it were kept from the plan)."""
+        """The pins and now of a session's parameters, read as stage 5 reads them (a pinned
+        table, a previous run): the pins at or after ``now`` are the planner's, those before it
+        are kept from the plan."""
         self.pins.clear()
         self.result.value = self.message.value = ""
         self.now.value = str(params.now or "")
-        if not isinstance(params.pins, list) or not params.pins:
+        if not (params.pins or params.replan_from):
             return
-        cal = self._calendar()
-        now = self.now_slot()
-        for rec in params.pins:
-            slot = int((pd.Timestamp(rec["start"]) - pd.Timestamp(cal.base_date)) / pd.Timedelta(cal.step))
-            if rec.get("op_id") and slot >= now:
-                self.pins[str(rec["op_id"])] = (str(rec["machine"]), slot)
+        try:
+            _, record = constrain(self._base(), as_graph(self.host.session.artifact("dag")), params)
+        except ProdschedError as exc:
+            self.message.value = f'<span class="prodsched-whatif-refused">The session\'s pins: {esc(exc)}</span>'
+            return
+        for op_id, machine, start in record["pins"]:
+            if start >= record["now_slot"]:
+                self.pins[op_id] = (machine, int(start))
 
     def _show_pins(self) -> None:
         rows = []
         slots = {}
-        base = self._instance
+        base = self._base() if self.pins else None
         for op_id, (machine, start) in self.pins.items():
             btn = _classed(W.Button(description="remove", icon="times", layout=W.Layout(width="100px")),
                            "prodsched-whatif-remove")
