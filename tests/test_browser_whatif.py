@@ -89,8 +89,9 @@ def show(page, start: float, end: float) -> None:
     page.wait_for_timeout(300)
 
 
-def drag(page, op_id: str, machine: str, start: int) -> None:
-    """Press on the bar, move in steps to (machine's row, start), release."""
+def drag(page, op_id: str, machine: str, start: int) -> set[int]:
+    """Press on the bar, move in steps to (machine's row, start), release; returns the rows
+    highlighted while dragging."""
     rect = page.evaluate(f"{HOOK}.barRect({op_id!r})")
     assert rect is not None, f"bar {op_id} is not in view"
     bar_slot_x = rect["x"]  # the bar's start is inside the view (see show)
@@ -104,7 +105,11 @@ def drag(page, op_id: str, machine: str, start: int) -> None:
     page.mouse.move((grab_x + to_x) / 2, (grab_y + to_y) / 2, steps=8)
     page.mouse.move(to_x, to_y, steps=8)
     page.wait_for_timeout(150)
+    gantt = page.locator(".prodsched-gantt")
+    assert gantt.get_attribute("data-drag-op") == op_id
+    highlighted = {int(r) for r in gantt.get_attribute("data-drag-rows").split(",")}
     page.mouse.up()
+    return highlighted
 
 
 def test_drag_a_bar_replan_and_the_operation_sits_where_dropped(lab, browser):
@@ -128,14 +133,16 @@ def test_drag_a_bar_replan_and_the_operation_sits_where_dropped(lab, browser):
         show(page, op.start - 12, op.start + 48)  # a slot is ~20 px wide: drops land on whole slots
 
         # an illegal drop: refused, the reason shown over the chart, no pin
-        drag(page, op.op_id, wrong, int(op.start))
+        highlighted = drag(page, op.op_id, wrong, int(op.start))
+        eligible = {page.evaluate(f"{HOOK}.rowOf({m!r})") for m in machine_durations(session.artifact("dag"))[op.op_id]}
+        assert highlighted == eligible and page.evaluate(f"{HOOK}.rowOf({wrong!r})") not in highlighted
         refusal = page.locator(".prodsched-gantt-refusal")
         refusal.wait_for(state="visible", timeout=30_000)
         assert op.op_id in refusal.inner_text() and "not eligible" in refusal.inner_text()
         assert page.locator(".prodsched-whatif-pin").count() == 0
 
         # a legal drop: another eligible machine, 6 slots later -> a pin listed with its time
-        drag(page, op.op_id, other, target)
+        assert drag(page, op.op_id, other, target) == eligible
         pin = page.locator(f".prodsched-whatif-pin[data-op='{op.op_id}']")
         pin.wait_for(timeout=30_000)
         assert other in pin.inner_text()

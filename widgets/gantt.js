@@ -584,6 +584,8 @@ function render({ model, el }) {
       if (Math.abs(dx) > 3 || Math.abs(y - drag.y) > 3) drag.moved = true;
       if (drag.moved && drag.bar) {
         drag.target = dropTarget(x, y);
+        root.dataset.dragOp = drag.bar.op_id; // what is highlighted (for tests)
+        root.dataset.dragRows = drag.bar.eligible.map(([r]) => r).join(",");
         tip.hidden = true;
         stage.style.cursor = "grabbing";
         schedule(false);
@@ -612,6 +614,8 @@ function render({ model, el }) {
       const b = drag.bar;
       const t = dropTarget(x, y);
       drag = null;
+      delete root.dataset.dragOp;
+      delete root.dataset.dragRows;
       refusal.hidden = true; // Python answers: a refusal (shown again) or a new pin
       propose(b, t);
       schedule(false);
