@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from test_engine_properties import plants  # the same random plants as the engine's properties
 
 from prodsched.engine import Instance, Machine, Operation, schedule, verify
-from prodsched.engine.pins import check_pin
+from prodsched.engine.core import Core
+from prodsched.engine.pins import check_pin, check_pins
 from prodsched.errors import ScheduleError
 
 RULES = ("window", "edd", "spt", "atcs")
@@ -233,3 +234,32 @@ def test_check_pin_refuses_naming_the_operations(pins, op_id, machine, start, na
         assert name in str(err.value)
     assert words in str(err.value)
     check_pin(replanned(_plant(), 0, {}), "A-2", "M1", 3)  # after A-1 (3 slots at its shortest)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inst=plants(), data=st.data())
+def test_the_compiled_pin_check_agrees_with_the_reference(inst, data):
+    """The compiled loader checks and places the pins itself; it must accept exactly the pins
+    check_pins accepts (on a refusal the reference words the error)."""
+    base = schedule(inst)
+    at = base.by_op()
+    ids = [op.id for op in inst.operations]
+    codes = [mc.code for mc in inst.machines]
+    pins = {}
+    for x in data.draw(st.lists(st.sampled_from(ids), max_size=5, unique=True)):
+        machine = data.draw(st.sampled_from([at[x].machine, *codes]))
+        pins[x] = (machine, max(0, at[x].start + data.draw(st.integers(-3, 6))))
+    pinned = replanned(inst, data.draw(st.integers(0, 6)), pins)
+    horizon = data.draw(st.sampled_from([None, base.makespan]))
+    pinned = Instance(pinned.operations, pinned.machines, pinned.class_setup, horizon, now=pinned.now,
+                      pins=pinned.pins)
+    try:
+        check_pins(pinned)
+    except ScheduleError:
+        with pytest.raises(ScheduleError):
+            Core(pinned, 0, lambda _count: None, "native")
+        return
+    core = Core(pinned, 0, lambda _count: None, "native")
+    assert core.pins_compiled == pinned.replanning and core.count == len(pins)
+    ref = Core(pinned, 0, lambda _count: None, "python")
+    assert (core.ready, core.npred, core.placed) == (ref.ready, ref.npred, ref.placed)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from prodsched.engine.model import Instance, Operation, merge_intervals
+from prodsched.engine.pins import check_pins
 from prodsched.engine.setups import SetupTable
 from prodsched.engine.timeline import _NEVER, Timeline, timeline_class
 from prodsched.errors import ScheduleError
@@ -102,31 +103,37 @@ class Core:
         if not isinstance(self.timeline, Timeline):
             from prodsched.engine._native.dispatch import NativeCore
             self.native = NativeCore(self, columns)
+        self.pins_compiled = False  # checked and placed by the compiled loader's arrays
         if instance.replanning:
-            self._place_pins()
             if self.native is not None and self.native.keyed:
-                self.native.take_pins(self)  # the compiled loops keep their own copies
+                self.pins_compiled = self._place_pins_native()
+            if not self.pins_compiled:
+                check_pins(instance)  # the reference: raises naming the pin that breaks a rule
+                self._place_pins()
+                if self.native is not None and self.native.keyed:
+                    self.native.take_pins(self)  # the compiled loops keep their own copies
+
+    def _pins_in_order(self) -> list[tuple[str, int, str]]:
+        """``(machine, start, op id)`` of every pin, by machine code, then start."""
+        return sorted((code, start, op_id) for op_id, (code, start) in self.instance.pins.items())
 
     def _place_pins(self) -> None:
         """Put the pinned operations on their machines first (in start order, each with the
-        setup after the pin before it), and let nothing else start before ``now``. On the
-        compiled timeline too: its loops take ``ready``/``npred`` from these lists."""
+        setup after the pin before it), and let nothing else start before ``now``: the reference,
+        and the path of a compiled timeline not set up by the compiled loader (its loops take
+        ``ready``/``npred`` from these lists)."""
         instance = self.instance
         index, mindex, lines = self.index, self.mindex, self.timeline.lines
         pinned: list[int] = []
-        by_machine: dict[str, list[tuple[int, str]]] = {}
-        for op_id, (code, start) in instance.pins.items():
-            by_machine.setdefault(code, []).append((start, op_id))
         noop = _ignore
-        for code in sorted(by_machine):
+        for code, start, op_id in self._pins_in_order():
             m = mindex[code]
-            for start, op_id in sorted(by_machine[code]):
-                x = index[op_id]
-                d = int(instance.op(op_id).durations[code])  # eligible: check_pins
-                last = lines[m].last_op()
-                s = self.setups.setup(last, x, m) if last >= 0 else 0
-                self.commit(x, m, start, s, -1, d, noop)
-                pinned.append(x)
+            x = index[op_id]
+            d = int(instance.op(op_id).durations[code])  # eligible: check_pins
+            last = lines[m].last_op()
+            s = self.setups.setup(last, x, m) if last >= 0 else 0
+            self.commit(x, m, start, s, -1, d, noop)
+            pinned.append(x)
         never = self.n + 1
         for x in pinned:  # a pin never becomes ready again
             self.npred[x] = never
@@ -136,6 +143,31 @@ class Core:
             for x in range(self.n):
                 if ready[x] < now:
                     ready[x] = now
+
+    def _place_pins_native(self) -> bool:
+        """:func:`check_pins` and :meth:`_place_pins` in the compiled arrays (the same checks,
+        placements, setups, ready times and counts); False, with nothing placed, when a pin
+        breaks a rule or names an unknown operation or machine (the reference then words the
+        error). The Python loops of the other rules read the state back."""
+        instance = self.instance
+        pins = self._pins_in_order()
+        index, mindex = self._columns.id_index(), self.mindex
+        try:
+            xs = [index[op_id] for _, _, op_id in pins]
+            ms = [mindex[code] for code, _, _ in pins]
+        except KeyError:
+            return False
+        offsets, starts, ends = [0], [], []
+        for mc in instance.machines:
+            starts.extend(a for a, _ in mc.downtime)
+            ends.extend(b for _, b in mc.downtime)
+            offsets.append(len(starts))
+        if not self.native.place_pins(xs, ms, [start for _, start, _ in pins], instance.now, self.horizon,
+                                      offsets, starts, ends):
+            return False
+        self.count = self.native.count
+        self.ready, self.npred, self.placed = self.native.state()
+        return True
 
     def _set_up(self, source, machines, timeline_type: type) -> None:
         """Columns, setup table and timeline, in Python (the reference; it words the errors)."""

@@ -83,7 +83,8 @@ def check_pins(instance: Instance) -> None:
                                                f"{setup}")
             hit = _downtime_hit(mc.downtime, start - setup, end)
             if hit is not None:
-                what = "it" if _downtime_hit(mc.downtime, start, end) else "its setup"
+                what = ("it" if _downtime_hit(mc.downtime, start, end) else
+                        f"its setup after the pin of {prev.id}")
                 raise ScheduleError(op_id, f"{what} overlaps downtime [{hit[0]}, {hit[1]}) of "
                                            f"{machine} (pinned at [{start}, {end}))")
             prev, prev_end = op, end
@@ -101,9 +102,11 @@ def check_pins(instance: Instance) -> None:
 
 def check_unpinned_predecessors(instance: Instance, assignments: Iterable[Assignment]) -> None:
     """After the dispatch: every pin's unpinned predecessors ended (and aged) before it starts."""
-    if not instance.pins:
+    pins = instance.pins
+    need = {pid for op_id in pins for pid in instance.op(op_id).predecessors if pid not in pins}
+    if not need:
         return
-    at = {a.op_id: a for a in assignments}
+    at = {a.op_id: a for a in assignments if a.op_id in need}
     for op_id, (_machine, start) in sorted(instance.pins.items()):
         for pid in instance.op(op_id).predecessors:
             if pid in instance.pins or pid not in at:
