@@ -148,25 +148,18 @@ class Core:
         """:func:`check_pins` and :meth:`_place_pins` in the compiled arrays (the same checks,
         placements, setups, ready times and counts); False, with nothing placed, when a pin
         breaks a rule or names an unknown operation or machine (the reference then words the
-        error). The Python loops of the other rules read the state back."""
+        error). The Python loops of the other rules read the state back (``__getattr__``)."""
         instance = self.instance
-        pins = self._pins_in_order()
-        index, mindex = self._columns.id_index(), self.mindex
-        try:
-            xs = [index[op_id] for _, _, op_id in pins]
-            ms = [mindex[code] for code, _, _ in pins]
-        except KeyError:
-            return False
         offsets, starts, ends = [0], [], []
         for mc in instance.machines:
             starts.extend(a for a, _ in mc.downtime)
             ends.extend(b for _, b in mc.downtime)
             offsets.append(len(starts))
-        if not self.native.place_pins(xs, ms, [start for _, start, _ in pins], instance.now, self.horizon,
-                                      offsets, starts, ends):
+        if not self.native.place_pins(instance.pins, self.mindex, instance.now, self.horizon, offsets, starts,
+                                      ends):
             return False
         self.count = self.native.count
-        self.ready, self.npred, self.placed = self.native.state()
+        self.placed = self.native.state("placed")
         return True
 
     def _set_up(self, source, machines, timeline_type: type) -> None:
@@ -263,7 +256,9 @@ class Core:
         columns = self.__dict__.get("_columns")
         if columns is None or name.startswith("__"):
             raise AttributeError(name)
-        if name in _FROM_COLUMNS:
+        if name in ("ready", "npred") and self.__dict__.get("pins_compiled"):
+            value = self.native.state(name)  # after the pins placed in the compiled arrays
+        elif name in _FROM_COLUMNS:
             value = columns.by_position(name)
         elif name == "index":
             value = columns.id_index()

@@ -51,7 +51,7 @@ class WhatIfView:
         self.last: dict[str, Any] | None = None  # the last re-plan: changes, kpis, error
         self._session_id: str | None = None
         self._instance_key: tuple | None = None
-        self._instance = None
+        self._instance = self._cal = None
         self._runner: threading.Thread | None = None
         self.now = _classed(W.Text(description="Now", placeholder="YYYY-MM-DD HH:MM",
                                    tooltip="Nothing new starts before now; operations of the plan that "
@@ -127,7 +127,8 @@ class WhatIfView:
 
     # -- the instance the drops are checked against ------------------------------------------
     def _calendar(self):
-        return calendar_of(dag=self.host.session.artifact("dag"))
+        self._base()
+        return self._cal
 
     def _time(self, slot: int) -> str:
         cal = self._calendar()
@@ -151,11 +152,13 @@ class WhatIfView:
         return {str(o): (str(m), int(s)) for o, m, s in zip(early["op_id"], early["machine"], early["start"])}
 
     def _base(self):
-        """The session's instance without pins (built once per stage-4 run)."""
+        """The session's instance without pins and its calendar (read once per stage-4 run)."""
         session = self.host.session
         key = (session.id, next(s.get("ended") for s in session.status()["stages"] if s["name"] == "dag"))
         if key != self._instance_key:
-            self._instance = build_instance(as_graph(session.artifact("dag")), session.artifacts("load"))
+            dag = as_graph(session.artifact("dag"))
+            self._instance = build_instance(dag, session.artifacts("load"))
+            self._cal = calendar_of(dag=dag)
             self._instance_key = key
         return self._instance
 

@@ -13,7 +13,9 @@ from cpython.ref cimport Py_INCREF
 from cpython.list cimport PyList_GET_ITEM
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.object cimport PyTypeObject
+from libcpp.algorithm cimport sort as std_sort
 from libcpp.queue cimport priority_queue
+from libcpp.utility cimport pair
 from libcpp.vector cimport vector
 
 from prodsched.engine._native.load cimport Columns
@@ -320,28 +322,52 @@ cdef class NativeCore:
         return out
 
     # -- the window loop ---------------------------------------------------------------------
-    def place_pins(self, list xs, list ms, list ts, i64 now, i64 horizon, list down_off, list down_s,
+    def place_pins(self, dict pins, dict mindex, i64 now, i64 horizon, list down_off, list down_s,
                    list down_e):
-        """``check_pins`` and ``Core._place_pins`` on these arrays (keyed only): operation
-        ``xs[i]`` goes on machine ``ms[i]`` at ``ts[i]`` — the pins in machine, then start order,
-        each with the setup after the one before it on its line — its successors' ready times
-        and predecessor counts follow, the pins never become ready again (count above n) and
-        every ready time below ``now`` becomes ``now``. Machine ``m``'s own downtime (without
-        ``now``) is ``down_s/down_e[down_off[m]:down_off[m + 1]]``.
+        """``check_pins`` and ``Core._place_pins`` on these arrays (keyed only): each pinned
+        operation (``pins``: op id -> (machine code, start)) goes on its machine at its start —
+        each machine's pins in start order, each with the setup after the one before it — its
+        successors' ready times and predecessor counts follow, the pins never become ready
+        again (count above n) and every ready time below ``now`` becomes ``now``. Machine
+        ``m``'s own downtime (without ``now``) is ``down_s/down_e[down_off[m]:down_off[m + 1]]``.
 
-        Returns False, placing nothing, when a pin breaks a rule of ``check_pins`` (ineligible
-        machine, before slot 0 or past the horizon, overlapping the pin before it or leaving
-        too little room for the setup after it, it or that setup over downtime, before a pinned
-        predecessor has ended and aged): the Python reference then words the error."""
-        cdef Py_ssize_t i, j, k = len(xs), q, a_off, b_off
+        Returns False, placing nothing, when a pin names an unknown operation or machine or
+        breaks a rule of ``check_pins`` (ineligible machine, before slot 0 or past the horizon,
+        overlapping the pin before it or leaving too little room for the setup after it, it or
+        that setup over downtime, before a pinned predecessor has ended and aged): the Python
+        reference then words the error."""
+        cdef Py_ssize_t i, j, k, q, a_off, b_off
         cdef int x, m, y, last
         cdef i64 t, s, d, done, start, prev_end
         cdef NativeLine line
-        cdef vector[i64] dur = vector[i64](k)
+        cdef vector[Py_ssize_t] position = vector[Py_ssize_t](self.n)
+        cdef vector[pair[pair[int, i64], int]] keys  # ((machine, start), operation), sorted
+        cdef vector[int] xs, ms
+        cdef vector[i64] ts, dur
         cdef vector[i64] pin_t = vector[i64](self.n, -1)
-        cdef vector[i64] pin_d = vector[i64](self.n, 0)
         cdef vector[i64] ds = down_s, de = down_e
         cdef vector[Py_ssize_t] doff = down_off
+        cdef object where, code
+        for x in range(self.n):
+            position[self.order[x]] = x
+        for i in range(self.n):
+            where = pins.get(<object>PyList_GET_ITEM(self.ids, i))
+            if where is None:
+                continue
+            code, t = where
+            code = mindex.get(code)
+            if code is None:
+                return False
+            keys.push_back(pair[pair[int, i64], int](pair[int, i64](<int>code, t), <int>position[i]))
+        if <Py_ssize_t>keys.size() != len(pins):
+            return False  # a pin of an unknown operation
+        std_sort(keys.begin(), keys.end())
+        k = keys.size()
+        for i in range(k):
+            ms.push_back(keys[i].first.first)
+            ts.push_back(keys[i].first.second)
+            xs.push_back(keys[i].second)
+        dur.resize(k)
         for i in range(k):
             x = xs[i]
             m = ms[i]
@@ -355,7 +381,6 @@ cdef class NativeCore:
                 return False
             dur[i] = d
             pin_t[x] = t
-            pin_d[x] = d
         for i in range(k):
             x = xs[i]
             m = ms[i]
@@ -397,7 +422,7 @@ cdef class NativeCore:
             if not self.count & 127:
                 self.ticker(self.count)
         for i in range(k):
-            self.npred[<int>xs[i]] = self.n + 1
+            self.npred[xs[i]] = self.n + 1
         if now:
             for x in range(self.n):
                 if self.ready[x] < now:
@@ -415,10 +440,14 @@ cdef class NativeCore:
             if self.npred[x] > self.n:
                 self.placed[x] = 1
 
-    def state(self):
-        """The ready times, predecessor counts and placed flags, as Core keeps them (lists and
-        a bytearray) for the Python loops of the other rules."""
-        return list(self.ready), list(self.npred), bytearray(self.placed)
+    def state(self, str name):
+        """``ready``, ``npred`` (lists) or ``placed`` (a bytearray) as Core keeps them, for the
+        Python loops of the other rules."""
+        if name == "ready":
+            return list(self.ready)
+        if name == "npred":
+            return list(self.npred)
+        return bytearray(self.placed)
 
     def run_window(self, core, i64 window, int max_rejects, int max_scan, mixkey=None,
                    opkey=None, int nmix=0, int nop=0):
