@@ -86,12 +86,13 @@ def choose(session: Session):
 def show(page, start: float, end: float) -> None:
     page.locator(".prodsched-gantt").scroll_into_view_if_needed()
     page.evaluate(f"{HOOK}.setView({start}, {end})")
-    page.wait_for_timeout(300)
+    page.wait_for_timeout(600)  # the view is synced to the kernel after 200 ms and stays
+    assert page.evaluate(f"{HOOK}.view()") == {"start": start, "end": end}
 
 
-def drag(page, op_id: str, machine: str, start: int) -> set[int]:
+def drag(page, op_id: str, machine: str, start: int, shot: str | None = None) -> set[int]:
     """Press on the bar, move in steps to (machine's row, start), release; returns the rows
-    highlighted while dragging."""
+    highlighted while dragging (``shot``: a screenshot of the chart then, in test-artifacts)."""
     rect = page.evaluate(f"{HOOK}.barRect({op_id!r})")
     assert rect is not None, f"bar {op_id} is not in view"
     bar_slot_x = rect["x"]  # the bar's start is inside the view (see show)
@@ -108,6 +109,9 @@ def drag(page, op_id: str, machine: str, start: int) -> set[int]:
     gantt = page.locator(".prodsched-gantt")
     assert gantt.get_attribute("data-drag-op") == op_id
     highlighted = {int(r) for r in gantt.get_attribute("data-drag-rows").split(",")}
+    if shot:
+        ARTIFACTS.mkdir(exist_ok=True)
+        gantt.screenshot(path=str(ARTIFACTS / shot))
     page.mouse.up()
     return highlighted
 
@@ -130,7 +134,7 @@ def test_drag_a_bar_replan_and_the_operation_sits_where_dropped(lab, browser):
         session = the_session(lab)
         op, other, wrong = choose(session)
         target = int(op.start) + 6
-        show(page, op.start - 12, op.start + 48)  # a slot is ~20 px wide: drops land on whole slots
+        show(page, int(op.start) - 12, int(op.start) + 48)  # a slot is ~20 px wide: drops land on whole slots
 
         # an illegal drop: refused, the reason shown over the chart, no pin
         highlighted = drag(page, op.op_id, wrong, int(op.start))
@@ -142,7 +146,7 @@ def test_drag_a_bar_replan_and_the_operation_sits_where_dropped(lab, browser):
         assert page.locator(".prodsched-whatif-pin").count() == 0
 
         # a legal drop: another eligible machine, 6 slots later -> a pin listed with its time
-        assert drag(page, op.op_id, other, target) == eligible
+        assert drag(page, op.op_id, other, target, shot="gantt-whatif-drag.png") == eligible
         pin = page.locator(f".prodsched-whatif-pin[data-op='{op.op_id}']")
         pin.wait_for(timeout=30_000)
         assert other in pin.inner_text()

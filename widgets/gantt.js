@@ -124,9 +124,10 @@ function render({ model, el }) {
   tip.hidden = true;
   stage.append(base, overlay, tip);
   const empty = h("div", "prodsched-gantt-empty", "No operations to show.");
-  const refusal = h("div", "prodsched-gantt-refusal");
+  const refusal = h("div", "prodsched-gantt-refusal"); // over the chart: showing it moves nothing
   refusal.hidden = true;
-  root.append(toolbar, refusal, stage, empty);
+  stage.append(refusal);
+  root.append(toolbar, stage, empty);
   el.appendChild(root);
 
   let P = prepare(model.get("data") || {});
@@ -530,11 +531,21 @@ function render({ model, el }) {
     tip.style.top = `${Math.max(4, Math.min(y + 14, heightPx() - th - 4))}px`;
   }
 
+  let syncing = false;
   function syncView() {
+    // both ends are read first and set without reacting to our own change events: a change
+    // handler seeing the new start with the old end would otherwise move the view (and the end
+    // set next would be that moved one)
     clearTimeout(syncTimer);
     syncTimer = setTimeout(() => {
-      model.set("view_start", view.s);
-      model.set("view_end", view.e);
+      const { s, e } = view;
+      syncing = true;
+      try {
+        model.set("view_start", s);
+        model.set("view_end", e);
+      } finally {
+        syncing = false;
+      }
       model.save_changes();
     }, 200);
   }
@@ -585,6 +596,7 @@ function render({ model, el }) {
       if (drag.moved && drag.bar) {
         drag.target = dropTarget(x, y);
         root.dataset.dragOp = drag.bar.op_id; // what is highlighted (for tests)
+        refusal.hidden = true; // an earlier refusal no longer applies
         root.dataset.dragRows = drag.bar.eligible.map(([r]) => r).join(",");
         tip.hidden = true;
         stage.style.cursor = "grabbing";
@@ -616,8 +628,7 @@ function render({ model, el }) {
       drag = null;
       delete root.dataset.dragOp;
       delete root.dataset.dragRows;
-      refusal.hidden = true; // Python answers: a refusal (shown again) or a new pin
-      propose(b, t);
+      propose(b, t); // Python answers: a refusal (shown again) or a new pin
       schedule(false);
       return;
     }
@@ -658,6 +669,7 @@ function render({ model, el }) {
     schedule(true);
   };
   const onView = () => {
+    if (syncing) return;
     const s = model.get("view_start");
     const e = model.get("view_end");
     if (s === view.s && e === view.e) return;
