@@ -160,9 +160,12 @@ def test_a_drop_overlapping_another_pin_or_breaking_precedence_is_refused(panel)
 
 
 def test_a_drop_before_now_is_refused_and_started_operations_stay(panel):
+    assert panel.gantt.now_slot is None  # now at the plan's start: nothing to mark
     panel.whatif.now.value = "2026-01-02 00:00"
     now = panel.whatif.now_slot()
-    assert now > 0
+    step = pd.Timedelta(minutes=panel.gantt.data["slot_minutes"])
+    assert now == (pd.Timestamp("2026-01-02") - pd.Timestamp(panel.gantt.data["base_date"])) / step
+    assert panel.gantt.now_slot == now
     op = movable(panel)
     reason = drop(panel, op.op_id, op.machine, now - 1)
     plan = panel.session.artifact("schedule")

@@ -400,6 +400,7 @@ function render({ model, el }) {
       g.setLineDash([]);
     }
     if (hover && hover !== sel) outline(g, hover, "#0969da", 2);
+    drawNow(g);
     drawPins(g);
     if (drag && drag.bar && drag.moved) drawDrag(g, drag.bar, drag.target);
     g.restore();
@@ -408,6 +409,24 @@ function render({ model, el }) {
 
   const rowOf = (machine) => (P.data.machines || []).findIndex((m) => m.machine === machine);
   const editable = () => !!model.get("editable");
+
+  function drawNow(g) {
+    // the re-plan's now: before it nothing new starts (shaded), the line marks it
+    const now = model.get("now_slot");
+    if (now === null || now === undefined || now <= view.s) return;
+    const x = Math.min(sx(now), labelW + plotW());
+    g.fillStyle = "rgba(31,35,40,0.07)";
+    g.fillRect(labelW, AXIS_H, x - labelW, heightPx() - AXIS_H);
+    if (now >= view.e) return;
+    g.strokeStyle = "#8250df";
+    g.lineWidth = 1.5;
+    g.setLineDash([6, 3]);
+    g.beginPath();
+    g.moveTo(x, AXIS_H);
+    g.lineTo(x, heightPx() - PAD_BOTTOM);
+    g.stroke();
+    g.setLineDash([]);
+  }
 
   function drawPins(g) {
     for (const p of model.get("pins") || []) {
@@ -697,6 +716,7 @@ function render({ model, el }) {
   model.on("change:selected_op", onSelected);
   model.on("change:row_height", onRowH);
   model.on("change:pins", onPins);
+  model.on("change:now_slot", onPins);
   model.on("change:drop_refusal", showRefusal);
   model.on("change:editable", onEditable);
   onEditable();
@@ -751,6 +771,7 @@ function render({ model, el }) {
     model.off("change:selected_op", onSelected);
     model.off("change:row_height", onRowH);
     model.off("change:pins", onPins);
+    model.off("change:now_slot", onPins);
     model.off("change:drop_refusal", showRefusal);
     model.off("change:editable", onEditable);
   };

@@ -23,6 +23,7 @@ class GanttWidget(anywidget.AnyWidget):
     ``drop_proposal`` = ``{op_id, machine, start_slot, nonce}``. Python decides: it refuses by
     setting ``drop_refusal`` (the reason, shown over the chart) or accepts by adding the pin to
     ``pins`` (``[{op_id, machine, start, end}]`` in slots, drawn as pinned outlines).
+    ``now_slot`` (None: none) draws the re-plan's ``now`` with the time before it shaded.
     """
 
     _esm = asset("gantt.js")
@@ -36,6 +37,7 @@ class GanttWidget(anywidget.AnyWidget):
     drop_proposal = traitlets.Dict().tag(sync=True)
     drop_refusal = traitlets.Unicode("").tag(sync=True)
     pins = traitlets.List().tag(sync=True)
+    now_slot = traitlets.Int(None, allow_none=True).tag(sync=True)
 
     @classmethod
     def from_plan(cls, plan: PlanView, title: str | None = None, **kwargs) -> GanttWidget:

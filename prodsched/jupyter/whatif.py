@@ -69,6 +69,7 @@ class WhatIfView:
         self.widget = _classed(W.VBox([intro, W.HBox([self.now, self.replan_btn, self.clear_btn]), self.message,
                                        self.pin_list, self.result], layout=W.Layout(display="none")),
                                "prodsched-whatif")
+        self.now.observe(lambda _c: self._show_now(), names="value")
         self.replan_btn.on_click(lambda _b: self.replan())
         self.clear_btn.on_click(lambda _b: self.clear())
 
@@ -88,6 +89,17 @@ class WhatIfView:
         gantt.editable = True
         gantt.observe(self._on_drop, names="drop_proposal")
         self._show_pins()
+        self._show_now()
+
+    def _show_now(self) -> None:
+        """The chart marks ``now`` (none while the field is not a date-time or is the start)."""
+        if self.gantt is None:
+            return
+        try:
+            slot = self.now_slot()
+        except ProdschedError:
+            slot = 0
+        self.gantt.now_slot = slot or None
 
     def _on_drop(self, change) -> None:
         proposal = change["new"] or {}
