@@ -113,10 +113,6 @@ class Core:
                 if self.native is not None and self.native.keyed:
                     self.native.take_pins(self)  # the compiled loops keep their own copies
 
-    def _pins_in_order(self) -> list[tuple[str, int, str]]:
-        """``(machine, start, op id)`` of every pin, by machine code, then start."""
-        return sorted((code, start, op_id) for op_id, (code, start) in self.instance.pins.items())
-
     def _place_pins(self) -> None:
         """Put the pinned operations on their machines first (in start order, each with the
         setup after the pin before it), and let nothing else start before ``now``: the reference,
@@ -126,7 +122,7 @@ class Core:
         index, mindex, lines = self.index, self.mindex, self.timeline.lines
         pinned: list[int] = []
         noop = _ignore
-        for code, start, op_id in self._pins_in_order():
+        for code, start, op_id in sorted((c, t, o) for o, (c, t) in instance.pins.items()):  # machine, start
             m = mindex[code]
             x = index[op_id]
             d = int(instance.op(op_id).durations[code])  # eligible: check_pins
