@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from test_engine_properties import plants  # the same random plants as the engine's properties
 
 from prodsched.engine import Instance, Machine, Operation, schedule, verify
+from prodsched.engine.core import Core
+from prodsched.engine.pins import check_pin, check_pins
 from prodsched.errors import ScheduleError
 
 RULES = ("window", "edd", "spt", "atcs", "mwkr_es")
@@ -182,3 +184,82 @@ def test_the_compiled_and_python_timelines_place_pins_alike(case, seed):
         assert (fast.info["timeline"], ref.info["timeline"]) == ("native", "python")
         assert fast.assignments == ref.assignments, rule
         assert_replanned(inst, fast)
+
+
+# -- one proposed pin (the panel's what-if drops) ---------------------------------------------
+
+@RUN
+@given(inst=plants(), data=st.data())
+def test_a_proposed_pin_check_pin_accepts_is_placed_and_one_it_refuses_cannot_be(inst, data):
+    """check_pin against existing pins: accepted -> the schedule has it there and verifies (or
+    the dispatch names an unpinned predecessor); refused -> scheduling with it fails too."""
+    base = schedule(inst)
+    at = base.by_op()
+    ids = [op.id for op in inst.operations]
+    first = data.draw(st.sampled_from(ids))
+    pinned = replanned(inst, 0, {first: (at[first].machine, at[first].start)})
+    op = inst.op(data.draw(st.sampled_from(ids)))
+    machine = data.draw(st.sampled_from(sorted({mc.code for mc in inst.machines})))
+    start = data.draw(st.integers(0, base.makespan))
+    proposed = replanned(inst, 0, {**pinned.pins, op.id: (machine, start)})
+    try:
+        check_pin(pinned, op.id, machine, start)
+    except ScheduleError as err:
+        assert op.id in str(err)
+        with pytest.raises(ScheduleError):
+            schedule(proposed)
+        return
+    try:
+        plan = schedule(proposed)
+    except ScheduleError as err:
+        assert "predecessor" in str(err) and (op.id in str(err) or first in str(err))
+        return
+    assert_replanned(proposed, plan)
+
+
+@pytest.mark.parametrize("pins, op_id, machine, start, names, words", [
+    ({"A-1": ("M1", 0)}, "B-1", "M1", 2, ("A-1", "B-1"), "overlaps"),
+    ({}, "A-2", "M2", 0, ("A-2", "M2"), "not eligible"),
+    ({}, "B-1", "M1", 19, ("B-1", "[20, 22)"), "downtime"),
+    ({"A-2": ("M1", 9)}, "A-1", "M2", 6, ("A-1", "A-2"), "predecessor"),
+    ({}, "A-2", "M1", 2, ("A-2", "A-1"), "cannot have ended and aged before slot 3"),
+    ({}, "B-1", "M2", 3, ("B-1",), "before now"),
+    ({"B-1": ("M2", 0)}, "B-1", "M1", 6, ("B-1", "M2"), "started before now"),
+])
+def test_check_pin_refuses_naming_the_operations(pins, op_id, machine, start, names, words):
+    inst = replanned(_plant(), 4 if words.endswith("now") else 0, pins)
+    with pytest.raises(ScheduleError) as err:
+        check_pin(inst, op_id, machine, start)
+    for name in names:
+        assert name in str(err.value)
+    assert words in str(err.value)
+    check_pin(replanned(_plant(), 0, {}), "A-2", "M1", 3)  # after A-1 (3 slots at its shortest)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inst=plants(), data=st.data())
+def test_the_compiled_pin_check_agrees_with_the_reference(inst, data):
+    """The compiled loader checks and places the pins itself; it must accept exactly the pins
+    check_pins accepts (on a refusal the reference words the error)."""
+    base = schedule(inst)
+    at = base.by_op()
+    ids = [op.id for op in inst.operations]
+    codes = [mc.code for mc in inst.machines]
+    pins = {}
+    for x in data.draw(st.lists(st.sampled_from(ids), max_size=5, unique=True)):
+        machine = data.draw(st.sampled_from([at[x].machine, *codes]))
+        pins[x] = (machine, max(0, at[x].start + data.draw(st.integers(-3, 6))))
+    pinned = replanned(inst, data.draw(st.integers(0, 6)), pins)
+    horizon = data.draw(st.sampled_from([None, base.makespan]))
+    pinned = Instance(pinned.operations, pinned.machines, pinned.class_setup, horizon, now=pinned.now,
+                      pins=pinned.pins)
+    try:
+        check_pins(pinned)
+    except ScheduleError:
+        with pytest.raises(ScheduleError):
+            Core(pinned, 0, lambda _count: None, "native")
+        return
+    core = Core(pinned, 0, lambda _count: None, "native")
+    assert core.pins_compiled == pinned.replanning and core.count == len(pins)
+    ref = Core(pinned, 0, lambda _count: None, "python")
+    assert (core.ready, core.npred, core.placed) == (ref.ready, ref.npred, ref.placed)

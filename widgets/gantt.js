@@ -1,7 +1,10 @@
 // prodsched Gantt chart: anywidget ESM front end (also inlined by the self-contained HTML export).
 // Canvas rendering: a base layer (rows, axis, downtime, setups, bars) redrawn on zoom/pan/resize,
 // and an overlay layer (hover, selection, due marker) redrawn on pointer moves only.
-// Test hook: root.prodschedGantt = { barRect(opId), barAt(x, y), opIds(), select(opId), view() }.
+// Drag mode (model "editable"): dragging a bar proposes a pin (drop_proposal; Python answers with
+// drop_refusal or an updated "pins" list); dragging the background pans as before.
+// Test hook: root.prodschedGantt = { barRect(opId), barAt(x, y), opIds(), select(opId), view(),
+//   setView(s, e), slotX(slot), rowY(row), rowOf(machine), eligible(opId) }.
 
 const AXIS_H = 40;
 const PAD_BOTTOM = 6;
@@ -63,7 +66,8 @@ function prepare(data) {
   const cols = data.bars || {};
   const ids = column(cols.op_id);
   const names = ["job", "po_nos", "item", "operation", "op_class", "mixture", "seq", "width_mm", "length_m",
-    "row", "start", "end", "setup_slots", "aging_slots", "due", "late_days", "late_whole_days", "setup_reason"];
+    "row", "start", "end", "setup_slots", "aging_slots", "due", "late_days", "late_whole_days", "setup_reason",
+    "eligible"];
   const c = Object.fromEntries(names.map((n) => [n, column(cols[n])]));
   const base = (data.base_date || "2000-01-01").split("-").map(Number);
   const baseMs = Date.UTC(base[0], base[1] - 1, base[2]);
@@ -79,6 +83,7 @@ function prepare(data) {
     b.machine = machines[b.row]?.machine ?? "";
     b.po_nos = String(b.po_nos || "").split(";").filter((p) => p);
     b.late = b.late_whole_days > 0;
+    b.eligible = Array.isArray(b.eligible) ? b.eligible : []; // [[row, slots], ...] when the data has them
     if (b.due) {
       const d = b.due.split("-").map(Number);
       b.due_slot = Math.trunc((Date.UTC(d[0], d[1] - 1, d[2] + 1) - baseMs) / (slotMin * MINUTE));
@@ -119,6 +124,9 @@ function render({ model, el }) {
   tip.hidden = true;
   stage.append(base, overlay, tip);
   const empty = h("div", "prodsched-gantt-empty", "No operations to show.");
+  const refusal = h("div", "prodsched-gantt-refusal"); // over the chart: showing it moves nothing
+  refusal.hidden = true;
+  stage.append(refusal);
   root.append(toolbar, stage, empty);
   el.appendChild(root);
 
@@ -392,8 +400,98 @@ function render({ model, el }) {
       g.setLineDash([]);
     }
     if (hover && hover !== sel) outline(g, hover, "#0969da", 2);
+    drawNow(g);
+    drawPins(g);
+    if (drag && drag.bar && drag.moved) drawDrag(g, drag.bar, drag.target);
     g.restore();
     root.dataset.selectedOp = model.get("selected_op") || "";
+  }
+
+  const rowOf = (machine) => (P.data.machines || []).findIndex((m) => m.machine === machine);
+  const editable = () => !!model.get("editable");
+
+  function drawNow(g) {
+    // the re-plan's now: before it nothing new starts (shaded), the line marks it
+    const now = model.get("now_slot");
+    if (now === null || now === undefined || now <= view.s) return;
+    const x = Math.min(sx(now), labelW + plotW());
+    g.fillStyle = "rgba(31,35,40,0.07)";
+    g.fillRect(labelW, AXIS_H, x - labelW, heightPx() - AXIS_H);
+    if (now >= view.e) return;
+    g.strokeStyle = "#8250df";
+    g.lineWidth = 1.5;
+    g.setLineDash([6, 3]);
+    g.beginPath();
+    g.moveTo(x, AXIS_H);
+    g.lineTo(x, heightPx() - PAD_BOTTOM);
+    g.stroke();
+    g.setLineDash([]);
+  }
+
+  function drawPins(g) {
+    for (const p of model.get("pins") || []) {
+      const row = rowOf(p.machine);
+      if (row < 0) continue;
+      const pin = { row, start: p.start, end: Math.max(p.end, p.start + 0.2) };
+      outline(g, pin, "#8250df", 2, [5, 3]);
+      const x = sx(p.start);
+      const y = AXIS_H + row * rowH() + 2;
+      g.fillStyle = "#8250df";
+      g.beginPath();
+      g.arc(x, y + 2, 3.5, 0, 2 * Math.PI);
+      g.fill();
+    }
+  }
+
+  function drawDrag(g, b, t) {
+    // eligible rows tinted, the snapped drop position drawn with its duration on that machine
+    const rh = rowH();
+    const slots = new Map(b.eligible.map(([r, d]) => [r, d]));
+    P.rows.forEach((_, r) => {
+      g.fillStyle = slots.has(r) ? "rgba(46,160,67,0.16)" : "rgba(31,35,40,0.06)";
+      g.fillRect(labelW, AXIS_H + r * rh, plotW(), rh);
+    });
+    if (!t) return;
+    const ok = slots.has(t.row) || b.eligible.length === 0;
+    const dur = slots.get(t.row) ?? b.end - b.start;
+    const ghost = { row: t.row, start: t.start, end: t.start + dur };
+    const c = clipX(ghost.start, ghost.end);
+    if (c) {
+      const bh = Math.round(rh * 0.72);
+      g.fillStyle = ok ? "rgba(9,105,218,0.35)" : "rgba(214,39,40,0.30)";
+      g.fillRect(c[0], AXIS_H + t.row * rh + Math.round((rh - bh) / 2), Math.max(1, c[1] - c[0]), bh);
+    }
+    outline(g, ghost, ok ? "#0969da" : LATE, 2, [4, 2]);
+    const m = P.data.machines[t.row];
+    const label = `${b.op_id} → ${m ? m.machine : "?"} ${fmt(t.start)}${ok ? "" : " (not eligible)"}`;
+    g.font = "600 11px system-ui, sans-serif";
+    g.textBaseline = "bottom";
+    g.textAlign = "left";
+    const tx = Math.min(Math.max(labelW + 2, sx(t.start)), width - g.measureText(label).width - 6);
+    const ty = Math.max(AXIS_H + 12, AXIS_H + t.row * rh - 1);
+    g.fillStyle = "rgba(255,255,255,0.9)";
+    g.fillRect(tx - 2, ty - 13, g.measureText(label).width + 4, 13);
+    g.fillStyle = ok ? "#0969da" : LATE;
+    g.fillText(label, tx, ty);
+  }
+
+  function dropTarget(x, y) {
+    const row = Math.min(P.rows.length - 1, Math.max(0, Math.floor((y - AXIS_H) / rowH())));
+    return { row, start: Math.round(xs(x) - drag.grab) };
+  }
+
+  function propose(b, t) {
+    const m = P.data.machines[t.row];
+    if (!m) return;
+    model.set("drop_proposal", { op_id: b.op_id, machine: m.machine, start_slot: t.start, nonce: Date.now() + Math.random() });
+    model.save_changes();
+  }
+
+  function showRefusal() {
+    const text = model.get("drop_refusal") || "";
+    refusal.textContent = text;
+    refusal.hidden = !text;
+    root.dataset.refusal = text;
   }
 
   function schedule(baseToo) {
@@ -452,11 +550,21 @@ function render({ model, el }) {
     tip.style.top = `${Math.max(4, Math.min(y + 14, heightPx() - th - 4))}px`;
   }
 
+  let syncing = false;
   function syncView() {
+    // both ends are read first and set without reacting to our own change events: a change
+    // handler seeing the new start with the old end would otherwise move the view (and the end
+    // set next would be that moved one)
     clearTimeout(syncTimer);
     syncTimer = setTimeout(() => {
-      model.set("view_start", view.s);
-      model.set("view_end", view.e);
+      const { s, e } = view;
+      syncing = true;
+      try {
+        model.set("view_start", s);
+        model.set("view_end", e);
+      } finally {
+        syncing = false;
+      }
       model.save_changes();
     }, 200);
   }
@@ -495,7 +603,8 @@ function render({ model, el }) {
   const onDown = (ev) => {
     if (ev.button !== 0) return;
     const [x, y] = local(ev);
-    drag = { x, y, s: view.s, e: view.e, moved: false };
+    const bar = editable() ? barAtLocal(x, y) : null;
+    drag = { x, y, s: view.s, e: view.e, moved: false, bar, grab: bar ? xs(x) - bar.start : 0, target: null };
     stage.setPointerCapture?.(ev.pointerId);
   };
   const onMove = (ev) => {
@@ -503,6 +612,16 @@ function render({ model, el }) {
     if (drag) {
       const dx = x - drag.x;
       if (Math.abs(dx) > 3 || Math.abs(y - drag.y) > 3) drag.moved = true;
+      if (drag.moved && drag.bar) {
+        drag.target = dropTarget(x, y);
+        root.dataset.dragOp = drag.bar.op_id; // what is highlighted (for tests)
+        refusal.hidden = true; // an earlier refusal no longer applies
+        root.dataset.dragRows = drag.bar.eligible.map(([r]) => r).join(",");
+        tip.hidden = true;
+        stage.style.cursor = "grabbing";
+        schedule(false);
+        return;
+      }
       if (drag.moved) {
         const ds = (dx / plotW()) * (drag.e - drag.s);
         view = { s: drag.s - ds, e: drag.e - ds };
@@ -512,7 +631,7 @@ function render({ model, el }) {
       }
     }
     const b = barAtLocal(x, y);
-    stage.style.cursor = b ? "pointer" : drag ? "grabbing" : "grab";
+    stage.style.cursor = b ? (editable() ? "move" : "pointer") : drag ? "grabbing" : "grab";
     if (b !== hover) {
       hover = b;
       schedule(false);
@@ -522,6 +641,16 @@ function render({ model, el }) {
   const onUp = (ev) => {
     if (!drag) return;
     const [x, y] = local(ev);
+    if (drag.moved && drag.bar) {
+      const b = drag.bar;
+      const t = dropTarget(x, y);
+      drag = null;
+      delete root.dataset.dragOp;
+      delete root.dataset.dragRows;
+      propose(b, t); // Python answers: a refusal (shown again) or a new pin
+      schedule(false);
+      return;
+    }
     if (drag.moved) syncView();
     else select(barAtLocal(x, y)?.op_id || "");
     drag = null;
@@ -559,6 +688,7 @@ function render({ model, el }) {
     schedule(true);
   };
   const onView = () => {
+    if (syncing) return;
     const s = model.get("view_start");
     const e = model.get("view_end");
     if (s === view.s && e === view.e) return;
@@ -576,11 +706,21 @@ function render({ model, el }) {
     schedule(false);
   };
   const onRowH = () => schedule(true);
+  const onPins = () => schedule(false);
+  const onEditable = () => {
+    root.dataset.editable = editable() ? "1" : "";
+  };
   model.on("change:data", onData);
   model.on("change:view_start", onView);
   model.on("change:view_end", onView);
   model.on("change:selected_op", onSelected);
   model.on("change:row_height", onRowH);
+  model.on("change:pins", onPins);
+  model.on("change:now_slot", onPins);
+  model.on("change:drop_refusal", showRefusal);
+  model.on("change:editable", onEditable);
+  onEditable();
+  showRefusal();
 
   const ro = new ResizeObserver(() => {
     const w = Math.floor(root.clientWidth);
@@ -610,6 +750,15 @@ function render({ model, el }) {
       return { x: r.left + c[0], y: r.top + AXIS_H + b.row * rh + Math.round((rh - bh) / 2), width: c[1] - c[0], height: bh };
     },
     select,
+    setView: (s, e) => {
+      view = { s, e };
+      schedule(true);
+      syncView();
+    },
+    slotX: (slot) => stage.getBoundingClientRect().left + sx(slot),
+    rowY: (row) => stage.getBoundingClientRect().top + AXIS_H + (row + 0.5) * rowH(),
+    rowOf,
+    eligible: (opId) => (P.byId.get(opId)?.eligible || []).map(([row, slots]) => ({ row, slots, machine: P.data.machines[row]?.machine })),
   };
 
   return () => {
@@ -621,6 +770,10 @@ function render({ model, el }) {
     model.off("change:view_end", onView);
     model.off("change:selected_op", onSelected);
     model.off("change:row_height", onRowH);
+    model.off("change:pins", onPins);
+    model.off("change:now_slot", onPins);
+    model.off("change:drop_refusal", showRefusal);
+    model.off("change:editable", onEditable);
   };
 }
 

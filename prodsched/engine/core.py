@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from prodsched.engine.model import Instance, Operation, merge_intervals
+from prodsched.engine.pins import check_pins
 from prodsched.engine.setups import SetupTable
 from prodsched.engine.timeline import _NEVER, Timeline, timeline_class
 from prodsched.errors import ScheduleError
@@ -102,31 +103,33 @@ class Core:
         if not isinstance(self.timeline, Timeline):
             from prodsched.engine._native.dispatch import NativeCore
             self.native = NativeCore(self, columns)
+        self.pins_compiled = False  # checked and placed by the compiled loader's arrays
         if instance.replanning:
-            self._place_pins()
             if self.native is not None and self.native.keyed:
-                self.native.take_pins(self)  # the compiled loops keep their own copies
+                self.pins_compiled = self._place_pins_native()
+            if not self.pins_compiled:
+                check_pins(instance)  # the reference: raises naming the pin that breaks a rule
+                self._place_pins()
+                if self.native is not None and self.native.keyed:
+                    self.native.take_pins(self)  # the compiled loops keep their own copies
 
     def _place_pins(self) -> None:
         """Put the pinned operations on their machines first (in start order, each with the
-        setup after the pin before it), and let nothing else start before ``now``. On the
-        compiled timeline too: its loops take ``ready``/``npred`` from these lists."""
+        setup after the pin before it), and let nothing else start before ``now``: the reference,
+        and the path of a compiled timeline not set up by the compiled loader (its loops take
+        ``ready``/``npred`` from these lists)."""
         instance = self.instance
         index, mindex, lines = self.index, self.mindex, self.timeline.lines
         pinned: list[int] = []
-        by_machine: dict[str, list[tuple[int, str]]] = {}
-        for op_id, (code, start) in instance.pins.items():
-            by_machine.setdefault(code, []).append((start, op_id))
         noop = _ignore
-        for code in sorted(by_machine):
+        for code, start, op_id in sorted((c, t, o) for o, (c, t) in instance.pins.items()):  # machine, start
             m = mindex[code]
-            for start, op_id in sorted(by_machine[code]):
-                x = index[op_id]
-                d = int(instance.op(op_id).durations[code])  # eligible: check_pins
-                last = lines[m].last_op()
-                s = self.setups.setup(last, x, m) if last >= 0 else 0
-                self.commit(x, m, start, s, -1, d, noop)
-                pinned.append(x)
+            x = index[op_id]
+            d = int(instance.op(op_id).durations[code])  # eligible: check_pins
+            last = lines[m].last_op()
+            s = self.setups.setup(last, x, m) if last >= 0 else 0
+            self.commit(x, m, start, s, -1, d, noop)
+            pinned.append(x)
         never = self.n + 1
         for x in pinned:  # a pin never becomes ready again
             self.npred[x] = never
@@ -136,6 +139,24 @@ class Core:
             for x in range(self.n):
                 if ready[x] < now:
                     ready[x] = now
+
+    def _place_pins_native(self) -> bool:
+        """:func:`check_pins` and :meth:`_place_pins` in the compiled arrays (the same checks,
+        placements, setups, ready times and counts); False, with nothing placed, when a pin
+        breaks a rule or names an unknown operation or machine (the reference then words the
+        error). The Python loops of the other rules read the state back (``__getattr__``)."""
+        instance = self.instance
+        offsets, starts, ends = [0], [], []
+        for mc in instance.machines:
+            starts.extend(a for a, _ in mc.downtime)
+            ends.extend(b for _, b in mc.downtime)
+            offsets.append(len(starts))
+        if not self.native.place_pins(instance.pins, self.mindex, instance.now, self.horizon, offsets, starts,
+                                      ends):
+            return False
+        self.count = self.native.count
+        self.placed = self.native.state("placed")
+        return True
 
     def _set_up(self, source, machines, timeline_type: type) -> None:
         """Columns, setup table and timeline, in Python (the reference; it words the errors)."""
@@ -231,7 +252,9 @@ class Core:
         columns = self.__dict__.get("_columns")
         if columns is None or name.startswith("__"):
             raise AttributeError(name)
-        if name in _FROM_COLUMNS:
+        if name in ("ready", "npred") and self.__dict__.get("pins_compiled"):
+            value = self.native.state(name)  # after the pins placed in the compiled arrays
+        elif name in _FROM_COLUMNS:
             value = columns.by_position(name)
         elif name == "index":
             value = columns.id_index()

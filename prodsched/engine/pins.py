@@ -11,6 +11,8 @@ pin that breaks a rule is an error naming the operations involved, never a silen
   successors (an unpinned predecessor is placed by the dispatch; if it cannot end in time,
   :func:`check_unpinned_predecessors` names both);
 * it ends by the horizon.
+
+:func:`check_pin` checks one proposed pin against the others (the panel's what-if drops).
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ def check_pins(instance: Instance) -> None:
                                                f"{setup}")
             hit = _downtime_hit(mc.downtime, start - setup, end)
             if hit is not None:
-                what = "it" if _downtime_hit(mc.downtime, start, end) else "its setup"
+                what = ("it" if _downtime_hit(mc.downtime, start, end) else
+                        f"its setup after the pin of {prev.id}")
                 raise ScheduleError(op_id, f"{what} overlaps downtime [{hit[0]}, {hit[1]}) of "
                                            f"{machine} (pinned at [{start}, {end}))")
             prev, prev_end = op, end
@@ -99,9 +102,11 @@ def check_pins(instance: Instance) -> None:
 
 def check_unpinned_predecessors(instance: Instance, assignments: Iterable[Assignment]) -> None:
     """After the dispatch: every pin's unpinned predecessors ended (and aged) before it starts."""
-    if not instance.pins:
+    pins = instance.pins
+    need = {pid for op_id in pins for pid in instance.op(op_id).predecessors if pid not in pins}
+    if not need:
         return
-    at = {a.op_id: a for a in assignments}
+    at = {a.op_id: a for a in assignments if a.op_id in need}
     for op_id, (_machine, start) in sorted(instance.pins.items()):
         for pid in instance.op(op_id).predecessors:
             if pid in instance.pins or pid not in at:
@@ -119,3 +124,48 @@ def check_now(instance: Instance) -> None:
     if instance.horizon is not None and instance.now > instance.horizon:
         raise ScheduleError("-", f"now (slot {instance.now}) is after the horizon "
                                  f"(slot {instance.horizon})")
+
+
+def check_pin(instance: Instance, op_id: str, machine: str, start: int) -> None:
+    """Raise ScheduleError when pinning ``op_id`` on ``machine`` at ``start`` — on top of the
+    instance's pins, replacing the operation's own — breaks a rule: those of :func:`check_pins`,
+    plus a start before ``now``, moving an operation that started before ``now``, and a start
+    before its unpinned predecessors can have ended and aged (each at its shortest duration,
+    nothing before ``now``). The message names the operation and the other one involved."""
+    if not instance.has_op(op_id):
+        raise ScheduleError(op_id, "it is not an operation of the plan")
+    kept = instance.pins.get(op_id)
+    if kept is not None and kept[1] < instance.now:
+        raise ScheduleError(op_id, f"it started before now (slot {instance.now}) on {kept[0]} at "
+                                   f"slot {kept[1]}; it cannot move")
+    if start < instance.now:
+        raise ScheduleError(op_id, f"it would start at slot {start}, before now (slot "
+                                   f"{instance.now}); nothing new starts before now")
+    pins = {**instance.pins, op_id: (machine, int(start))}
+    check_pins(Instance(instance.operations, instance.machines, instance.class_setup,
+                        instance.horizon, now=instance.now, pins=pins))
+    ready, via = _earliest(instance, pins, op_id, {})
+    if via is not None and start < ready:
+        raise ScheduleError(op_id, f"it would start at slot {start}, but its predecessor {via} "
+                                   f"cannot have ended and aged before slot {ready}")
+
+
+def _earliest(instance: Instance, pins, op_id: str, memo: dict) -> tuple[int, str | None]:
+    """The earliest slot ``op_id`` can start after its predecessors (pinned ones where pinned,
+    others at their shortest duration from ``now``), and the predecessor that sets it."""
+    if op_id in memo:
+        return memo[op_id]
+    best, via = instance.now, None
+    for pid in instance.op(op_id).predecessors:
+        if not instance.has_op(pid):
+            continue
+        pred = instance.op(pid)
+        if pid in pins:
+            pm, ps = pins[pid]
+            end = ps + int(pred.durations[pm])
+        else:
+            end = _earliest(instance, pins, pid, memo)[0] + min((int(d) for d in pred.durations.values()), default=0)
+        if end + int(pred.aging_slots) > best:
+            best, via = end + int(pred.aging_slots), pid
+    memo[op_id] = (best, via)
+    return best, via

@@ -20,7 +20,7 @@ from prodsched.engine.core import Core
 from prodsched.engine.improve import improve
 from prodsched.engine.model import Assignment, Instance, Schedule
 from prodsched.engine.objectives import check_options, figures_of, get_objective
-from prodsched.engine.pins import check_now, check_pins, check_unpinned_predecessors
+from prodsched.engine.pins import check_now, check_unpinned_predecessors
 from prodsched.engine.rules import Rule, RuleState, get_rule
 from prodsched.engine.timeline import _NEVER, Timeline
 from prodsched.errors import Cancelled
@@ -289,8 +289,7 @@ def schedule(
     if cancel is not None and cancel.is_set():
         raise Cancelled("scheduling was cancelled")
     if instance.replanning:
-        check_now(instance)
-        check_pins(instance)
+        check_now(instance)  # the pins are checked where they are placed (Core)
     assignments, timeline, best_seed = _best_pass(instance, rule_obj, window_slots, seed,
                                                   options, ticker, restarts, objective,
                                                   objective_options)

@@ -17,6 +17,13 @@ class GanttWidget(anywidget.AnyWidget):
 
     ``selected_op`` follows the user's click; ``view_start``/``view_end`` (slots) follow zoom/pan
     and may be set from Python to move the view.
+
+    With ``editable`` on, dragging a bar (the background still pans) highlights the rows of the
+    machines eligible for it (the data's ``bars.eligible``), snaps to slots and, on drop, sets
+    ``drop_proposal`` = ``{op_id, machine, start_slot, nonce}``. Python decides: it refuses by
+    setting ``drop_refusal`` (the reason, shown over the chart) or accepts by adding the pin to
+    ``pins`` (``[{op_id, machine, start, end}]`` in slots, drawn as pinned outlines).
+    ``now_slot`` (None: none) draws the re-plan's ``now`` with the time before it shaded.
     """
 
     _esm = asset("gantt.js")
@@ -26,6 +33,11 @@ class GanttWidget(anywidget.AnyWidget):
     view_start = traitlets.Float(None, allow_none=True).tag(sync=True)
     view_end = traitlets.Float(None, allow_none=True).tag(sync=True)
     row_height = traitlets.Int(22).tag(sync=True)
+    editable = traitlets.Bool(False).tag(sync=True)
+    drop_proposal = traitlets.Dict().tag(sync=True)
+    drop_refusal = traitlets.Unicode("").tag(sync=True)
+    pins = traitlets.List().tag(sync=True)
+    now_slot = traitlets.Int(None, allow_none=True).tag(sync=True)
 
     @classmethod
     def from_plan(cls, plan: PlanView, title: str | None = None, **kwargs) -> GanttWidget:

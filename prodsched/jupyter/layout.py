@@ -13,6 +13,7 @@ import ipywidgets as W
 from prodsched.engine.objectives import OBJECTIVES
 from prodsched.jupyter.convergence import ConvergenceView
 from prodsched.jupyter.views import details_html
+from prodsched.jupyter.whatif import WhatIfView
 from prodsched.params import OUTPUTS
 from prodsched.stages import STAGES
 
@@ -98,6 +99,7 @@ class PanelLayout:
         self.kpis = _classed(W.HTML(layout=W.Layout(display="none")), "prodsched-kpis")
         self.gantt_box = _classed(W.VBox(), "prodsched-gantt-box")
         self.details = _classed(W.HTML(details_html(None), layout=W.Layout(display="none")), "prodsched-details")
+        self.whatif = WhatIfView(self)  # drag a bar -> pin -> re-plan (prodsched.jupyter.whatif)
         self.widget = _classed(W.VBox([
             style, self.header,
             _classed(W.HBox([self.picker, self.reload_btn, self.attach_btn, self.new_btn, self.compare_btn]),
@@ -107,8 +109,8 @@ class PanelLayout:
             _classed(W.HBox(cards + [self.run_all_btn]), "prodsched-stages"),
             _classed(W.HBox([self.progress, self.progress_label, self.cancel_btn]), "prodsched-row",
                      "prodsched-progress-row"),
-            self.error_box, self.convergence.widget, self.kpis, self.gantt_box, self.details, self.tabs,
-            self.compare_box,
+            self.error_box, self.convergence.widget, self.kpis, self.gantt_box, self.details,
+            self.whatif.widget, self.tabs, self.compare_box,
         ]), "prodsched-panel")
         self.attach_btn.on_click(lambda _b: self._guard("attach", lambda: self.attach(self.picker.value)))
         self.reload_btn.on_click(lambda _b: self.reload())

@@ -27,7 +27,7 @@ from prodsched.jupyter.views import (
     validation_html,
 )
 from prodsched.params import OUTPUTS, Params, parse_outputs
-from prodsched.results.gantt_data import gantt_data
+from prodsched.results.gantt_data import gantt_data, machine_durations
 from prodsched.results.plan import PlanView
 from prodsched.session import Session
 from prodsched.stages import STAGES, stage_number
@@ -340,7 +340,7 @@ class StagePanel(PanelLayout):
                               self.session.artifacts("load"), self.session.artifact("calendar"))
         p = self.session.params
         title = f"Schedule · rule {p.rule} · window {p.window_days} d · seed {p.seed}"
-        data = gantt_data(plan, title=title)
+        data = gantt_data(plan, title=title, durations=machine_durations(self.session.artifact("dag")))
         if self.gantt is None:
             self._set_gantt(GanttWidget(data=data))
         else:
@@ -354,6 +354,7 @@ class StagePanel(PanelLayout):
         if widget is not None:
             widget.observe(lambda _c: self._update_details(), names="selected_op")
         self.gantt_box.children = (widget,) if widget is not None else ()
+        self.whatif.bind(widget)
         self.details.layout.display = "" if widget is not None else "none"
         self._update_details()
 

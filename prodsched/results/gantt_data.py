@@ -20,7 +20,7 @@ import pandas as pd
 from prodsched.results.plan import PlanView, as_plan
 
 __all__ = ["BAR_COLUMNS", "LATE_COLOR", "NO_CLASS", "PALETTE", "asset", "bar_records", "class_palette",
-           "downtime_records", "gantt_data", "setup_records"]
+           "downtime_records", "gantt_data", "machine_durations", "setup_records"]
 
 # Colour-blind-friendly qualitative palette; red is kept for late operations.
 PALETTE = ("#4E79A7", "#F28E2B", "#59A14F", "#B07AA1", "#EDC948", "#76B7B2", "#9C755F", "#FF9DA7",
@@ -92,6 +92,7 @@ def gantt_data(
     base_date=None,
     slot_minutes: int | None = None,
     title: str | None = None,
+    durations: Mapping[str, Mapping[str, int]] | None = None,
 ) -> dict[str, Any]:
     """The chart's JSON-able data: machine rows, the bars column by column, downtime, colours.
 
@@ -105,6 +106,10 @@ def gantt_data(
     in JavaScript): a bar's machine (its row), times (its slots), setup segment (the
     ``setup_slots`` right before its start), ``due_slot`` and whether it is late
     (``late_whole_days > 0``). ``downtime`` holds the rows and slot spans of planned downtime.
+
+    With ``durations`` (``{op_id: {machine: slots}}``, see :func:`machine_durations`) the bars
+    also get ``eligible``: per bar the ``[row, slots]`` pairs of the machines it may run on (the
+    distinct lists once, coded per bar), which the widget's drag mode highlights.
     """
     plan = as_plan(source, tables, dag, base_date=base_date, slot_minutes=slot_minutes)
     base, slot = plan.calendar.base_date, plan.calendar.slot_minutes
@@ -144,6 +149,8 @@ def gantt_data(
         "late_whole_days": late_whole.tolist(),
         "setup_reason": _coded(plan.setups["reason"].astype(str)),
     }
+    if durations is not None:
+        bars["eligible"] = _eligible(bars["op_id"], durations, plan.rows)
     downtime = _downtime(plan)
     makespan = int(end.max()) if len(end) else 0
     shown = [e for s, e in zip(downtime["start"], downtime["end"]) if s < makespan]
@@ -164,6 +171,31 @@ def gantt_data(
                   "late_jobs": int(pd.Series(bars["job"])[late_mask].nunique()) if len(seq) else 0,
                   "setup_slots": int(setup.sum())},
     }
+
+
+def machine_durations(dag) -> dict[str, dict[str, int]]:
+    """``{op_id: {machine: slots}}`` of the stage-4 graph (a DiGraph or its node-link dict)."""
+    if isinstance(dag, Mapping):
+        return {str(n["id"]): {str(m): int(d) for m, d in (n.get("durations") or {}).items()}
+                for n in dag.get("nodes", [])}
+    return {str(n): {str(m): int(d) for m, d in (a.get("durations") or {}).items()}
+            for n, a in dag.nodes(data=True)}
+
+
+def _eligible(op_ids: list[str], durations: Mapping[str, Mapping[str, int]],
+              rows: Mapping[str, int]) -> dict[str, list]:
+    """Per bar its eligible machines as ``[row, slots]`` pairs (machines with a row, in row
+    order), dictionary-coded like the text columns."""
+    values: list[list[list[int]]] = []
+    index: dict[tuple, int] = {}
+    codes = []
+    for op_id in op_ids:
+        pairs = tuple(sorted((rows[m], int(d)) for m, d in durations.get(op_id, {}).items() if m in rows))
+        if pairs not in index:
+            index[pairs] = len(values)
+            values.append([list(p) for p in pairs])
+        codes.append(index[pairs])
+    return {"values": values, "codes": codes}
 
 
 def _downtime(plan: PlanView) -> dict[str, list[int]]:

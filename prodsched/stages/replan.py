@@ -44,6 +44,12 @@ def previous_schedule(run_dir: str | Path) -> pd.DataFrame:
     return read_schedule_csv(path)
 
 
+def now_slot_of(now: Any, calendar) -> int:
+    """The slot of ``now`` on the plan's calendar, rounded up to the slot grid (>= 0)."""
+    base, step = pd.Timestamp(calendar.base_date), pd.Timedelta(calendar.step)
+    return max(0, math.ceil((pd.Timestamp(now) - base) / step))
+
+
 def with_record(instance: engine.Instance, record: Mapping[str, Any] | None) -> engine.Instance:
     """``instance`` with the ``now`` slot and pins of a record :func:`constrain` made (to verify
     a re-planned schedule later, e.g. in stage 6 or from run.json)."""
@@ -59,9 +65,7 @@ def constrain(instance: engine.Instance, dag: nx.DiGraph, params) -> tuple[engin
     cal = calendar_of(dag=dag)
     base, step = pd.Timestamp(cal.base_date), pd.Timedelta(cal.step)
     now_time = pd.Timestamp(params.now) if params.now else None
-    now_slot = 0
-    if now_time is not None:
-        now_slot = max(0, math.ceil((now_time - base) / step))
+    now_slot = 0 if now_time is None else now_slot_of(now_time, cal)
     by_key: dict[tuple[str, int], str] = {}
     by_order_op: dict[tuple[str, str], list[str]] = {}
     for node, attrs in dag.nodes(data=True):

@@ -13,11 +13,13 @@ from cpython.ref cimport Py_INCREF
 from cpython.list cimport PyList_GET_ITEM
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.object cimport PyTypeObject
+from libcpp.algorithm cimport sort as std_sort
 from libcpp.queue cimport priority_queue
+from libcpp.utility cimport pair
 from libcpp.vector cimport vector
 
 from prodsched.engine._native.load cimport Columns
-from prodsched.engine._native.arrays cimport _bl, i64
+from prodsched.engine._native.arrays cimport _bl, _br, i64
 from prodsched.engine._native.setups cimport Shared
 from prodsched.engine._native.timeline cimport NativeLine, _placement_order
 
@@ -320,10 +322,116 @@ cdef class NativeCore:
         return out
 
     # -- the window loop ---------------------------------------------------------------------
+    def place_pins(self, dict pins, dict mindex, i64 now, i64 horizon, list down_off, list down_s,
+                   list down_e):
+        """``check_pins`` and ``Core._place_pins`` on these arrays (keyed only): each pinned
+        operation (``pins``: op id -> (machine code, start)) goes on its machine at its start —
+        each machine's pins in start order, each with the setup after the one before it — its
+        successors' ready times and predecessor counts follow, the pins never become ready
+        again (count above n) and every ready time below ``now`` becomes ``now``. Machine
+        ``m``'s own downtime (without ``now``) is ``down_s/down_e[down_off[m]:down_off[m + 1]]``.
+
+        Returns False, placing nothing, when a pin names an unknown operation or machine or
+        breaks a rule of ``check_pins`` (ineligible machine, before slot 0 or past the horizon,
+        overlapping the pin before it or leaving too little room for the setup after it, it or
+        that setup over downtime, before a pinned predecessor has ended and aged): the Python
+        reference then words the error."""
+        cdef Py_ssize_t i, j, k, q, a_off, b_off
+        cdef int x, m, y, last
+        cdef i64 t, s, d, done, start, prev_end
+        cdef NativeLine line
+        cdef vector[Py_ssize_t] position = vector[Py_ssize_t](self.n)
+        cdef vector[pair[pair[int, i64], int]] keys  # ((machine, start), operation), sorted
+        cdef vector[int] xs, ms
+        cdef vector[i64] ts, dur
+        cdef vector[i64] pin_t = vector[i64](self.n, -1)
+        cdef vector[i64] ds = down_s, de = down_e
+        cdef vector[Py_ssize_t] doff = down_off
+        cdef object where, code
+        for x in range(self.n):
+            position[self.order[x]] = x
+        for i in range(self.n):
+            where = pins.get(<object>PyList_GET_ITEM(self.ids, i))
+            if where is None:
+                continue
+            code, t = where
+            code = mindex.get(code)
+            if code is None:
+                return False
+            keys.push_back(pair[pair[int, i64], int](pair[int, i64](<int>code, t), <int>position[i]))
+        if <Py_ssize_t>keys.size() != len(pins):
+            return False  # a pin of an unknown operation
+        std_sort(keys.begin(), keys.end())
+        k = keys.size()
+        for i in range(k):
+            ms.push_back(keys[i].first.first)
+            ts.push_back(keys[i].first.second)
+            xs.push_back(keys[i].second)
+        dur.resize(k)
+        for i in range(k):
+            x = xs[i]
+            m = ms[i]
+            t = ts[i]
+            d = 0
+            for j in range(self.estart[x], self.estart[x + 1]):
+                if self.em[j] == m:
+                    d = self.ed[j]
+                    break
+            if d == 0 or t < 0 or t + d > horizon:
+                return False
+            dur[i] = d
+            pin_t[x] = t
+        for i in range(k):
+            x = xs[i]
+            m = ms[i]
+            t = ts[i]
+            s = 0
+            if i > 0 and ms[i - 1] == m:
+                prev_end = <i64>ts[i - 1] + dur[i - 1]
+                s = self._line(m).S.setup(xs[i - 1], x, m)
+                if t < prev_end or t - prev_end < s:
+                    return False
+            start = t - s
+            a_off = doff[m]
+            b_off = doff[m + 1]
+            if b_off > a_off and start < t + dur[i]:
+                q = _br(de, start, a_off, b_off)
+                if q < b_off and ds[q] < t + dur[i]:
+                    return False
+            for j in range(self.sstart[x], self.sstart[x + 1]):
+                y = self.succ[j]
+                if pin_t[y] >= 0 and pin_t[y] < t + dur[i] + self.aging[x]:
+                    return False
+        for i in range(k):
+            x = xs[i]
+            m = ms[i]
+            t = ts[i]
+            d = dur[i]
+            line = self._line(m)
+            last = line._last
+            s = line.S.setup(last, x, m) if last >= 0 else 0
+            line._place(x, d, t, s, -1)
+            self.placed[x] = 1
+            done = t + d + self.aging[x]
+            for j in range(self.sstart[x], self.sstart[x + 1]):
+                y = self.succ[j]
+                if done > self.ready[y]:
+                    self.ready[y] = done
+                self.npred[y] -= 1
+            self.count += 1
+            if not self.count & 127:
+                self.ticker(self.count)
+        for i in range(k):
+            self.npred[xs[i]] = self.n + 1
+        if now:
+            for x in range(self.n):
+                if self.ready[x] < now:
+                    self.ready[x] = now
+        return True
+
     def take_pins(self, core):
-        """Continue from the pinned operations ``core`` placed before any loop: its ready times,
-        predecessor counts (a pin's is above n: it never becomes ready) and count. Keyed only
-        (otherwise ``run_window`` loads them from ``core``)."""
+        """Continue from the pinned operations ``core`` placed in Python (when ``place_pins``
+        left them to the reference): its ready times, predecessor counts and count."""
         cdef Py_ssize_t x
         self.ready = core.ready
         self.npred = core.npred
@@ -331,6 +439,15 @@ cdef class NativeCore:
         for x in range(self.n):
             if self.npred[x] > self.n:
                 self.placed[x] = 1
+
+    def state(self, str name):
+        """``ready``, ``npred`` (lists) or ``placed`` (a bytearray) as Core keeps them, for the
+        Python loops of the other rules."""
+        if name == "ready":
+            return list(self.ready)
+        if name == "npred":
+            return list(self.npred)
+        return bytearray(self.placed)
 
     def run_window(self, core, i64 window, int max_rejects, int max_scan, mixkey=None,
                    opkey=None, int nmix=0, int nop=0):
