@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from browser_helpers import ARTIFACTS, REPO, free_port, launch_chromium, require_browser, widest_bar
 
+from cli_helpers import run_cli
 from prodsched.jupyter.app import HOST, port_free, voila_command
 from prodsched.stages import STAGES
 
@@ -29,11 +30,6 @@ pytestmark = [pytest.mark.timeout(600)]
 
 STAGE_TIMEOUT_MS = 120_000
 SAMPLE = REPO / "sample_data"
-
-
-def _cli(*args: str, env=None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "prodsched", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=REPO)
 
 
 def test_voila_command_hides_code_and_listens_on_localhost_only():
@@ -49,15 +45,15 @@ def test_a_taken_port_is_one_clear_line_and_exit_1():
         sock.listen(1)
         port = sock.getsockname()[1]
         assert not port_free(port)
-        proc = _cli("app", "--port", str(port))
+        proc = run_cli(None, "app", "--port", str(port))
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"prodsched: port {port} on 127.0.0.1 is taken; choose another with --port"
 
 
 def test_missing_data_and_a_bad_port_are_named(tmp_path):
-    proc = _cli("app", "--port", str(free_port()), "--data", str(tmp_path / "nowhere"))
+    proc = run_cli(None, "app", "--port", str(free_port()), "--data", str(tmp_path / "nowhere"))
     assert proc.returncode == 1 and "nowhere" in proc.stderr and "Traceback" not in proc.stderr
-    proc = _cli("app", "--port", "70000")
+    proc = run_cli(None, "app", "--port", "70000")
     assert proc.returncode == 1 and proc.stderr.strip() == "prodsched: --port 70000 is not a port number (1-65535)"
 
 
@@ -111,9 +107,9 @@ class App:
 def cli_session(tmp_path_factory):
     base = tmp_path_factory.mktemp("app")
     store = base / "sessions.db"
-    run = _cli("run", str(SAMPLE), "--out", str(base / "out"), "--store", str(store), "-q")
+    run = run_cli(None, "run", str(SAMPLE), "--out", str(base / "out"), "--store", str(store), "-q")
     assert run.returncode == 0, run.stderr
-    listed = _cli("sessions", "--store", str(store), "--json")
+    listed = run_cli(None, "sessions", "--store", str(store), "--json")
     sessions = json.loads(listed.stdout)
     assert len(sessions) == 1
     return base, store, sessions[0]["session_id"]

@@ -6,22 +6,16 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_helpers import run_cli
 from prodsched.session import Session
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_data"
 CUSTOM = [{"lanes": "*", "fabric_width_mm": 1600}]  # every job alone on a 1600 mm fabric
-
-
-def _cli(env, *args):
-    return subprocess.run([sys.executable, "-m", "prodsched", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +47,7 @@ def test_run_json_holds_every_parameter_the_inputs_and_versions(custom_run):
 
 def test_verify_run_rebuilds_the_jobs_of_the_custom_width_table(custom_run, tmp_path):
     _, data, out, env = custom_run
-    ok = _cli(env, "verify", "--run", out)
+    ok = run_cli(env, "verify", "--run", out)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "0 violations" in ok.stdout
     # the same schedule without its manifest is checked against the default width table's jobs
@@ -61,7 +55,7 @@ def test_verify_run_rebuilds_the_jobs_of_the_custom_width_table(custom_run, tmp_
     bare.mkdir()
     for name in ("schedule.csv", "kpis.json"):
         shutil.copy(out / name, bare / name)
-    wrong = _cli(env, "verify", "--data", data, "--schedule", bare / "schedule.csv")
+    wrong = run_cli(env, "verify", "--data", data, "--schedule", bare / "schedule.csv")
     assert wrong.returncode == 1 and "violation" in wrong.stderr
 
 
@@ -69,21 +63,21 @@ def test_verify_run_reads_a_moved_input_and_refuses_a_changed_one(custom_run, tm
     _, data, out, env = custom_run
     moved = tmp_path / "moved"
     shutil.copytree(data, moved)
-    assert _cli(env, "verify", "--run", out, "--data", moved).returncode == 0
+    assert run_cli(env, "verify", "--run", out, "--data", moved).returncode == 0
     orders = moved / "order_data.csv"
     orders.write_text(orders.read_text() + "\n", encoding="utf-8")
-    changed = _cli(env, "verify", "--run", out, "--data", moved)
+    changed = run_cli(env, "verify", "--run", out, "--data", moved)
     assert changed.returncode == 1
     assert "order_data.csv changed since the run" in changed.stderr and "Traceback" not in changed.stderr
 
 
 def test_verify_run_without_a_manifest_says_so(tmp_path):
     env = {**os.environ, "PRODSCHED_STORE": str(tmp_path / "s.db")}
-    proc = _cli(env, "verify", "--run", tmp_path)
+    proc = run_cli(env, "verify", "--run", tmp_path)
     assert proc.returncode == 1 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
     (tmp_path / "schedule.csv").write_text("op_id\n")
     (tmp_path / "run.json").write_text("[1, 2]")
-    proc = _cli(env, "verify", "--run", tmp_path)
+    proc = run_cli(env, "verify", "--run", tmp_path)
     assert proc.returncode == 1 and "not a run manifest" in proc.stderr
-    both = _cli(env, "verify", "--run", tmp_path, "--schedule", tmp_path / "schedule.csv")
+    both = run_cli(env, "verify", "--run", tmp_path, "--schedule", tmp_path / "schedule.csv")
     assert both.returncode == 1 and "either --run" in both.stderr

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_helpers import cli_env, run_cli
 from prodsched.errors import ParameterError
 from prodsched.params import Params, parse_outputs
 from prodsched.session import Session
@@ -121,9 +119,7 @@ def test_panel_shows_a_bad_data_path_and_keeps_its_session(tmp_path):
 
 
 def _cli(tmp_path, *args):
-    env = {**os.environ, "PRODSCHED_STORE": str(tmp_path / "store.db")}
-    return subprocess.run([sys.executable, "-m", "prodsched", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=120)
+    return run_cli(cli_env(tmp_path / "store.db"), *args, timeout=120)
 
 
 @pytest.mark.parametrize("flag,value,text", [("--window-days", -1, "0 or more"),

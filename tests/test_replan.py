@@ -4,7 +4,6 @@ is scheduled again around pins; changes.csv and the KPI deltas; bad pins and par
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cli_helpers import cli_env, run_cli
 from prodsched.errors import ParameterError
 from prodsched.results.changes import op_key
 from prodsched.stages import STAGES, run_stage
@@ -24,24 +24,16 @@ SAMPLE = ROOT / "sample_data"
 NOW = pd.Timestamp("2026-01-05 08:00")
 
 
-def prodsched(env, *args, timeout=240):
-    return subprocess.run([sys.executable, "-m", "prodsched", *map(str, args)], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("replan")
-    e = {**os.environ, "PRODSCHED_STORE": str(tmp / "sessions.db"), "MPLBACKEND": "Agg",
-         "PYTHONPATH": str(ROOT)}
-    e.pop("PRODSCHED_REDIS_URL", None)
-    return e
+    return cli_env(tmp / "sessions.db", PYTHONPATH=str(ROOT))
 
 
 @pytest.fixture(scope="module")
 def first(env, tmp_path_factory):
     out = tmp_path_factory.mktemp("first") / "run"
-    proc = prodsched(env, "run", SAMPLE, "--out", out, "-q")
+    proc = run_cli(env, "run", SAMPLE, "--out", out, "-q")
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -49,7 +41,7 @@ def first(env, tmp_path_factory):
 @pytest.fixture(scope="module")
 def second(env, first, tmp_path_factory):
     out = tmp_path_factory.mktemp("second") / "run"
-    proc = prodsched(env, "replan", SAMPLE, "--from", first, "--now", str(NOW), "--out", out, "-q")
+    proc = run_cli(env, "replan", SAMPLE, "--from", first, "--now", str(NOW), "--out", out, "-q")
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -70,7 +62,7 @@ def key(po_nos, seq) -> str:
 
 
 def assert_verifies(env, run: Path) -> None:
-    proc = prodsched(env, "verify", "--run", run)
+    proc = run_cli(env, "verify", "--run", run)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads((run / "kpis.json").read_text())["violations"] == 0
 
@@ -145,7 +137,7 @@ def test_a_breakdown_and_a_pin_are_planned_around(env, first, tmp_path):
     pd.DataFrame([{"op_id": target["op_id"], "machine": target["machine"], "start": str(when)}]).to_csv(
         pins, index=False)
     out = tmp_path / "run"
-    proc = prodsched(env, "replan", data, "--from", first, "--now", str(NOW), "--out", out, "--pin", pins, "-q")
+    proc = run_cli(env, "replan", data, "--from", first, "--now", str(NOW), "--out", out, "--pin", pins, "-q")
     assert proc.returncode == 0, proc.stderr
     new = schedule(out)
     got = new.loc[target.name]
@@ -171,7 +163,7 @@ def test_a_breakdown_under_a_running_operation_is_refused_naming_it(env, first, 
     old = schedule(first)
     running = old[(old["start_time"] < NOW) & (old["end_time"] > NOW)].iloc[0]
     add_downtime(data, running["machine"], NOW, NOW + pd.Timedelta(hours=4))
-    proc = prodsched(env, "replan", data, "--from", first, "--now", str(NOW), "--out", tmp_path / "o", "-q")
+    proc = run_cli(env, "replan", data, "--from", first, "--now", str(NOW), "--out", tmp_path / "o", "-q")
     assert proc.returncode == 1
     assert running["op_id"] in proc.stderr and "downtime" in proc.stderr
 
@@ -179,7 +171,7 @@ def test_a_breakdown_under_a_running_operation_is_refused_naming_it(env, first, 
 def test_bad_pins_are_refused_naming_table_row_column_value(env, first, tmp_path):
     pins = tmp_path / "pinned.csv"
     pins.write_text("op_id,machine,start\nNOPE-01,C01,2026-01-08 08:00\nJ0002-02,C01,not a time\n")
-    proc = prodsched(env, "replan", SAMPLE, "--from", first, "--now", str(NOW), "--out", tmp_path / "o",
+    proc = run_cli(env, "replan", SAMPLE, "--from", first, "--now", str(NOW), "--out", tmp_path / "o",
                      "--pin", pins, "-q")
     assert proc.returncode == 2
     assert "pinned" in proc.stderr and "NOPE-01" in proc.stderr and "not a time" in proc.stderr
@@ -196,7 +188,7 @@ def test_conflicting_pins_fail_naming_both_operations(env, first, tmp_path):
     # both ran on that machine before; pinned there at the same start they overlap
     pd.DataFrame([{"op_id": a["op_id"], "machine": a["machine"], "start": str(when)},
                   {"op_id": b["op_id"], "machine": a["machine"], "start": str(when)}]).to_csv(pins, index=False)
-    proc = prodsched(env, "replan", SAMPLE, "--from", first, "--now", str(NOW), "--out", tmp_path / "o",
+    proc = run_cli(env, "replan", SAMPLE, "--from", first, "--now", str(NOW), "--out", tmp_path / "o",
                      "--pin", pins, "-q")
     assert proc.returncode == 1
     assert a["op_id"] in proc.stderr and b["op_id"] in proc.stderr and "overlaps" in proc.stderr
