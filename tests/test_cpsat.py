@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from test_engine_properties import plants
 
+from cli_helpers import cli_env, run_cli
 from prodsched.engine import Instance, Machine, Operation, figures_of, get_objective, register_objective, schedule, verify
 from prodsched.engine import cpsat
 from prodsched.errors import ProdschedError
@@ -85,10 +83,9 @@ def test_cli_solver_cpsat_runs_a_plant_and_reports(tmp_path):
     from prodsched.inputs.sample import write_sample
 
     data = write_sample(tmp_path / "data", orders=30, seed=5)
-    env = {**os.environ, "PRODSCHED_STORE": str(tmp_path / "s.db")}
-    proc = subprocess.run([sys.executable, "-m", "prodsched", "run", str(data), "--out", str(tmp_path / "out"),
-                           "--solver", "cpsat", "--objective", "setups", "--time-limit", "30", "-q"],
-                          capture_output=True, text=True, env=env, timeout=600)
+    env = cli_env(tmp_path / "s.db")
+    proc = run_cli(env, "run", data, "--out", tmp_path / "out", "--solver", "cpsat", "--objective", "setups",
+                   "--time-limit", "30", "-q", timeout=600)
     assert proc.returncode == 0, proc.stderr
     kpis = json.loads((tmp_path / "out" / "kpis.json").read_text())
     assert kpis["violations"] == 0 and kpis["solver"] == "cpsat"
@@ -96,9 +93,8 @@ def test_cli_solver_cpsat_runs_a_plant_and_reports(tmp_path):
     value = [float(v) for v in kpis["objective_value"].split(", ")]
     start = [float(v) for v in kpis["dispatch_objective_value"].split(", ")]
     assert value <= start
-    bad = subprocess.run([sys.executable, "-m", "prodsched", "run", str(data), "--out", str(tmp_path / "x"),
-                          "--solver", "cpsat", "--objective", "only_python"], capture_output=True, text=True,
-                         env=env, timeout=120)
+    bad = run_cli(env, "run", data, "--out", tmp_path / "x", "--solver", "cpsat", "--objective", "only_python",
+                  timeout=120)
     assert bad.returncode == 2 and "--objective" in bad.stderr
 
 
