@@ -69,12 +69,18 @@ def test_never_worse_than_its_start_verified_and_repeatable(inst, rule, objectiv
     assert again.assignments == plan.assignments
 
 
+TIMELINE_NAMES = ["python", pytest.param("native", marks=needs_native)]
+
+
+@pytest.mark.parametrize("timeline", TIMELINE_NAMES)
 @RUN
 @given(inst=plants(), data=st.data())
-def test_incremental_re_timing_matches_timing_from_scratch(inst, data):
-    """Random moves, kept or taken back: the incrementally re-timed state always equals the
-    state timed from scratch from its own assignments, and passes the verifier."""
-    state = Sequencing(inst, schedule(inst))
+def test_incremental_re_timing_matches_timing_from_scratch(timeline, inst, data):
+    """Random moves, kept or taken back: the incrementally re-timed state (by the Python or the
+    compiled re-timing) always equals the state timed from scratch from its own assignments,
+    and passes the verifier."""
+    state = Sequencing(inst, schedule(inst), timeline=timeline)
+    assert state.timeline == timeline
     for _ in range(20):
         x = data.draw(st.integers(0, state.n - 1))
         m, _d = data.draw(st.sampled_from(state.elig[x]))
@@ -103,6 +109,7 @@ def test_same_schedule_whichever_timeline_ran_the_dispatch(inst, objective):
     plans = [schedule(inst, rule="window", objective=objective, improve_iterations=20,
                       options={"timeline": name}) for name in ("python", "native")]
     assert [p.info["timeline"] for p in plans] == ["python", "native"]
+    assert [p.info["retime"] for p in plans] == ["python", "native"]  # the optimiser's re-timing
     assert plans[0].assignments == plans[1].assignments
     assert verify(inst, plans[1]) == []
 

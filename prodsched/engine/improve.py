@@ -57,6 +57,7 @@ def improve(
     time_limit_s: float | None = None,
     progress: Progress | None = None,
     cancel=None,
+    timeline: str | None = None,
 ) -> Schedule:
     """Improve ``start`` by ``objective`` for ``iterations`` iterations; the best found.
 
@@ -66,7 +67,9 @@ def improve(
     returns the best so far. ``info`` of the result records ``objective``, ``iterations``
     (done), ``iterations_asked``, ``capped`` (the time limit cut them), ``cancelled``,
     ``exhausted`` (stopped early: no move applied),
-    ``start_value``, ``value``, ``evaluations`` and ``last_improvement``.
+    ``start_value``, ``value``, ``evaluations``, ``last_improvement`` and ``retime`` (which
+    re-timing ran: ``timeline``, else the one ``start`` was dispatched on, else the compiled one
+    when built — both give the same schedule).
     """
     started = time.perf_counter()
     obj = get_objective(objective)
@@ -88,7 +91,8 @@ def improve(
         return obj.value(f, options)
 
     start_value = value(figures_of(start, instance))
-    state = Sequencing(instance, start)
+    timeline = timeline or start.info.get("timeline")
+    state = Sequencing(instance, start, timeline)
     current = value(state.figures())
     best_value = start_value
     best = start.assignments
@@ -134,7 +138,7 @@ def improve(
         done = it
         since += 1
         if chosen is None or since > search["stall"]:
-            state = _perturbed(instance, best, moves, rng, search["perturb"], state, chosen)
+            state = _perturbed(instance, best, moves, rng, search["perturb"], timeline)
             moves.state = state
             tabu.clear()
             since = 0
@@ -169,7 +173,8 @@ def improve(
                           "iterations_asked": iterations, "capped": capped,
                           "cancelled": cancelled, "exhausted": exhausted, "start_value": list(start_value),
                           "value": list(best_value), "evaluations": evaluations,
-                          "last_improvement": last_improvement, "improve_seed": seed})
+                          "last_improvement": last_improvement, "improve_seed": seed,
+                          "retime": state.timeline})
     problems = verify(instance, plan)
     if problems:  # a bug, never a user error: say so loudly
         raise ProdschedError(f"the optimiser produced an infeasible schedule ({len(problems)} "
@@ -209,9 +214,9 @@ def _search_settings(given: Any) -> dict[str, Any]:
 
 
 def _perturbed(instance: Instance, best, moves: Neighbourhoods, rng: random.Random, k: int,
-               state: Sequencing, chosen) -> Sequencing:
+               timeline: str | None) -> Sequencing:
     """The best schedule so far with ``k`` random feasible moves made on it."""
-    fresh = Sequencing(instance, Schedule(best))
+    fresh = Sequencing(instance, Schedule(best), timeline)
     moves.state = fresh
     made = 0
     for _ in range(8 * k + 8):

@@ -21,9 +21,20 @@ from heapq import heapify, heappop, heappush
 from prodsched.engine.model import Assignment, Instance, Schedule
 from prodsched.engine.objectives import Figures
 from prodsched.engine.setups import SetupTable
+from prodsched.engine.timeline import Timeline, timeline_class
 
 _NEVER = 1 << 62
 _MASK = (1 << 64) - 1
+
+
+def _retimer_class(name: str | None):
+    """The compiled re-timing (``_native.retime.Retimer``) when :func:`timeline_class` picks
+    the compiled timeline for ``name``, else None (the Python reference)."""
+    if timeline_class(name) is Timeline:
+        return None
+    from prodsched.engine._native.retime import Retimer
+
+    return Retimer
 
 
 class Sequencing:
@@ -32,7 +43,7 @@ class Sequencing:
     Operations are numbered in the instance's order, machines in the instance's order.
     """
 
-    def __init__(self, instance: Instance, plan: Schedule) -> None:
+    def __init__(self, instance: Instance, plan: Schedule, timeline: str | None = None) -> None:
         self.instance = instance
         ops = instance.operations
         self.n = n = len(ops)
@@ -95,6 +106,10 @@ class Sequencing:
         self._stamp = 0
         self._log: list = []
         self._time_all([x for _t, _m, x in placed])
+        # re-timing: the compiled twin when the compiled timeline is chosen (same results)
+        retimer = _retimer_class(timeline)
+        self._retimer = retimer(self) if retimer else None
+        self.timeline = "native" if retimer else "python"
         self.job_end = [max(self.end[x] for x in xs) for xs in self.job_ops]
         self.flow = sum(self.job_end)  # sum of the job ends: the search's tie-break
         self.tard = 0
@@ -168,6 +183,15 @@ class Sequencing:
             j += 1
         return line[j]
 
+    def next_at(self, x: int, m: int, p: int) -> int:
+        """The operation at index ``p`` of machine ``m``'s sequence counted without ``x`` (-1:
+        none): what ``x`` would precede there."""
+        line = self.seq[m]
+        j = p
+        if self.mach[x] == m and self.pos[x] <= j:
+            j += 1
+        return line[j] if j < len(line) else -1
+
     # -- moving ----------------------------------------------------------------------------
     def relocate(self, x: int, m2: int, p: int) -> bool:
         """Move ``x`` to index ``p`` of machine ``m2``'s sequence (``p`` counted without ``x``)
@@ -176,40 +200,40 @@ class Sequencing:
         m1 = self.mach[x]
         i1 = self.pos[x]
         seq1 = self.seq[m1]
-        pos = self.pos
         old_sig = self.sig
         arc = self._arc
         u = seq1[i1 - 1] if i1 else -1
         w = seq1[i1 + 1] if i1 + 1 < len(seq1) else -1
         sig = old_sig ^ arc(u, x, m1) ^ arc(x, w, m1) ^ arc(u, w, m1)
-        del seq1[i1]
-        for i in range(i1, len(seq1)):
-            pos[seq1[i]] = i
-        seeds = [x]
-        if i1 < len(seq1):
-            seeds.append(seq1[i1])  # its machine predecessor changed
-        seq2 = self.seq[m2]
-        u = seq2[p - 1] if p else -1
-        w = seq2[p] if p < len(seq2) else -1
+        seeds = [x] if w < 0 else [x, w]  # w: its machine predecessor changed
+        u = self.prev_at(x, m2, p)
+        w = self.next_at(x, m2, p)
         self.sig = sig ^ arc(u, w, m2) ^ arc(u, x, m2) ^ arc(x, w, m2)
-        seq2.insert(p, x)
-        for i in range(p, len(seq2)):
-            pos[seq2[i]] = i
+        self._move(x, m2, p)
         old_dur = self.dur[x]
         self.mach[x] = m2
         self.dur[x] = self.dur_on[x][m2]
-        if p + 1 < len(seq2):
-            seeds.append(seq2[p + 1])
+        if w >= 0:
+            seeds.append(w)
         log: list = [(x, m1, i1, old_dur, old_sig)]
-        if self._propagate(x, seeds, log):
+        retimer = self._retimer
+        if (retimer.propagate(self, x, seeds, log) if retimer is not None
+                else self._propagate(x, seeds, log)):
             self._log.append(log)
             return True
-        self._restore(log)
+        if self._retimer is not None:
+            self._retimer.restore(self, log)
+        else:
+            self._restore(log)
         return False
 
     def undo(self) -> None:
         """Take back the last logged move."""
-        self._restore(self._log.pop())
+        log = self._log.pop()
+        if self._retimer is not None:
+            self._retimer.restore(self, log)
+        else:
+            self._restore(log)
 
     def keep(self) -> None:
         """Forget the undo log: the moves made stay."""
@@ -229,19 +253,26 @@ class Sequencing:
                 job_end[j] = e
                 self.tard, self.late = tard, late
         x, m1, i1, old_dur, self.sig = log[0]
-        m2 = self.mach[x]
-        pos = self.pos
-        seq2 = self.seq[m2]
-        p = pos[x]
-        del seq2[p]
-        for i in range(p, len(seq2)):
-            pos[seq2[i]] = i
-        seq1 = self.seq[m1]
-        seq1.insert(i1, x)
-        for i in range(i1, len(seq1)):
-            pos[seq1[i]] = i
+        self._move(x, m1, i1)
         self.mach[x] = m1
         self.dur[x] = old_dur
+
+    def _move(self, x: int, m2: int, p: int) -> None:
+        """``x`` out of its sequence and to index ``p`` of ``m2``'s (positions renumbered;
+        ``mach`` and the times unchanged)."""
+        if self._retimer is not None:
+            self._retimer.move(self, x, m2, p)
+            return
+        pos = self.pos
+        seq1 = self.seq[self.mach[x]]
+        i1 = pos[x]
+        del seq1[i1]
+        for i in range(i1, len(seq1)):
+            pos[seq1[i]] = i
+        seq2 = self.seq[m2]
+        seq2.insert(p, x)
+        for i in range(p, len(seq2)):
+            pos[seq2[i]] = i
 
     # -- timing ----------------------------------------------------------------------------
     def _propagate(self, x: int, seeds: list[int], log: list) -> bool:

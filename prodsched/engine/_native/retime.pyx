@@ -1,0 +1,283 @@
+# distutils: language = c++
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled twin of the optimiser's re-timing (:meth:`Sequencing._propagate` and
+:meth:`Sequencing._update_jobs` in :mod:`prodsched.engine.sequencing`, the reference).
+
+The fixed data of an instance (precedence, aging, pins, downtime, jobs, the setup table) are
+C++ vectors here; the state that moves (machine sequences, positions, times, job ends) stays in
+the :class:`Sequencing`'s lists, read and written in place, and the undo log holds the same
+entries, so the two re-time identically and either can undo the other's moves.
+"""
+
+from libcpp.queue cimport priority_queue
+from libcpp.utility cimport pair
+from libcpp.vector cimport vector
+
+from prodsched.engine._native.arrays cimport _br, i64
+from prodsched.engine._native.setups cimport Shared
+
+ctypedef pair[i64, i64] P2
+ctypedef pair[P2, P2] Entry  # (key, rank, start, op), negated: the max-heap pops the least
+
+
+cdef inline Entry _entry(i64 key, i64 rank, i64 st, i64 v) noexcept:
+    return Entry(P2(-key, -rank), P2(-st, -v))
+
+
+cdef void _csr(list rows, vector[int]& at, vector[int]& out):
+    at.push_back(0)
+    for row in rows:
+        for v in row:
+            out.push_back(v)
+        at.push_back(out.size())
+
+
+cdef class Retimer:
+    """The fixed data of one :class:`Sequencing` and its re-timing loops."""
+
+    cdef vector[int] pred_at, pred, succ_at, succ, jops_at, jops, job, down_at
+    cdef vector[i64] aging, pin, due, ds, de
+    cdef vector[int] mark, late, queued, jmark
+    cdef int stamp
+    cdef i64 now, horizon
+    cdef Shared table
+
+    def __init__(self, state):
+        _csr(state.preds, self.pred_at, self.pred)
+        _csr(state.succs, self.succ_at, self.succ)
+        _csr(state.job_ops, self.jops_at, self.jops)
+        self.down_at.push_back(0)
+        for starts, ends in zip(state.dts, state.dte):
+            for v in starts:
+                self.ds.push_back(v)
+            for v in ends:
+                self.de.push_back(v)
+            self.down_at.push_back(self.ds.size())
+        self.job = state.job
+        self.aging = state.aging
+        self.pin = state.pin
+        self.due = state.job_due
+        n = state.n
+        self.mark.assign(n, 0)
+        self.late.assign(n, 0)
+        self.queued.assign(n, 0)
+        self.jmark.assign(len(state.job_ops), 0)
+        self.stamp = 0
+        self.now = state.now
+        self.horizon = state.horizon
+        self.table = Shared(state.table)
+
+    cdef i64 _pinned(self, int x, int m, i64 r, i64 s):
+        cdef i64 t = self.pin[x]
+        cdef Py_ssize_t a = self.down_at[m], b = self.down_at[m + 1], q
+        if r > t:
+            return -1
+        if b > a and s:
+            q = _br(self.de, t - s, a, b)
+            if q < b and self.ds[q] < t:
+                return -1
+        return t
+
+    def propagate(self, state, int x, list seeds, list log):
+        """:meth:`Sequencing._propagate`, compiled: True when re-timed, False on a cycle or past
+        the horizon (what was re-timed is in ``log`` for the caller to restore)."""
+        cdef list start = state.start, end = state.end, stp = state.stp, dur = state.dur
+        cdef list seq = state.seq, pos = state.pos, mach = state.mach
+        cdef list line = seq[mach[x]], ln
+        cdef int i = pos[x], k, m, v, w, u, a, nseeds = len(seeds)
+        cdef int s1 = seeds[1] if nseeds > 1 else -1, s2 = seeds[2] if nseeds > 2 else -1
+        cdef i64 lo = -1, r, e, s, t, d, setups = 0
+        cdef Py_ssize_t q, qb
+        cdef bint moved, ok = True
+        cdef vector[int] stack, hit
+        cdef priority_queue[Entry] heap
+        self.stamp += 2
+        cdef int on = self.stamp
+        for a in range(self.pred_at[x], self.pred_at[x + 1]):
+            v = self.pred[a]
+            self.late[v] = on
+            if <i64>start[v] > lo:
+                lo = start[v]
+        if i:
+            v = line[i - 1]
+            self.late[v] = on
+            if <i64>start[v] > lo:
+                lo = start[v]
+        for a in range(self.succ_at[x], self.succ_at[x + 1]):
+            stack.push_back(self.succ[a])
+        if i + 1 < len(line):
+            stack.push_back(line[i + 1])
+        k = 0
+        for a in range(stack.size()):
+            if <i64>start[stack[a]] <= lo:
+                stack[k] = stack[a]
+                self.mark[stack[k]] = on + 1
+                k += 1
+        stack.resize(k)
+        while stack.size():  # F: reachable from x, started at or before lo
+            v = stack.back()
+            stack.pop_back()
+            if self.late[v] == on:
+                return False  # x would come after itself
+            ln = seq[mach[v]]
+            k = <int>pos[v] + 1
+            for a in range(self.succ_at[v], self.succ_at[v + 1] + (1 if k < len(ln) else 0)):
+                w = self.succ[a] if a < self.succ_at[v + 1] else ln[k]
+                if <i64>start[w] <= lo and self.mark[w] != on + 1:
+                    self.mark[w] = on + 1
+                    stack.push_back(w)
+        heap.push(_entry(lo, 1, 0, x))
+        self.queued[x] = on
+        for a in range(1, nseeds):
+            v = seeds[a]
+            if self.queued[v] != on:
+                self.queued[v] = on
+                heap.push(_entry(lo, 2, start[v], v) if self.mark[v] == on + 1
+                          else _entry(start[v], 0, 0, v))
+        while heap.size():
+            v = <int>(-heap.top().second.second)
+            heap.pop()
+            m = mach[v]
+            ln = seq[m]
+            k = pos[v]
+            r = 0
+            for a in range(self.pred_at[v], self.pred_at[v + 1]):
+                u = self.pred[a]
+                e = <i64>end[u] + self.aging[u]
+                if e > r:
+                    r = e
+            s = 0
+            if k:
+                u = ln[k - 1]
+                s = self.table.setup(u, v, m) if (v == x or v == s1 or v == s2) else <i64>stp[v]
+                e = <i64>end[u] + s
+                if e > r:
+                    r = e
+            d = dur[v]
+            if self.pin[v] >= 0:
+                t = self._pinned(v, m, r, s)
+                if t < 0:
+                    ok = False
+                    break
+            else:
+                t = r if r >= self.now + s else self.now + s
+                q = self.down_at[m]
+                qb = self.down_at[m + 1]
+                if qb > q:
+                    q = _br(self.de, t - s, q, qb)
+                    while q < qb and self.ds[q] < t + d:
+                        t = self.de[q] + s
+                        q += 1
+            if t == <i64>start[v] and t + d == <i64>end[v] and s == <i64>stp[v]:
+                continue
+            if t + d > self.horizon:
+                ok = False
+                break
+            log.append((0, v, start[v], end[v], stp[v]))
+            moved = t + d != <i64>end[v]
+            start[v] = t
+            end[v] = t + d
+            setups += s - <i64>stp[v]
+            stp[v] = s
+            if not moved:
+                continue
+            hit.push_back(self.job[v])
+            for a in range(self.succ_at[v], self.succ_at[v + 1] + (1 if k + 1 < len(ln) else 0)):
+                w = self.succ[a] if a < self.succ_at[v + 1] else ln[k + 1]
+                if self.queued[w] != on:
+                    self.queued[w] = on
+                    heap.push(_entry(lo, 2, start[w], w) if self.mark[w] == on + 1
+                              else _entry(start[w], 0, 0, w))
+        state.setups += setups
+        if not ok:
+            return False
+        if hit.size():
+            self._update_jobs(state, hit, log, on)
+        return True
+
+    cdef void _update_jobs(self, state, vector[int]& hit, list log, int on):
+        cdef list job_end = state.job_end, end = state.end
+        cdef i64 tard = state.tard, late = state.late, flow = state.flow, e, old, due
+        cdef int j, a
+        cdef Py_ssize_t h
+        for h in range(hit.size()):
+            j = hit[h]
+            if self.jmark[j] == on:
+                continue
+            self.jmark[j] = on
+            e = 0
+            for a in range(self.jops_at[j], self.jops_at[j + 1]):
+                if <i64>end[self.jops[a]] > e:
+                    e = end[self.jops[a]]
+            old = job_end[j]
+            if e == old:
+                continue
+            log.append((1, j, old, tard, late))
+            flow += e - old
+            due = self.due[j]
+            if old > due:
+                tard -= old - due
+                late -= 1
+            if e > due:
+                tard += e - due
+                late += 1
+            job_end[j] = e
+        state.tard = tard
+        state.late = late
+        state.flow = flow
+
+    def restore(self, state, list log):
+        """:meth:`Sequencing._restore`, compiled: take back the move logged in ``log``."""
+        cdef list start = state.start, end = state.end, stp = state.stp, job_end = state.job_end
+        cdef list pos = state.pos, mach = state.mach
+        cdef Py_ssize_t h
+        cdef tuple item
+        cdef i64 setups = 0, flow = 0
+        cdef int v, j, x, m1, i1, p, m2
+        for h in range(len(log) - 1, 0, -1):
+            item = log[h]
+            if item[0] == 0:
+                v = item[1]
+                start[v] = item[2]
+                end[v] = item[3]
+                setups += <i64>item[4] - <i64>stp[v]
+                stp[v] = item[4]
+            else:
+                j = item[1]
+                flow += <i64>item[2] - <i64>job_end[j]
+                job_end[j] = item[2]
+                state.tard = item[3]
+                state.late = item[4]
+        state.setups += setups
+        state.flow += flow
+        item = log[0]
+        x, m1, i1 = item[0], item[1], item[2]
+        state.sig = item[4]
+        m2 = mach[x]
+        p = pos[x]
+        _move(state.seq[m2], state.seq[m1], pos, p, i1)
+        mach[x] = m1
+        state.dur[x] = item[3]
+
+    def move(self, state, int x, int m2, int p):
+        """Take ``x`` out of its sequence and put it at index ``p`` of ``m2``'s, positions
+        renumbered (no re-timing)."""
+        cdef list pos = state.pos
+        _move(state.seq[state.mach[x]], state.seq[m2], pos, pos[x], p)
+
+
+cdef void _move(list src, list dst, list pos, int i, int p):
+    """``src[i]`` to index ``p`` of ``dst`` (the same list or another), positions renumbered."""
+    cdef Py_ssize_t k, lo, hi
+    x = src[i]
+    del src[i]
+    dst.insert(p, x)
+    if src is dst:
+        lo, hi = (i, p) if i < p else (p, i)
+        for k in range(lo, hi + 1):
+            pos[dst[k]] = k
+        return
+    for k in range(i, len(src)):
+        pos[src[k]] = k
+    for k in range(p, len(dst)):
+        pos[dst[k]] = k
