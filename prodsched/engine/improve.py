@@ -43,6 +43,7 @@ SEARCH_DEFAULTS = {
     "stall": 250,  # iterations without a new best before going back to the best and perturbing
     "perturb": 4,  # random moves of a perturbation
     "neighbourhoods": None,  # names to draw on (None: those that suit the objective)
+    "first": True,  # take the first allowed move that improves the current schedule (else the best)
 }
 
 
@@ -95,13 +96,14 @@ def improve(
     state = Sequencing(instance, start, timeline)
     current = value(state.figures())
     best_value = start_value
-    best = start.assignments
+    best = start.assignments  # the assignments, or a snapshot of the state (made into them when needed)
     if current < best_value:  # re-timing alone may start operations earlier
-        best_value, best = current, state.assignments()
+        best_value, best = current, state.snapshot()
     moves = Neighbourhoods(state, obj.name, search["candidates"], search["neighbourhoods"])
     rng = random.Random(seed)
     tabu: dict = {}  # what a move may not restore -> the iteration it is forbidden until
     tmin, tmax = search["tenure"]
+    first = bool(search["first"])
     evaluations = 0
     done = 0
     last_improvement = 0
@@ -135,9 +137,12 @@ def improve(
                 continue
             if chosen is None or guide < chosen_guide:
                 chosen, chosen_value, chosen_guide = (x, m2, p), v, guide
+                if first and v < current:
+                    break
         done = it
         since += 1
         if chosen is None or since > search["stall"]:
+            best = _rows(state, best)
             state = _perturbed(instance, best, moves, rng, search["perturb"], timeline)
             moves.state = state
             tabu.clear()
@@ -155,7 +160,7 @@ def improve(
             state.keep()
             current = chosen_value
         if current < best_value:
-            best_value, best = current, state.assignments()
+            best_value, best = current, state.snapshot()
             last_improvement = it
             since = 0
             if progress is not None:
@@ -166,7 +171,7 @@ def improve(
             reported = time.perf_counter()
     if progress is not None:
         progress(done, best_value)
-    plan = Schedule(assignments=best, rule=start.rule, window_days=start.window_days,
+    plan = Schedule(assignments=_rows(state, best), rule=start.rule, window_days=start.window_days,
                     seed=start.seed, elapsed_s=start.elapsed_s + time.perf_counter() - started,
                     passes=start.passes,
                     info={**start.info, "objective": obj.name, "iterations": done,
@@ -211,6 +216,11 @@ def _search_settings(given: Any) -> dict[str, Any]:
         if out[name] < (1 if name == "candidates" else 0):
             raise ValueError(f"options['search']['{name}'] is too small: {out[name]}")
     return out
+
+
+def _rows(state: Sequencing, best) -> tuple:
+    """The assignments of ``best`` (assignments, or a snapshot of ``state``)."""
+    return best if not best or not isinstance(best[0], list) else state.assignments(best)
 
 
 def _perturbed(instance: Instance, best, moves: Neighbourhoods, rng: random.Random, k: int,

@@ -74,7 +74,8 @@ class Neighbourhoods:
                     shares["setups"] = shares.get("setups", 0.0) + share / 2
                     shares["critical"] = shares.get("critical", 0.0) + share / 2
         chain: list[int] = []
-        if "critical" in shares or "reassign" in shares:
+        if "critical" in shares or ("reassign" in shares and "late" not in shares and "pull" not in shares):
+            # (reassignment draws on the late chains alone when there are any)
             chain, blocks = self.critical()
             parts["critical"] = self.block_moves(blocks)
         late_chain: list[int] = []
@@ -86,7 +87,7 @@ class Neighbourhoods:
             parts["late"] = self.block_moves(self.blocks(late_chain))
             parts["pull"] = self.pull_moves(jobs)
         if "reassign" in shares:
-            parts["reassign"] = self.reassign_moves(chain + late_chain)
+            parts["reassign"] = self.reassign_moves(chain + late_chain, bool(chain))
         if "setups" in shares:
             parts["setups"] = self.setup_moves(rng)
         return self._sample(parts, shares, rng)
@@ -190,18 +191,18 @@ class Neighbourhoods:
         return out
 
     # -- other neighbourhoods ---------------------------------------------------------------
-    def reassign_moves(self, ops: list[int]) -> list[Move]:
+    def reassign_moves(self, ops: list[int], critical: bool = True) -> list[Move]:
         """Each operation to every other eligible machine, at the positions from where
         its predecessors let it start to where it could start without ending the schedule
-        later (one more either side)."""
+        later (``critical``), else to where it starts now (one more either side)."""
         state = self.state
         start, seq, mach = state.start, state.seq, state.mach
-        tails = self.tails()
+        tails = self.tails() if critical else None
         cmax = max((state.end[line[-1]] for line in seq if line), default=0)
         out: list[Move] = []
         for v in dict.fromkeys(ops):
             r = state.ready(v)
-            latest = cmax - tails[v]
+            latest = cmax - tails[v] if tails is not None else start[v]
             for m2, _d in state.elig[v]:
                 line = seq[m2]
                 lo = _first_at(line, start, r)

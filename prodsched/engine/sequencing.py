@@ -138,12 +138,18 @@ class Sequencing:
                 makespan = end[line[-1]]
         return Figures(self.tard, self.late, self.setups, makespan)
 
-    def assignments(self) -> tuple[Assignment, ...]:
+    def snapshot(self) -> tuple[list[int], ...]:
+        """The placement now (start, end, setup, machine per operation): cheap to take, made
+        into assignments by :meth:`assignments`."""
+        return self.start[:], self.end[:], self.stp[:], self.mach[:]
+
+    def assignments(self, snapshot: tuple[list[int], ...] | None = None) -> tuple[Assignment, ...]:
+        """The assignments now, or those of a :meth:`snapshot`."""
+        start, end, stp, mach = snapshot or (self.start, self.end, self.stp, self.mach)
         ops = self.instance.operations
         codes = self.codes
-        rows = sorted((self.start[x], self.mach[x], x) for x in range(self.n))
-        return tuple(Assignment(ops[x].id, codes[m], t, self.end[x], self.stp[x])
-                     for t, m, x in rows)
+        rows = sorted(zip(start, mach, range(self.n)))
+        return tuple(Assignment(ops[x].id, codes[m], t, end[x], stp[x]) for t, m, x in rows)
 
     def ready(self, x: int) -> int:
         """Earliest start allowed by ``x``'s predecessors and their aging."""
