@@ -244,6 +244,8 @@ class Sequencing:
     def keep(self) -> None:
         """Forget the undo log: the moves made stay."""
         self._log.clear()
+        if self._retimer is not None:
+            self._retimer.clear()
 
     def _restore(self, log: list) -> None:
         start, end, stp, job_end = self.start, self.end, self.stp, self.job_end

@@ -5,8 +5,9 @@
 
 The fixed data of an instance (precedence, aging, pins, downtime, jobs, the setup table) are
 C++ vectors here; the state that moves (machine sequences, positions, times, job ends) stays in
-the :class:`Sequencing`'s lists, read and written in place, and the undo log holds the same
-entries, so the two re-time identically and either can undo the other's moves.
+the :class:`Sequencing`'s lists, read and written in place. What a move changed is kept here,
+on a stack of the moves not yet kept or undone (the Python log of a move records how many
+entries are its own), so the two re-time identically.
 """
 
 from libcpp.queue cimport priority_queue
@@ -38,6 +39,7 @@ cdef class Retimer:
     cdef vector[int] pred_at, pred, succ_at, succ, jops_at, jops, job, down_at
     cdef vector[i64] aging, pin, due, ds, de
     cdef vector[int] mark, late, queued, jmark
+    cdef vector[i64] undo_buf  # 5 per entry: (0, op, start, end, setup) or (1, job, end, tard, late)
     cdef int stamp
     cdef i64 now, horizon
     cdef Shared table
@@ -93,6 +95,7 @@ cdef class Retimer:
         cdef priority_queue[Entry] heap
         self.stamp += 2
         cdef int on = self.stamp
+        cdef Py_ssize_t mark0 = self.undo_buf.size()
         for a in range(self.pred_at[x], self.pred_at[x + 1]):
             v = self.pred[a]
             self.late[v] = on
@@ -108,7 +111,7 @@ cdef class Retimer:
         if i + 1 < len(line):
             stack.push_back(line[i + 1])
         k = 0
-        for a in range(stack.size()):
+        for a in range(<int>stack.size()):
             if <i64>start[stack[a]] <= lo:
                 stack[k] = stack[a]
                 self.mark[stack[k]] = on + 1
@@ -118,6 +121,7 @@ cdef class Retimer:
             v = stack.back()
             stack.pop_back()
             if self.late[v] == on:
+                log.append(0)
                 return False  # x would come after itself
             ln = seq[mach[v]]
             k = <int>pos[v] + 1
@@ -173,7 +177,7 @@ cdef class Retimer:
             if t + d > self.horizon:
                 ok = False
                 break
-            log.append((0, v, start[v], end[v], stp[v]))
+            self._push(0, v, start[v], end[v], stp[v])
             moved = t + d != <i64>end[v]
             start[v] = t
             end[v] = t + d
@@ -189,13 +193,23 @@ cdef class Retimer:
                     heap.push(_entry(lo, 2, start[w], w) if self.mark[w] == on + 1
                               else _entry(start[w], 0, 0, w))
         state.setups += setups
-        if not ok:
-            return False
-        if hit.size():
-            self._update_jobs(state, hit, log, on)
-        return True
+        if ok and hit.size():
+            self._update_jobs(state, hit, on)
+        log.append((self.undo_buf.size() - mark0) // 5)
+        return ok
 
-    cdef void _update_jobs(self, state, vector[int]& hit, list log, int on):
+    cdef inline void _push(self, i64 a, i64 b, i64 c, i64 d, i64 e):
+        self.undo_buf.push_back(a)
+        self.undo_buf.push_back(b)
+        self.undo_buf.push_back(c)
+        self.undo_buf.push_back(d)
+        self.undo_buf.push_back(e)
+
+    def clear(self):
+        """Forget the moves on the stack (they are kept)."""
+        self.undo_buf.clear()
+
+    cdef void _update_jobs(self, state, vector[int]& hit, int on):
         cdef list job_end = state.job_end, end = state.end
         cdef i64 tard = state.tard, late = state.late, flow = state.flow, e, old, due
         cdef int j, a
@@ -212,7 +226,7 @@ cdef class Retimer:
             old = job_end[j]
             if e == old:
                 continue
-            log.append((1, j, old, tard, late))
+            self._push(1, j, old, tard, late)
             flow += e - old
             due = self.due[j]
             if old > due:
@@ -227,27 +241,33 @@ cdef class Retimer:
         state.flow = flow
 
     def restore(self, state, list log):
-        """:meth:`Sequencing._restore`, compiled: take back the move logged in ``log``."""
+        """:meth:`Sequencing._restore`, compiled: take back the move logged in ``log`` (the last
+        one on the stack)."""
         cdef list start = state.start, end = state.end, stp = state.stp, job_end = state.job_end
         cdef list pos = state.pos, mach = state.mach
-        cdef Py_ssize_t h
-        cdef tuple item
+        cdef Py_ssize_t count = log[1], top = self.undo_buf.size(), h
+        cdef i64* e
         cdef i64 setups = 0, flow = 0
         cdef int v, j, x, m1, i1, p, m2
-        for h in range(len(log) - 1, 0, -1):
-            item = log[h]
-            if item[0] == 0:
-                v = item[1]
-                start[v] = item[2]
-                end[v] = item[3]
-                setups += <i64>item[4] - <i64>stp[v]
-                stp[v] = item[4]
+        cdef bint jobs = False
+        cdef i64 tard = 0, late = 0
+        for h in range(count):
+            e = &self.undo_buf[top - 5 * (h + 1)]
+            if e[0] == 0:
+                v = <int>e[1]
+                start[v] = e[2]
+                end[v] = e[3]
+                setups += e[4] - <i64>stp[v]
+                stp[v] = e[4]
             else:
-                j = item[1]
-                flow += <i64>item[2] - <i64>job_end[j]
-                job_end[j] = item[2]
-                state.tard = item[3]
-                state.late = item[4]
+                j = <int>e[1]
+                flow += e[2] - <i64>job_end[j]
+                job_end[j] = e[2]
+                tard, late, jobs = e[3], e[4], True
+        self.undo_buf.resize(top - 5 * count)
+        if jobs:
+            state.tard = tard
+            state.late = late
         state.setups += setups
         state.flow += flow
         item = log[0]
