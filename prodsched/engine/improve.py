@@ -211,6 +211,8 @@ def _search_settings(given: Any) -> dict[str, Any]:
             raise ValueError(f"options['search']['neighbourhoods']: unknown {wrong}; choose "
                              f"from {', '.join(NAMES)}")
         out["neighbourhoods"] = only
+    if not isinstance(out["first"], bool):
+        raise ValueError(f"options['search']['first'] must be True or False, got {out['first']!r}")
     for name in ("candidates", "stall", "perturb"):
         out[name] = int(out[name])
         if out[name] < (1 if name == "candidates" else 0):
