@@ -179,6 +179,30 @@ def test_setup_moves_group_the_same_mixture():
     assert figures_of(plan, inst).setup_slots == 3  # AAA then BBB: one change
 
 
+@pytest.mark.parametrize("timeline", TIMELINE_NAMES)
+def test_a_run_of_one_mixture_moves_as_a_whole(timeline):
+    """A A B B A A: moving one A of the second run next to the first saves nothing (the other A
+    then changes from B), moving the run A A together saves two changes."""
+    from prodsched.engine.neighbourhoods import Neighbourhoods, apply_move
+
+    ops = tuple(op(f"o{i}", mixture=mx) for i, mx in enumerate("AABBAA"))
+    inst = Instance(ops, (Machine("M1"),), {("C", "C"): 3})
+    start = schedule(inst, rule="spt", options={})  # spt keeps the given order here
+    assert figures_of(start, inst).setup_slots == 6
+    state = Sequencing(inst, start, timeline=timeline)
+    moves = Neighbourhoods(state, "setups", 48, ("setups",))
+    assert (4, 0, 2, (5,)) in moves._run_moves(4)  # o4 right after o1, o5 right after o4
+    assert apply_move(state, (4, 0, 2, (5,))) == 2
+    assert [ops[x].id for x in state.seq[0]] == ["o0", "o1", "o4", "o5", "o2", "o3"]
+    assert state.figures().setup_slots == 3 and verify(inst, state.assignments()) == []
+    state.undo()
+    state.undo()
+    assert state.assignments() == Sequencing(inst, start).assignments()
+    # no single relocation saves a change here: one iteration gets there by a run move
+    plan = improved(inst, start, objective="setups", iterations=1, options=only("setups"))
+    assert figures_of(plan, inst).setup_slots == 3
+
+
 def test_pull_moves_bring_a_late_job_forward():
     # y (due 2) waits behind x (due 10) on the only machine: pulling it first makes both on time
     ops = (op("x", durations={"M1": 5}, due_slot=10), op("y", durations={"M1": 2}, due_slot=2))

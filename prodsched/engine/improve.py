@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from prodsched.engine.model import Instance, Schedule
-from prodsched.engine.neighbourhoods import NAMES, Neighbourhoods
+from prodsched.engine.neighbourhoods import NAMES, Neighbourhoods, apply_move
 from prodsched.engine.objectives import (
     Objective,
     check_options,
@@ -123,20 +123,23 @@ def improve(
         if not candidates:  # no move of any neighbourhood applies: nothing left to try
             exhausted = True
             break
-        for x, m2, p in candidates:
+        for move in candidates:
+            x, m2, p = move[0], move[1], move[2]
             forbidden = tabu.get((x, m2, state.prev_at(x, m2, p)), 0) > it or (
                 m2 != state.mach[x] and tabu.get((x, m2), 0) > it)
-            if not state.relocate(x, m2, p):
+            made = apply_move(state, move)
+            if not made:
                 continue
             evaluations += 1
             v = value(state.figures())
             guide = (v, state.flow)
             sig = state.sig
-            state.undo()
+            for _ in range(made):
+                state.undo()
             if (forbidden or tabu.get(sig, 0) > it) and not v < best_value:
                 continue
             if chosen is None or guide < chosen_guide:
-                chosen, chosen_value, chosen_guide = (x, m2, p), v, guide
+                chosen, chosen_value, chosen_guide = move, v, guide
                 if first and v < current:
                     break
         done = it
@@ -149,14 +152,14 @@ def improve(
             since = 0
             current = value(state.figures())
         else:
-            x, m2, p = chosen
+            x, m2 = chosen[0], chosen[1]
             until = it + rng.randint(tmin, tmax)
             m1 = state.mach[x]
             tabu[state.sig] = until  # the schedule being left,
             tabu[x, m1, state.prev_at(x, m1, state.pos[x])] = until  # x back where it was,
             if m2 != m1:
                 tabu[x, m1] = until  # x back on the machine it leaves
-            state.relocate(x, m2, p)
+            apply_move(state, chosen)
             state.keep()
             current = chosen_value
         if current < best_value:
@@ -237,8 +240,7 @@ def _perturbed(instance: Instance, best, moves: Neighbourhoods, rng: random.Rand
         cands = moves.candidates(rng)
         if not cands:
             break
-        x, m2, p = cands[rng.randrange(len(cands))]
-        if fresh.relocate(x, m2, p):
+        if apply_move(fresh, cands[rng.randrange(len(cands))]):
             fresh.keep()
             made += 1
     return fresh

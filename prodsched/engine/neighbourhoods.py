@@ -13,12 +13,13 @@ without ``x``). The neighbourhoods:
   where its predecessors let it start and where it starts now;
 * **setups**: an operation with a setup before it goes right before or after an operation of
   the same class and mixture (else the same class, else the same width) on an eligible machine,
-  the nearest in time first;
+  the nearest in time first; and the run it starts (it and the operations of its class and
+  mixture right after it) goes there as a whole (a move of several relocations);
 * **pull** (tardiness): an operation of a late job goes one to three places earlier on its
   machine.
 
 Which neighbourhoods an iteration draws on, and in what shares, follows the objective; a
-sample of ``limit`` moves (seeded) is tried when they offer more.
+sample of ``limit`` moves (seeded, in a seeded order) is tried when they offer more.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ import random
 
 from prodsched.engine.sequencing import Sequencing
 
-Move = tuple[int, int, int]
+Move = tuple  # (x, m, p), or (x, m, p, (y, z, ..)): then y right after x, z right after y, ..
 
 # shares of each neighbourhood per objective (others: equal shares)
 FOCUS = {
     "makespan": {"critical": 0.75, "reassign": 0.25},
-    "tardiness": {"late": 0.55, "reassign": 0.15, "pull": 0.15, "setups": 0.15},
+    "tardiness": {"late": 0.4, "reassign": 0.05, "pull": 0.2, "setups": 0.35},
     "setups": {"setups": 0.7, "late": 0.15, "pull": 0.15},
 }
 _EVEN = {"critical": 0.3, "late": 0.2, "reassign": 0.2, "setups": 0.2, "pull": 0.1}
@@ -113,9 +114,11 @@ class Neighbourhoods:
                     if m not in taken]
             out.extend(rest[:spare] if len(rest) <= spare else rng.sample(rest, spare))
         mach, pos, pin = self.state.mach, self.state.pos, self.state.pin
-        return [mv for mv in dict.fromkeys(out)  # a pinned operation never moves
-                if mv is not None and pin[mv[0]] < 0
-                and (mv[1] != mach[mv[0]] or mv[2] != pos[mv[0]])]
+        out = [mv for mv in dict.fromkeys(out)  # a pinned operation never moves
+               if mv is not None and pin[mv[0]] < 0 and (len(mv) == 3 or all(pin[r] < 0 for r in mv[3]))
+               and (mv[1] != mach[mv[0]] or mv[2] != pos[mv[0]])]
+        rng.shuffle(out)  # the search may take the first improving one: no neighbourhood goes first
+        return out
 
     # -- chains and blocks ------------------------------------------------------------------
     def _last(self) -> int:
@@ -254,9 +257,34 @@ class Neighbourhoods:
                     out.append(self.after(v, y))
                 if near:
                     break
+            out.extend(self._run_moves(v))
         return [mv for mv in out if mv is not None]
 
+    def _run_moves(self, v: int) -> list[Move | None]:
+        """The run of ``v`` (``v`` and the operations of its class and mixture right after it
+        on its machine), moved together right before or after the nearest other operation of
+        that class and mixture on a machine that can run them all."""
+        state = self.state
+        line = state.seq[state.mach[v]]
+        typ, start, mach, pin = state.table.typ, state.start, state.mach, state.pin
+        run = [v]
+        for w in line[state.pos[v] + 1:]:
+            if typ[w] != typ[v] or pin[w] >= 0:
+                break
+            run.append(w)
+        if len(run) < 2:
+            return []
+        inside = set(run)
+        near = sorted((abs(start[y] - start[v]), y) for y in self.partners[v][0]
+                      if y not in inside and all(mach[y] in state.dur_on[w] for w in run))[:2]
+        out: list[Move | None] = []
+        for _gap, y in near:
+            for first in (self.before(v, y), self.after(v, y)):
+                out.append(None if first is None else (*first, tuple(run[1:])))
+        return out
+
     def pull_moves(self, jobs: list[int]) -> list[Move]:
+        """Each operation of the jobs one to three places earlier on its machine."""
         state = self.state
         seq, mach, pos = state.seq, state.mach, state.pos
         out: list[Move] = []
@@ -331,3 +359,24 @@ def _runs(items: list[int], follows) -> list[list[int]]:
     if len(cur) > 1:
         out.append(cur)
     return out
+
+
+def apply_move(state: Sequencing, move: Move) -> int:
+    """Make ``move`` on ``state``: the relocations made (each logged), or 0 with nothing
+    changed when one of them is not possible."""
+    x, m, p = move[0], move[1], move[2]
+    if not state.relocate(x, m, p):
+        return 0
+    made = 1
+    mach, pos = state.mach, state.pos
+    for r in move[3] if len(move) > 3 else ():
+        q = pos[x] + 1
+        if mach[r] == m and pos[r] < pos[x]:
+            q -= 1
+        if m not in state.dur_on[r] or not state.relocate(r, m, q):
+            for _ in range(made):
+                state.undo()
+            return 0
+        made += 1
+        x = r
+    return made
