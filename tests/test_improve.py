@@ -312,6 +312,7 @@ def test_schedule_runs_dispatch_then_the_optimiser():
     ({"iterations": -1}, "iterations must be >= 0"),
     ({"objective": "quickest"}, "unknown objective 'quickest'"),
     ({"options": {"search": {"stall": -3}}}, "stall"),
+    ({"options": {"search": {"grow": 0}}}, "grow"),
     ({"options": {"search": {"speed": 3}}}, "unknown setting"),
     ({"options": {"search": {"neighbourhoods": ["swap"]}}}, "choose from critical"),
     ({"options": {"search": {"first": "yes"}}}, r"\['first'\] must be True or False"),

@@ -44,6 +44,7 @@ SEARCH_DEFAULTS = {
     "perturb": 4,  # random moves of a perturbation
     "neighbourhoods": None,  # names to draw on (None: those that suit the objective)
     "first": True,  # take the first allowed move that improves the current schedule (else the best)
+    "grow": 8,  # without a new best, the sample grows by `candidates` every 25 iterations, to this many times
 }
 
 
@@ -119,6 +120,7 @@ def improve(
             break
         chosen = None
         chosen_value = chosen_guide = None
+        moves.limit = search["candidates"] * min(search["grow"], 1 + since // 25)
         candidates = moves.candidates(rng)
         if not candidates:  # no move of any neighbourhood applies: nothing left to try
             exhausted = True
@@ -216,9 +218,9 @@ def _search_settings(given: Any) -> dict[str, Any]:
         out["neighbourhoods"] = only
     if not isinstance(out["first"], bool):
         raise ValueError(f"options['search']['first'] must be True or False, got {out['first']!r}")
-    for name in ("candidates", "stall", "perturb"):
+    for name in ("candidates", "stall", "perturb", "grow"):
         out[name] = int(out[name])
-        if out[name] < (1 if name == "candidates" else 0):
+        if out[name] < (1 if name in ("candidates", "grow") else 0):
             raise ValueError(f"options['search']['{name}'] is too small: {out[name]}")
     return out
 
