@@ -38,6 +38,7 @@ FOCUS = {
 }
 _EVEN = {"critical": 0.3, "late": 0.2, "reassign": 0.2, "setups": 0.2, "pull": 0.1}
 NAMES = tuple(_EVEN)
+NEAR = 6  # positions past the earliest that a late operation's reassignment tries
 
 
 class Neighbourhoods:
@@ -197,7 +198,8 @@ class Neighbourhoods:
     def reassign_moves(self, ops: list[int], critical: bool = True) -> list[Move]:
         """Each operation to every other eligible machine, at the positions from where
         its predecessors let it start to where it could start without ending the schedule
-        later (``critical``), else to where it starts now (one more either side)."""
+        later (``critical``), else to where it starts now but at most ``NEAR`` past the first
+        (a late operation gains by starting early); one more either side."""
         state = self.state
         start, seq, mach = state.start, state.seq, state.mach
         tails = self.tails() if critical else None
@@ -207,11 +209,13 @@ class Neighbourhoods:
             r = state.ready(v)
             latest = cmax - tails[v] if tails is not None else start[v]
             for m2, _d in state.elig[v]:
+                if m2 == mach[v]:
+                    continue
                 line = seq[m2]
                 lo = _first_at(line, start, r)
                 hi = _first_at(line, start, latest if latest > start[v] else start[v])
-                if m2 == mach[v]:
-                    continue
+                if tails is None and hi > lo + NEAR:
+                    hi = lo + NEAR
                 for p in range(max(0, lo - 1), min(len(line), hi + 1) + 1):
                     out.append((v, m2, p))
         return out
@@ -275,8 +279,9 @@ class Neighbourhoods:
         if len(run) < 2:
             return []
         inside = set(run)
+        common = set(state.dur_on[v]).intersection(*(state.dur_on[w] for w in run[1:]))
         near = sorted((abs(start[y] - start[v]), y) for y in self.partners[v][0]
-                      if y not in inside and all(mach[y] in state.dur_on[w] for w in run))[:2]
+                      if mach[y] in common and y not in inside)[:2]
         out: list[Move | None] = []
         for _gap, y in near:
             for first in (self.before(v, y), self.after(v, y)):

@@ -1,7 +1,8 @@
 # distutils: language = c++
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Compiled twin of the optimiser's re-timing (:meth:`Sequencing._propagate` and
-:meth:`Sequencing._update_jobs` in :mod:`prodsched.engine.sequencing`, the reference).
+"""Compiled twin of the optimiser's re-timing (:meth:`Retiming._propagate`,
+:meth:`Retiming._update_jobs` and :meth:`Retiming._restore` in :mod:`prodsched.engine.retiming`,
+the reference).
 
 The fixed data of an instance (precedence, aging, pins, downtime, jobs, the setup table) are
 C++ vectors here; the state that moves (machine sequences, positions, times, job ends) stays in
@@ -81,7 +82,7 @@ cdef class Retimer:
         return t
 
     def propagate(self, state, int x, list seeds, list log):
-        """:meth:`Sequencing._propagate`, compiled: True when re-timed, False on a cycle or past
+        """:meth:`Retiming._propagate`, compiled: True when re-timed, False on a cycle or past
         the horizon (what was re-timed is in ``log`` for the caller to restore)."""
         cdef list start = state.start, end = state.end, stp = state.stp, dur = state.dur
         cdef list seq = state.seq, pos = state.pos, mach = state.mach
@@ -241,7 +242,7 @@ cdef class Retimer:
         state.flow = flow
 
     def restore(self, state, list log):
-        """:meth:`Sequencing._restore`, compiled: take back the move logged in ``log`` (the last
+        """:meth:`Retiming._restore`, compiled: take back the move logged in ``log`` (the last
         one on the stack)."""
         cdef list start = state.start, end = state.end, stp = state.stp, job_end = state.job_end
         cdef list pos = state.pos, mach = state.mach
