@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from prodsched.engine.model import Instance, Schedule
+from prodsched.engine.model import Assignment, Instance, Schedule
 from prodsched.engine.neighbourhoods import NAMES, Neighbourhoods, apply_move
 from prodsched.engine.objectives import (
     Objective,
@@ -227,7 +227,7 @@ def _search_settings(given: Any) -> dict[str, Any]:
 
 def _rows(state: Sequencing, best) -> tuple:
     """The assignments of ``best`` (assignments, or a snapshot of ``state``)."""
-    return best if not best or not isinstance(best[0], list) else state.assignments(best)
+    return best if not best or isinstance(best[0], Assignment) else state.assignments(best)
 
 
 def _perturbed(instance: Instance, best, moves: Neighbourhoods, rng: random.Random, k: int,

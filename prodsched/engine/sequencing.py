@@ -17,6 +17,8 @@ tried, judged by its :class:`~prodsched.engine.objectives.Figures` and taken bac
 
 from __future__ import annotations
 
+from array import array
+
 from prodsched.engine.model import Assignment, Instance, Schedule
 from prodsched.engine.objectives import Figures
 from prodsched.engine.retiming import Retiming
@@ -25,6 +27,10 @@ from prodsched.engine.timeline import Timeline, timeline_class
 
 _NEVER = 1 << 62
 _MASK = (1 << 64) - 1
+
+
+def _zeros(n: int) -> array:
+    return array("q", bytes(8 * n))
 
 
 def _retimer_class(name: str | None):
@@ -79,8 +85,8 @@ class Sequencing(Retiming):
             if op.due_slot < self.job_due[j]:
                 self.job_due[j] = op.due_slot
         # the sequences, from the plan's machine order
-        self.mach = [0] * n
-        self.dur = [0] * n
+        self.mach = _zeros(n)  # (arrays of 64-bit ints: the compiled re-timing reads them in place)
+        self.dur = _zeros(n)
         self.seq: list[list[int]] = [[] for _ in instance.machines]
         placed = sorted((a.start, mindex[a.machine], index[a.op_id]) for a in plan.assignments)
         if len(placed) != n:
@@ -89,7 +95,7 @@ class Sequencing(Retiming):
             self.mach[x] = m
             self.dur[x] = self.dur_on[x][m]
             self.seq[m].append(x)
-        self.pos = [0] * n
+        self.pos = _zeros(n)
         self.sig = 0  # the machine sequences' fingerprint: XOR of a key per adjacent pair
         for m, line in enumerate(self.seq):
             prev = -1
@@ -98,9 +104,9 @@ class Sequencing(Retiming):
                 self.sig ^= self._arc(prev, x, m)
                 prev = x
             self.sig ^= self._arc(prev, -1, m) if line else 0
-        self.start = [0] * n
-        self.end = [0] * n
-        self.stp = [0] * n
+        self.start = _zeros(n)
+        self.end = _zeros(n)
+        self.stp = _zeros(n)
         self._mark = [0] * n  # stamps of the re-timing passes
         self._late = [0] * n  # stamps of the operations x must follow
         self._stamp = 0
@@ -110,7 +116,7 @@ class Sequencing(Retiming):
         retimer = _retimer_class(timeline)
         self._retimer = retimer(self) if retimer else None
         self.timeline = "native" if retimer else "python"
-        self.job_end = [max(self.end[x] for x in xs) for xs in self.job_ops]
+        self.job_end = array("q", [max(self.end[x] for x in xs) for xs in self.job_ops])
         self.flow = sum(self.job_end)  # sum of the job ends: the search's tie-break
         self.tard = 0
         self.late = 0
@@ -138,12 +144,12 @@ class Sequencing(Retiming):
                 makespan = end[line[-1]]
         return Figures(self.tard, self.late, self.setups, makespan)
 
-    def snapshot(self) -> tuple[list[int], ...]:
+    def snapshot(self) -> tuple[array, ...]:
         """The placement now (start, end, setup, machine per operation): cheap to take, made
         into assignments by :meth:`assignments`."""
         return self.start[:], self.end[:], self.stp[:], self.mach[:]
 
-    def assignments(self, snapshot: tuple[list[int], ...] | None = None) -> tuple[Assignment, ...]:
+    def assignments(self, snapshot: tuple[array, ...] | None = None) -> tuple[Assignment, ...]:
         """The assignments now, or those of a :meth:`snapshot`."""
         start, end, stp, mach = snapshot or (self.start, self.end, self.stp, self.mach)
         ops = self.instance.operations

@@ -6,7 +6,8 @@ the reference).
 
 The fixed data of an instance (precedence, aging, pins, downtime, jobs, the setup table) are
 C++ vectors here; the state that moves (machine sequences, positions, times, job ends) stays in
-the :class:`Sequencing`'s lists, read and written in place. What a move changed is kept here,
+the :class:`Sequencing` (its sequences are lists, the rest arrays of 64-bit ints), read and
+written in place. What a move changed is kept here,
 on a stack of the moves not yet kept or undone (the Python log of a move records how many
 entries are its own), so the two re-time identically.
 """
@@ -84,8 +85,9 @@ cdef class Retimer:
     def propagate(self, state, int x, list seeds, list log):
         """:meth:`Retiming._propagate`, compiled: True when re-timed, False on a cycle or past
         the horizon (what was re-timed is in ``log`` for the caller to restore)."""
-        cdef list start = state.start, end = state.end, stp = state.stp, dur = state.dur
-        cdef list seq = state.seq, pos = state.pos, mach = state.mach
+        cdef i64[::1] start = state.start, end = state.end, stp = state.stp, dur = state.dur
+        cdef i64[::1] pos = state.pos, mach = state.mach
+        cdef list seq = state.seq
         cdef list line = seq[mach[x]], ln
         cdef int i = pos[x], k, m, v, w, u, a, nseeds = len(seeds)
         cdef int s1 = seeds[1] if nseeds > 1 else -1, s2 = seeds[2] if nseeds > 2 else -1
@@ -211,7 +213,7 @@ cdef class Retimer:
         self.undo_buf.clear()
 
     cdef void _update_jobs(self, state, vector[int]& hit, int on):
-        cdef list job_end = state.job_end, end = state.end
+        cdef i64[::1] job_end = state.job_end, end = state.end
         cdef i64 tard = state.tard, late = state.late, flow = state.flow, e, old, due
         cdef int j, a
         cdef Py_ssize_t h
@@ -244,8 +246,8 @@ cdef class Retimer:
     def restore(self, state, list log):
         """:meth:`Retiming._restore`, compiled: take back the move logged in ``log`` (the last
         one on the stack)."""
-        cdef list start = state.start, end = state.end, stp = state.stp, job_end = state.job_end
-        cdef list pos = state.pos, mach = state.mach
+        cdef i64[::1] start = state.start, end = state.end, stp = state.stp, job_end = state.job_end
+        cdef i64[::1] pos = state.pos, mach = state.mach
         cdef Py_ssize_t count = log[1], top = self.undo_buf.size(), h
         cdef i64* e
         cdef i64 setups = 0, flow = 0
@@ -283,11 +285,11 @@ cdef class Retimer:
     def move(self, state, int x, int m2, int p):
         """Take ``x`` out of its sequence and put it at index ``p`` of ``m2``'s, positions
         renumbered (no re-timing)."""
-        cdef list pos = state.pos
+        cdef i64[::1] pos = state.pos
         _move(state.seq[state.mach[x]], state.seq[m2], pos, pos[x], p)
 
 
-cdef void _move(list src, list dst, list pos, int i, int p):
+cdef void _move(list src, list dst, i64[::1] pos, int i, int p):
     """``src[i]`` to index ``p`` of ``dst`` (the same list or another), positions renumbered."""
     cdef Py_ssize_t k, lo, hi
     x = src[i]
