@@ -163,6 +163,39 @@ def profile(orders: int, seconds: float = 10.0) -> Path:
     return path
 
 
+def targets(sizes: list[dict]) -> list[str]:
+    """The targets, each met or missed by how much, from the rows of this run."""
+    by = {s["orders"]: {r["method"]: r for r in s["rows"] if "tardiness" in r} for s in sizes}
+    out = []
+    if {"window", "improve10"} <= set(by.get(1500, {})):
+        w, i = by[1500]["window"], by[1500]["improve10"]
+        cut_t = 1 - i["tardiness"] / w["tardiness"]
+        cut_s = 1 - i["setups"] / w["setups"]
+        out.append(f"- 1,500 orders, improve 10 s: total tardiness {i['tardiness']:,} vs the window rule's "
+                   f"{w['tardiness']:,} ({cut_t:.1%} lower; target: at most half, i.e. <= {w['tardiness'] // 2:,}): "
+                   + ("**met**." if i["tardiness"] <= w["tardiness"] / 2 else
+                      f"**missed** by {i['tardiness'] - w['tardiness'] / 2:,.0f} slots "
+                      f"({i['tardiness'] / (w['tardiness'] / 2) - 1:.0%} above the target)."))
+        out.append(f"- 1,500 orders, improve 10 s: setup slots {i['setups']:,} vs {w['setups']:,} ({cut_s:.1%} lower; "
+                   "target: at least 25 % lower): " + ("**met**." if cut_s >= 0.25 else
+                                                      f"**missed** by {0.25 - cut_s:.1%} points."))
+    if {"window", "improve10"} <= set(by.get(5000, {})):
+        w, i = by[5000]["window"], by[5000]["improve10"]
+        both = i["tardiness"] < w["tardiness"] and i["setups"] < w["setups"]
+        out.append(f"- 5,000 orders, improve 10 s improves both: tardiness {w['tardiness']:,} -> {i['tardiness']:,} "
+                   f"({1 - i['tardiness'] / w['tardiness']:.1%} lower), setup slots {w['setups']:,} -> {i['setups']:,} "
+                   f"({1 - i['setups'] / w['setups']:.1%} lower): " + ("**met**." if both else "**missed**."))
+    pairs = [(by[n]["improve60"]["tardiness"], by[n]["cpsat60"]["tardiness"]) for n in by
+             if {"improve60", "cpsat60"} <= set(by[n])]
+    if pairs:
+        mi = sum(p[0] for p in pairs) / len(pairs)
+        mc = sum(p[1] for p in pairs) / len(pairs)
+        out.append(f"- CP-SAT 60 s no better than improve 60 s on the mean total tardiness of the sizes where it "
+                   f"returned a schedule ({len(pairs)}): {mc:,.0f} vs {mi:,.0f}: "
+                   + ("**met**." if mc >= mi else "**missed**."))
+    return out
+
+
 def table(sizes: list[dict]) -> str:
     import os
     import platform
@@ -193,6 +226,18 @@ def table(sizes: list[dict]) -> str:
             lines.append(f"| {head} | {r['method']} | {r['tardiness']:,} | {r['late_jobs']:,} | "
                          f"{r['late_orders']:,} | {r['setups']:,} | {r['makespan']:,} | {r['wall']:.1f} | "
                          f"{r['iterations']} | {r['note']} |")
+    found = targets(sizes)
+    if found:
+        lines += ["", "## Targets (this run)", "", *found]
+    prof = RESULT.parent / "plant_profile_1500.txt"
+    if prof.exists():  # written by --profile 1500
+        text = prof.read_text(encoding="utf-8").splitlines()
+        head = [ln for ln in text[:3] if ln.strip()]
+        rows = [ln for ln in text if "(" in ln and ln.strip()[:1].isdigit()][:10]
+        top = [ln for ln in text if ln.strip().startswith("ncalls")]
+        lines += ["", "## Where the search spends its time", "",
+                  "Top of [plant_profile_1500.txt](plant_profile_1500.txt) (`python benchmarks/plant.py "
+                  "--profile 1500`, own time):", "", "```", *head, "", *top, *rows, "```"]
     return "\n".join(lines) + "\n"
 
 
