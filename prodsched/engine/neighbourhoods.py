@@ -33,7 +33,7 @@ Move = tuple  # (x, m, p), or (x, m, p, (y, z, ..)): then y right after x, z rig
 # shares of each neighbourhood per objective (others: equal shares)
 FOCUS = {
     "makespan": {"critical": 0.75, "reassign": 0.25},
-    "tardiness": {"late": 0.4, "reassign": 0.05, "pull": 0.2, "setups": 0.35},
+    "tardiness": {"late": 0.35, "reassign": 0.05, "pull": 0.15, "setups": 0.45},
     "setups": {"setups": 0.7, "late": 0.15, "pull": 0.15},
 }
 _EVEN = {"critical": 0.3, "late": 0.2, "reassign": 0.2, "setups": 0.2, "pull": 0.1}
