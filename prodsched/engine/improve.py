@@ -2,11 +2,13 @@
 
 It starts from any schedule (a dispatch rule's), holds it as machine sequences
 (:class:`~prodsched.engine.sequencing.Sequencing`, re-timed with the dispatch semantics) and
-moves one operation per iteration to another position or another eligible machine. Each
-iteration tries the moves of the neighbourhoods that suit the objective
-(:mod:`prodsched.engine.neighbourhoods`), judges each by the objective and makes the best one
-not forbidden by the tabu list (a forbidden move is allowed when it beats the best schedule found).
-After ``stall`` iterations without a new best the search goes back to the best and perturbs it.
+moves one operation (or a run of operations) per iteration to another position or another
+eligible machine. Each iteration tries, in a seeded order, a sample of the moves of the
+neighbourhoods that suit the objective (:mod:`prodsched.engine.neighbourhoods`), judges each by
+the objective and makes the first one not forbidden by the tabu list that improves the current
+schedule, else the best one not forbidden (a forbidden move is allowed when it beats the best
+schedule found). Without a new best the sample grows (``grow``); after ``stall`` iterations
+without one the search goes back to the best and perturbs it.
 
 The budget is a number of iterations: the same instance, start, objective, options, seed and
 iterations give the identical schedule. ``time_limit_s`` only caps the wall time; the result
