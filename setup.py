@@ -27,7 +27,7 @@ else:
     extensions = cythonize(
         [Extension(f"prodsched.engine._native.{name}", [f"prodsched/engine/_native/{name}.pyx"],
                    language="c++", extra_compile_args=["-O2"])
-         for name in ("setups", "timeline", "load", "dispatch")],
+         for name in ("setups", "timeline", "load", "dispatch", "retime")],
         quiet=True,
     )
 

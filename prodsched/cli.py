@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("sample", help="write a synthetic factory's input tables")
     g.add_argument("--orders", type=int, default=150, help="number of purchase orders (default 150)")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--tightness", type=float, default=1.0,
+                   help="due dates within the plant's span divided by this (default 1; 2 = twice as tight)")
     g.add_argument("--out", required=True, help="folder to write")
     g.add_argument("--form", choices=["csv", "plant_export"], default="csv",
                    help="csv = <table>.csv files; plant_export = the plant's JSON export names and Korean headers")
@@ -359,8 +361,10 @@ def cmd_sample(args) -> int:
         from prodsched.inputs.sample import write_sample
     except ImportError as exc:
         raise CliFailure(f"the sample generator is not available ({exc})") from None
-    written = write_sample(args.out, orders=args.orders, seed=args.seed, form=args.form)
-    print(f"sample factory with {args.orders} orders (seed {args.seed}, {args.form}) written to {args.out}")
+    written = write_sample(args.out, orders=args.orders, seed=args.seed, form=args.form,
+                           tightness=args.tightness)
+    print(f"sample factory with {args.orders} orders (seed {args.seed}, tightness {args.tightness:g}, "
+          f"{args.form}) written to {args.out}")
     if isinstance(written, (list, tuple)):
         for path in written:
             print(f"  {path}")

@@ -5,8 +5,8 @@
 # prodsched/engine/_native would read or write past an array (a crash of the user's kernel, or a
 # wrong schedule). This script copies the package into a temporary directory, turns both checks
 # on in every .pyx there, compiles with the C++ library's assertions (every std::vector index is
-# checked: a bad one aborts with a message), and runs tests/test_engine_native*.py against that
-# build. The working tree and its own build are not touched.
+# checked: a bad one aborts with a message), and runs tests/test_engine_native*.py, the pins' and
+# the optimiser's tests (compiled and Python re-timing side by side) against that build. The working tree and its own build are not touched.
 #   bash scripts/check_native.sh [extra pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +30,7 @@ echo "check_native: building the checked engine in $work"
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-names = ("setups", "timeline", "load", "dispatch")
+names = ("setups", "timeline", "load", "dispatch", "retime")
 extensions = cythonize(
     [Extension(f"prodsched.engine._native.{name}", [f"prodsched/engine/_native/{name}.pyx"],
                language="c++", extra_compile_args=["-O1", "-D_GLIBCXX_ASSERTIONS"])
@@ -46,7 +46,7 @@ EOF
 mkdir -p "$work/tests" "$work/benchmarks"
 cp conftest.py pyproject.toml "$work/"
 cp tests/conftest.py tests/test_engine_properties.py tests/test_engine_native.py \
-   tests/test_engine_native_branches.py tests/test_engine_pins.py "$work/tests/"
+   tests/test_engine_native_branches.py tests/test_engine_pins.py tests/test_improve.py "$work/tests/"
 cp benchmarks/engine.py benchmarks/machine.py "$work/benchmarks/"
 
 cd "$work"
@@ -54,10 +54,11 @@ cd "$work"
 import sys
 sys.path.insert(0, ".")
 from pathlib import Path
-from prodsched.engine._native import dispatch, load, setups, timeline
-for module in (dispatch, load, setups, timeline):
+from prodsched.engine._native import dispatch, load, retime, setups, timeline
+for module in (dispatch, load, retime, setups, timeline):
     if not Path(module.__file__).resolve().is_relative_to(Path.cwd().resolve()):
         sys.exit(f"check_native: {module.__name__} comes from {module.__file__}, not the checked build")
 EOF
 PRODSCHED_REQUIRE_NATIVE=1 "$python" -m pytest -q -p no:cacheprovider \
-  tests/test_engine_native.py tests/test_engine_native_branches.py tests/test_engine_pins.py "$@"
+  tests/test_engine_native.py tests/test_engine_native_branches.py tests/test_engine_pins.py \
+  tests/test_improve.py "$@"

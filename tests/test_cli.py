@@ -301,6 +301,19 @@ def test_sample_command_writes_a_runnable_factory(env, tmp_path):
     assert kpis["orders"] == 40 and kpis["violations"] == 0
 
 
+def test_sample_tightness_puts_the_due_dates_into_fewer_days(env, tmp_path):
+    dues = {}
+    for tightness in ("1", "3"):
+        proc = prodsched(env, "sample", "--orders", 60, "--seed", 3, "--tightness", tightness,
+                         "--out", tmp_path / tightness)
+        assert proc.returncode == 0, proc.stderr
+        assert f"tightness {tightness}" in proc.stdout
+        dues[tightness] = pd.to_datetime(pd.read_csv(tmp_path / tightness / "order_data.csv")["due"])
+    assert dues["3"].max() < dues["1"].max() and dues["3"].min() >= dues["1"].min() - pd.Timedelta(days=1)
+    bad = prodsched(env, "sample", "--orders", 5, "--tightness", "0", "--out", tmp_path / "bad")
+    assert bad.returncode == 1 and "tightness must be a number > 0" in bad.stderr
+
+
 def test_notebooks_without_the_chain_module_is_one_line_exit_1(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "prodsched.jupyter.notebooks", None)  # importing it now fails
     code = cli.main(["run", str(SAMPLE), "--out", str(tmp_path / "out"), "--notebooks"])

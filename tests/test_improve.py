@@ -69,12 +69,18 @@ def test_never_worse_than_its_start_verified_and_repeatable(inst, rule, objectiv
     assert again.assignments == plan.assignments
 
 
+TIMELINE_NAMES = ["python", pytest.param("native", marks=needs_native)]
+
+
+@pytest.mark.parametrize("timeline", TIMELINE_NAMES)
 @RUN
 @given(inst=plants(), data=st.data())
-def test_incremental_re_timing_matches_timing_from_scratch(inst, data):
-    """Random moves, kept or taken back: the incrementally re-timed state always equals the
-    state timed from scratch from its own assignments, and passes the verifier."""
-    state = Sequencing(inst, schedule(inst))
+def test_incremental_re_timing_matches_timing_from_scratch(timeline, inst, data):
+    """Random moves, kept or taken back: the incrementally re-timed state (by the Python or the
+    compiled re-timing) always equals the state timed from scratch from its own assignments,
+    and passes the verifier."""
+    state = Sequencing(inst, schedule(inst), timeline=timeline)
+    assert state.timeline == timeline
     for _ in range(20):
         x = data.draw(st.integers(0, state.n - 1))
         m, _d = data.draw(st.sampled_from(state.elig[x]))
@@ -103,6 +109,7 @@ def test_same_schedule_whichever_timeline_ran_the_dispatch(inst, objective):
     plans = [schedule(inst, rule="window", objective=objective, improve_iterations=20,
                       options={"timeline": name}) for name in ("python", "native")]
     assert [p.info["timeline"] for p in plans] == ["python", "native"]
+    assert [p.info["retime"] for p in plans] == ["python", "native"]  # the optimiser's re-timing
     assert plans[0].assignments == plans[1].assignments
     assert verify(inst, plans[1]) == []
 
@@ -170,6 +177,30 @@ def test_setup_moves_group_the_same_mixture():
     assert start_fig.setup_slots == 15
     plan = improved(inst, start, objective="setups", iterations=20, options=only("setups"))
     assert figures_of(plan, inst).setup_slots == 3  # AAA then BBB: one change
+
+
+@pytest.mark.parametrize("timeline", TIMELINE_NAMES)
+def test_a_run_of_one_mixture_moves_as_a_whole(timeline):
+    """A A B B A A: moving one A of the second run next to the first saves nothing (the other A
+    then changes from B), moving the run A A together saves two changes."""
+    from prodsched.engine.neighbourhoods import Neighbourhoods, apply_move
+
+    ops = tuple(op(f"o{i}", mixture=mx) for i, mx in enumerate("AABBAA"))
+    inst = Instance(ops, (Machine("M1"),), {("C", "C"): 3})
+    start = schedule(inst, rule="spt", options={})  # spt keeps the given order here
+    assert figures_of(start, inst).setup_slots == 6
+    state = Sequencing(inst, start, timeline=timeline)
+    moves = Neighbourhoods(state, "setups", 48, ("setups",))
+    assert (4, 0, 2, (5,)) in moves._run_moves(4)  # o4 right after o1, o5 right after o4
+    assert apply_move(state, (4, 0, 2, (5,))) == 2
+    assert [ops[x].id for x in state.seq[0]] == ["o0", "o1", "o4", "o5", "o2", "o3"]
+    assert state.figures().setup_slots == 3 and verify(inst, state.assignments()) == []
+    state.undo()
+    state.undo()
+    assert state.assignments() == Sequencing(inst, start).assignments()
+    # no single relocation saves a change here: one iteration gets there by a run move
+    plan = improved(inst, start, objective="setups", iterations=1, options=only("setups"))
+    assert figures_of(plan, inst).setup_slots == 3
 
 
 def test_pull_moves_bring_a_late_job_forward():
@@ -281,14 +312,38 @@ def test_schedule_runs_dispatch_then_the_optimiser():
     ({"iterations": -1}, "iterations must be >= 0"),
     ({"objective": "quickest"}, "unknown objective 'quickest'"),
     ({"options": {"search": {"stall": -3}}}, "stall"),
+    ({"options": {"search": {"grow": 0}}}, "grow"),
     ({"options": {"search": {"speed": 3}}}, "unknown setting"),
     ({"options": {"search": {"neighbourhoods": ["swap"]}}}, "choose from critical"),
+    ({"options": {"search": {"first": "yes"}}}, r"\['first'\] must be True or False"),
     ({"options": {"weights": {"tardy": 1}}, "objective": "weighted"}, "unknown weight"),
 ])
 def test_bad_settings_are_named(kw, message):
     inst = big(5)
     with pytest.raises(ValueError, match=message):
         improve(inst, schedule(inst), **kw)
+
+
+@pytest.mark.parametrize("timeline", TIMELINE_NAMES)
+def test_first_improvement_takes_an_improving_move_without_trying_the_rest(timeline):
+    """By default an iteration stops at the first allowed move that improves the current
+    schedule; with ``first: False`` it tries every candidate and takes the best. Both are
+    verified, never worse than the start and repeatable."""
+    inst = big(60)
+    start = schedule(inst, rule="window")
+    runs = {}
+    for first in (True, False):
+        kw = dict(objective="tardiness", iterations=40, seed=3, timeline=timeline,
+                  options={"search": {"first": first}})
+        plan = improved(inst, start, **kw)
+        assert value(plan, inst, "tardiness") <= value(start, inst, "tardiness")
+        assert improve(inst, start, **kw).assignments == plan.assignments
+        runs[first] = plan.info
+    assert runs[True]["retime"] == timeline
+    assert runs[True]["value"] < runs[True]["start_value"]
+    # every iteration of the full sample tries up to 48 moves; the first improving one ends it sooner
+    assert runs[True]["evaluations"] < runs[False]["evaluations"]
+    assert runs[False]["evaluations"] > 40 * 20
 
 
 def test_an_infeasible_start_is_refused_naming_the_violation():
@@ -304,3 +359,31 @@ def test_schedule_checks_its_optimiser_settings():
         schedule(inst, improve_iterations=-2)
     with pytest.raises(ValueError, match="unknown objective"):
         schedule(inst, objective="nope")
+
+
+# -- plant-shaped data ------------------------------------------------------------------------
+def test_on_a_tight_plant_sample_both_re_timings_cut_tardiness_and_setups(tmp_path):
+    """A tight sample factory (150 orders, tightness 7): a fixed budget from the window rule
+    gives the same schedule with the Python and the compiled re-timing, verified, with less
+    tardiness and fewer setup slots than the rule."""
+    from prodsched.inputs.sample import write_sample
+    from prodsched.params import Params
+    from prodsched.stages import run_stage
+    from prodsched.stages.schedule import as_graph, build_instance
+
+    write_sample(tmp_path / "data", orders=150, seed=0, tightness=7.0)
+    params = Params(data=str(tmp_path / "data"))
+    inputs: dict = {}
+    for stage in ("load", "preprocess", "yield", "dag"):
+        inputs.update(run_stage(stage, inputs, params).artifacts)
+    inst = build_instance(as_graph(inputs["dag"]), inputs)
+    start = schedule(inst, rule="window")
+    before = figures_of(start, inst)
+    assert before.late_jobs > 0
+    names = ["python"] + (["native"] if _native_timeline() is not None else [])
+    plans = [improved(inst, start, objective="tardiness", iterations=150, seed=1, timeline=name)
+             for name in names]
+    assert [p.info["retime"] for p in plans] == names
+    assert all(p.assignments == plans[0].assignments for p in plans)
+    after = figures_of(plans[0], inst)
+    assert after.tardiness < before.tardiness and after.setup_slots < before.setup_slots

@@ -148,3 +148,25 @@ def test_committed_samples_load_with_no_errors_and_are_schedulable():
 def test_bad_arguments():
     with pytest.raises(ValueError):
         generate_tables(orders=0)
+
+
+def test_tightness_moves_only_the_due_dates_into_fewer_days():
+    loose = generate_tables(orders=300, seed=3)
+    tight = generate_tables(orders=300, seed=3, tightness=4.0)
+    for name in TABLE_NAMES:  # the same factory and the same orders ...
+        if name != "order_data":
+            pd.testing.assert_frame_equal(loose[name], tight[name], obj=name)
+    pd.testing.assert_frame_equal(loose["order_data"].drop(columns="due"),
+                                  tight["order_data"].drop(columns="due"))
+    # ... due within a quarter of the days (a Sunday due moves to Monday)
+    days = lambda t: (t["order_data"]["due"] - START).dt.days  # noqa: E731
+    span = days(loose).max() + 1
+    assert days(tight).max() <= round(span / 4) + 1 < span
+    assert days(tight).mean() < days(loose).mean() / 3
+    assert generate_tables(orders=300, seed=3, tightness=4.0)["order_data"].equals(tight["order_data"])
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), "2", True])
+def test_bad_tightness_is_named(bad):
+    with pytest.raises(ValueError, match="tightness"):
+        generate_tables(orders=10, tightness=bad)

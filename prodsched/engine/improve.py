@@ -2,11 +2,13 @@
 
 It starts from any schedule (a dispatch rule's), holds it as machine sequences
 (:class:`~prodsched.engine.sequencing.Sequencing`, re-timed with the dispatch semantics) and
-moves one operation per iteration to another position or another eligible machine. Each
-iteration tries the moves of the neighbourhoods that suit the objective
-(:mod:`prodsched.engine.neighbourhoods`), judges each by the objective and makes the best one
-not forbidden by the tabu list (a forbidden move is allowed when it beats the best schedule found).
-After ``stall`` iterations without a new best the search goes back to the best and perturbs it.
+moves one operation (or a run of operations) per iteration to another position or another
+eligible machine. Each iteration tries, in a seeded order, a sample of the moves of the
+neighbourhoods that suit the objective (:mod:`prodsched.engine.neighbourhoods`), judges each by
+the objective and makes the first one not forbidden by the tabu list that improves the current
+schedule, else the best one not forbidden (a forbidden move is allowed when it beats the best
+schedule found). Without a new best the sample grows (``grow``); after ``stall`` iterations
+without one the search goes back to the best and perturbs it.
 
 The budget is a number of iterations: the same instance, start, objective, options, seed and
 iterations give the identical schedule. ``time_limit_s`` only caps the wall time; the result
@@ -22,8 +24,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from prodsched.engine.model import Instance, Schedule
-from prodsched.engine.neighbourhoods import NAMES, Neighbourhoods
+from prodsched.engine.model import Assignment, Instance, Schedule
+from prodsched.engine.neighbourhoods import NAMES, Neighbourhoods, apply_move
 from prodsched.engine.objectives import (
     Objective,
     check_options,
@@ -43,6 +45,8 @@ SEARCH_DEFAULTS = {
     "stall": 250,  # iterations without a new best before going back to the best and perturbing
     "perturb": 4,  # random moves of a perturbation
     "neighbourhoods": None,  # names to draw on (None: those that suit the objective)
+    "first": True,  # take the first allowed move that improves the current schedule (else the best)
+    "grow": 8,  # without a new best, the sample grows by `candidates` every 25 iterations, to this many times
 }
 
 
@@ -57,6 +61,7 @@ def improve(
     time_limit_s: float | None = None,
     progress: Progress | None = None,
     cancel=None,
+    timeline: str | None = None,
 ) -> Schedule:
     """Improve ``start`` by ``objective`` for ``iterations`` iterations; the best found.
 
@@ -66,7 +71,9 @@ def improve(
     returns the best so far. ``info`` of the result records ``objective``, ``iterations``
     (done), ``iterations_asked``, ``capped`` (the time limit cut them), ``cancelled``,
     ``exhausted`` (stopped early: no move applied),
-    ``start_value``, ``value``, ``evaluations`` and ``last_improvement``.
+    ``start_value``, ``value``, ``evaluations``, ``last_improvement`` and ``retime`` (which
+    re-timing ran: ``timeline``, else the one ``start`` was dispatched on, else the compiled one
+    when built — both give the same schedule).
     """
     started = time.perf_counter()
     obj = get_objective(objective)
@@ -88,16 +95,18 @@ def improve(
         return obj.value(f, options)
 
     start_value = value(figures_of(start, instance))
-    state = Sequencing(instance, start)
+    timeline = timeline or start.info.get("timeline")
+    state = Sequencing(instance, start, timeline)
     current = value(state.figures())
     best_value = start_value
-    best = start.assignments
+    best = start.assignments  # the assignments, or a snapshot of the state (made into them when needed)
     if current < best_value:  # re-timing alone may start operations earlier
-        best_value, best = current, state.assignments()
+        best_value, best = current, state.snapshot()
     moves = Neighbourhoods(state, obj.name, search["candidates"], search["neighbourhoods"])
     rng = random.Random(seed)
     tabu: dict = {}  # what a move may not restore -> the iteration it is forbidden until
     tmin, tmax = search["tenure"]
+    first = bool(search["first"])
     evaluations = 0
     done = 0
     last_improvement = 0
@@ -113,45 +122,52 @@ def improve(
             break
         chosen = None
         chosen_value = chosen_guide = None
+        moves.limit = search["candidates"] * min(search["grow"], 1 + since // 25)
         candidates = moves.candidates(rng)
         if not candidates:  # no move of any neighbourhood applies: nothing left to try
             exhausted = True
             break
-        for x, m2, p in candidates:
+        for move in candidates:
+            x, m2, p = move[0], move[1], move[2]
             forbidden = tabu.get((x, m2, state.prev_at(x, m2, p)), 0) > it or (
                 m2 != state.mach[x] and tabu.get((x, m2), 0) > it)
-            if not state.relocate(x, m2, p):
+            made = apply_move(state, move)
+            if not made:
                 continue
             evaluations += 1
             v = value(state.figures())
             guide = (v, state.flow)
             sig = state.sig
-            state.undo()
+            for _ in range(made):
+                state.undo()
             if (forbidden or tabu.get(sig, 0) > it) and not v < best_value:
                 continue
             if chosen is None or guide < chosen_guide:
-                chosen, chosen_value, chosen_guide = (x, m2, p), v, guide
+                chosen, chosen_value, chosen_guide = move, v, guide
+                if first and v < current:
+                    break
         done = it
         since += 1
         if chosen is None or since > search["stall"]:
-            state = _perturbed(instance, best, moves, rng, search["perturb"], state, chosen)
+            best = _rows(state, best)
+            state = _perturbed(instance, best, moves, rng, search["perturb"], timeline)
             moves.state = state
             tabu.clear()
             since = 0
             current = value(state.figures())
         else:
-            x, m2, p = chosen
+            x, m2 = chosen[0], chosen[1]
             until = it + rng.randint(tmin, tmax)
             m1 = state.mach[x]
             tabu[state.sig] = until  # the schedule being left,
             tabu[x, m1, state.prev_at(x, m1, state.pos[x])] = until  # x back where it was,
             if m2 != m1:
                 tabu[x, m1] = until  # x back on the machine it leaves
-            state.relocate(x, m2, p)
+            apply_move(state, chosen)
             state.keep()
             current = chosen_value
         if current < best_value:
-            best_value, best = current, state.assignments()
+            best_value, best = current, state.snapshot()
             last_improvement = it
             since = 0
             if progress is not None:
@@ -162,14 +178,15 @@ def improve(
             reported = time.perf_counter()
     if progress is not None:
         progress(done, best_value)
-    plan = Schedule(assignments=best, rule=start.rule, window_days=start.window_days,
+    plan = Schedule(assignments=_rows(state, best), rule=start.rule, window_days=start.window_days,
                     seed=start.seed, elapsed_s=start.elapsed_s + time.perf_counter() - started,
                     passes=start.passes,
                     info={**start.info, "objective": obj.name, "iterations": done,
                           "iterations_asked": iterations, "capped": capped,
                           "cancelled": cancelled, "exhausted": exhausted, "start_value": list(start_value),
                           "value": list(best_value), "evaluations": evaluations,
-                          "last_improvement": last_improvement, "improve_seed": seed})
+                          "last_improvement": last_improvement, "improve_seed": seed,
+                          "retime": state.timeline})
     problems = verify(instance, plan)
     if problems:  # a bug, never a user error: say so loudly
         raise ProdschedError(f"the optimiser produced an infeasible schedule ({len(problems)} "
@@ -201,17 +218,24 @@ def _search_settings(given: Any) -> dict[str, Any]:
             raise ValueError(f"options['search']['neighbourhoods']: unknown {wrong}; choose "
                              f"from {', '.join(NAMES)}")
         out["neighbourhoods"] = only
-    for name in ("candidates", "stall", "perturb"):
+    if not isinstance(out["first"], bool):
+        raise ValueError(f"options['search']['first'] must be True or False, got {out['first']!r}")
+    for name in ("candidates", "stall", "perturb", "grow"):
         out[name] = int(out[name])
-        if out[name] < (1 if name == "candidates" else 0):
+        if out[name] < (1 if name in ("candidates", "grow") else 0):
             raise ValueError(f"options['search']['{name}'] is too small: {out[name]}")
     return out
 
 
+def _rows(state: Sequencing, best) -> tuple:
+    """The assignments of ``best`` (assignments, or a snapshot of ``state``)."""
+    return best if not best or isinstance(best[0], Assignment) else state.assignments(best)
+
+
 def _perturbed(instance: Instance, best, moves: Neighbourhoods, rng: random.Random, k: int,
-               state: Sequencing, chosen) -> Sequencing:
+               timeline: str | None) -> Sequencing:
     """The best schedule so far with ``k`` random feasible moves made on it."""
-    fresh = Sequencing(instance, Schedule(best))
+    fresh = Sequencing(instance, Schedule(best), timeline)
     moves.state = fresh
     made = 0
     for _ in range(8 * k + 8):
@@ -220,8 +244,7 @@ def _perturbed(instance: Instance, best, moves: Neighbourhoods, rng: random.Rand
         cands = moves.candidates(rng)
         if not cands:
             break
-        x, m2, p = cands[rng.randrange(len(cands))]
-        if fresh.relocate(x, m2, p):
+        if apply_move(fresh, cands[rng.randrange(len(cands))]):
             fresh.keep()
             made += 1
     return fresh

@@ -13,12 +13,13 @@ without ``x``). The neighbourhoods:
   where its predecessors let it start and where it starts now;
 * **setups**: an operation with a setup before it goes right before or after an operation of
   the same class and mixture (else the same class, else the same width) on an eligible machine,
-  the nearest in time first;
+  the nearest in time first; and the run it starts (it and the operations of its class and
+  mixture right after it) goes there as a whole (a move of several relocations);
 * **pull** (tardiness): an operation of a late job goes one to three places earlier on its
   machine.
 
 Which neighbourhoods an iteration draws on, and in what shares, follows the objective; a
-sample of ``limit`` moves (seeded) is tried when they offer more.
+sample of ``limit`` moves (seeded, in a seeded order) is tried when they offer more.
 """
 
 from __future__ import annotations
@@ -27,16 +28,17 @@ import random
 
 from prodsched.engine.sequencing import Sequencing
 
-Move = tuple[int, int, int]
+Move = tuple  # (x, m, p), or (x, m, p, (y, z, ..)): then y right after x, z right after y, ..
 
 # shares of each neighbourhood per objective (others: equal shares)
 FOCUS = {
     "makespan": {"critical": 0.75, "reassign": 0.25},
-    "tardiness": {"late": 0.55, "reassign": 0.15, "pull": 0.15, "setups": 0.15},
+    "tardiness": {"late": 0.35, "reassign": 0.05, "pull": 0.15, "setups": 0.45},
     "setups": {"setups": 0.7, "late": 0.15, "pull": 0.15},
 }
 _EVEN = {"critical": 0.3, "late": 0.2, "reassign": 0.2, "setups": 0.2, "pull": 0.1}
 NAMES = tuple(_EVEN)
+NEAR = 6  # positions past the earliest that a late operation's reassignment tries
 
 
 class Neighbourhoods:
@@ -74,7 +76,8 @@ class Neighbourhoods:
                     shares["setups"] = shares.get("setups", 0.0) + share / 2
                     shares["critical"] = shares.get("critical", 0.0) + share / 2
         chain: list[int] = []
-        if "critical" in shares or "reassign" in shares:
+        if "critical" in shares or ("reassign" in shares and "late" not in shares and "pull" not in shares):
+            # (reassignment draws on the late chains alone when there are any)
             chain, blocks = self.critical()
             parts["critical"] = self.block_moves(blocks)
         late_chain: list[int] = []
@@ -86,7 +89,7 @@ class Neighbourhoods:
             parts["late"] = self.block_moves(self.blocks(late_chain))
             parts["pull"] = self.pull_moves(jobs)
         if "reassign" in shares:
-            parts["reassign"] = self.reassign_moves(chain + late_chain)
+            parts["reassign"] = self.reassign_moves(chain + late_chain, bool(chain))
         if "setups" in shares:
             parts["setups"] = self.setup_moves(rng)
         return self._sample(parts, shares, rng)
@@ -112,9 +115,11 @@ class Neighbourhoods:
                     if m not in taken]
             out.extend(rest[:spare] if len(rest) <= spare else rng.sample(rest, spare))
         mach, pos, pin = self.state.mach, self.state.pos, self.state.pin
-        return [mv for mv in dict.fromkeys(out)  # a pinned operation never moves
-                if mv is not None and pin[mv[0]] < 0
-                and (mv[1] != mach[mv[0]] or mv[2] != pos[mv[0]])]
+        out = [mv for mv in dict.fromkeys(out)  # a pinned operation never moves
+               if mv is not None and pin[mv[0]] < 0 and (len(mv) == 3 or all(pin[r] < 0 for r in mv[3]))
+               and (mv[1] != mach[mv[0]] or mv[2] != pos[mv[0]])]
+        rng.shuffle(out)  # the search may take the first improving one: no neighbourhood goes first
+        return out
 
     # -- chains and blocks ------------------------------------------------------------------
     def _last(self) -> int:
@@ -190,24 +195,27 @@ class Neighbourhoods:
         return out
 
     # -- other neighbourhoods ---------------------------------------------------------------
-    def reassign_moves(self, ops: list[int]) -> list[Move]:
+    def reassign_moves(self, ops: list[int], critical: bool = True) -> list[Move]:
         """Each operation to every other eligible machine, at the positions from where
         its predecessors let it start to where it could start without ending the schedule
-        later (one more either side)."""
+        later (``critical``), else to where it starts now but at most ``NEAR`` past the first
+        (a late operation gains by starting early); one more either side."""
         state = self.state
         start, seq, mach = state.start, state.seq, state.mach
-        tails = self.tails()
+        tails = self.tails() if critical else None
         cmax = max((state.end[line[-1]] for line in seq if line), default=0)
         out: list[Move] = []
         for v in dict.fromkeys(ops):
             r = state.ready(v)
-            latest = cmax - tails[v]
+            latest = cmax - tails[v] if tails is not None else start[v]
             for m2, _d in state.elig[v]:
+                if m2 == mach[v]:
+                    continue
                 line = seq[m2]
                 lo = _first_at(line, start, r)
                 hi = _first_at(line, start, latest if latest > start[v] else start[v])
-                if m2 == mach[v]:
-                    continue
+                if tails is None and hi > lo + NEAR:
+                    hi = lo + NEAR
                 for p in range(max(0, lo - 1), min(len(line), hi + 1) + 1):
                     out.append((v, m2, p))
         return out
@@ -253,9 +261,35 @@ class Neighbourhoods:
                     out.append(self.after(v, y))
                 if near:
                     break
+            out.extend(self._run_moves(v))
         return [mv for mv in out if mv is not None]
 
+    def _run_moves(self, v: int) -> list[Move | None]:
+        """The run of ``v`` (``v`` and the operations of its class and mixture right after it
+        on its machine), moved together right before or after the nearest other operation of
+        that class and mixture on a machine that can run them all."""
+        state = self.state
+        line = state.seq[state.mach[v]]
+        typ, start, mach, pin = state.table.typ, state.start, state.mach, state.pin
+        run = [v]
+        for w in line[state.pos[v] + 1:]:
+            if typ[w] != typ[v] or pin[w] >= 0:
+                break
+            run.append(w)
+        if len(run) < 2:
+            return []
+        inside = set(run)
+        common = set(state.dur_on[v]).intersection(*(state.dur_on[w] for w in run[1:]))
+        near = sorted((abs(start[y] - start[v]), y) for y in self.partners[v][0]
+                      if mach[y] in common and y not in inside)[:2]
+        out: list[Move | None] = []
+        for _gap, y in near:
+            for first in (self.before(v, y), self.after(v, y)):
+                out.append(None if first is None else (*first, tuple(run[1:])))
+        return out
+
     def pull_moves(self, jobs: list[int]) -> list[Move]:
+        """Each operation of the jobs one to three places earlier on its machine."""
         state = self.state
         seq, mach, pos = state.seq, state.mach, state.pos
         out: list[Move] = []
@@ -330,3 +364,24 @@ def _runs(items: list[int], follows) -> list[list[int]]:
     if len(cur) > 1:
         out.append(cur)
     return out
+
+
+def apply_move(state: Sequencing, move: Move) -> int:
+    """Make ``move`` on ``state``: the relocations made (each logged), or 0 with nothing
+    changed when one of them is not possible."""
+    x, m, p = move[0], move[1], move[2]
+    if not state.relocate(x, m, p):
+        return 0
+    made = 1
+    mach, pos = state.mach, state.pos
+    for r in move[3] if len(move) > 3 else ():
+        q = pos[x] + 1
+        if mach[r] == m and pos[r] < pos[x]:
+            q -= 1
+        if m not in state.dur_on[r] or not state.relocate(r, m, q):
+            for _ in range(made):
+                state.undo()
+            return 0
+        made += 1
+        x = r
+    return made

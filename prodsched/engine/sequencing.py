@@ -9,30 +9,47 @@ start is as early as that graph allows (a semi-active schedule).
 
 :meth:`Sequencing.relocate` moves one operation to a position on an eligible machine and re-times
 only what the move changes: from the changed positions onwards, operations whose start changes
-and the ones right after them (:meth:`Sequencing._propagate`). It keeps an undo log, so a candidate move is tried, judged by its
-:class:`~prodsched.engine.objectives.Figures` and taken back with :meth:`Sequencing.undo`.
+and the ones right after them (:mod:`prodsched.engine.retiming`, or its compiled twin
+``_native.retime`` with the compiled timeline). It keeps an undo log, so a candidate move is
+tried, judged by its :class:`~prodsched.engine.objectives.Figures` and taken back with
+:meth:`Sequencing.undo`.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from heapq import heapify, heappop, heappush
+from array import array
 
 from prodsched.engine.model import Assignment, Instance, Schedule
 from prodsched.engine.objectives import Figures
+from prodsched.engine.retiming import Retiming
 from prodsched.engine.setups import SetupTable
+from prodsched.engine.timeline import Timeline, timeline_class
 
 _NEVER = 1 << 62
 _MASK = (1 << 64) - 1
 
 
-class Sequencing:
+def _zeros(n: int) -> array:
+    return array("q", bytes(8 * n))
+
+
+def _retimer_class(name: str | None):
+    """The compiled re-timing (``_native.retime.Retimer``) when :func:`timeline_class` picks
+    the compiled timeline for ``name``, else None (the Python reference)."""
+    if timeline_class(name) is Timeline:
+        return None
+    from prodsched.engine._native.retime import Retimer
+
+    return Retimer
+
+
+class Sequencing(Retiming):
     """Machine sequences of one instance, their start/end/setup per operation and the figures.
 
     Operations are numbered in the instance's order, machines in the instance's order.
     """
 
-    def __init__(self, instance: Instance, plan: Schedule) -> None:
+    def __init__(self, instance: Instance, plan: Schedule, timeline: str | None = None) -> None:
         self.instance = instance
         ops = instance.operations
         self.n = n = len(ops)
@@ -68,8 +85,8 @@ class Sequencing:
             if op.due_slot < self.job_due[j]:
                 self.job_due[j] = op.due_slot
         # the sequences, from the plan's machine order
-        self.mach = [0] * n
-        self.dur = [0] * n
+        self.mach = _zeros(n)  # (arrays of 64-bit ints: the compiled re-timing reads them in place)
+        self.dur = _zeros(n)
         self.seq: list[list[int]] = [[] for _ in instance.machines]
         placed = sorted((a.start, mindex[a.machine], index[a.op_id]) for a in plan.assignments)
         if len(placed) != n:
@@ -78,7 +95,7 @@ class Sequencing:
             self.mach[x] = m
             self.dur[x] = self.dur_on[x][m]
             self.seq[m].append(x)
-        self.pos = [0] * n
+        self.pos = _zeros(n)
         self.sig = 0  # the machine sequences' fingerprint: XOR of a key per adjacent pair
         for m, line in enumerate(self.seq):
             prev = -1
@@ -87,15 +104,19 @@ class Sequencing:
                 self.sig ^= self._arc(prev, x, m)
                 prev = x
             self.sig ^= self._arc(prev, -1, m) if line else 0
-        self.start = [0] * n
-        self.end = [0] * n
-        self.stp = [0] * n
+        self.start = _zeros(n)
+        self.end = _zeros(n)
+        self.stp = _zeros(n)
         self._mark = [0] * n  # stamps of the re-timing passes
         self._late = [0] * n  # stamps of the operations x must follow
         self._stamp = 0
         self._log: list = []
         self._time_all([x for _t, _m, x in placed])
-        self.job_end = [max(self.end[x] for x in xs) for xs in self.job_ops]
+        # re-timing: the compiled twin when the compiled timeline is chosen (same results)
+        retimer = _retimer_class(timeline)
+        self._retimer = retimer(self) if retimer else None
+        self.timeline = "native" if retimer else "python"
+        self.job_end = array("q", [max(self.end[x] for x in xs) for xs in self.job_ops])
         self.flow = sum(self.job_end)  # sum of the job ends: the search's tie-break
         self.tard = 0
         self.late = 0
@@ -123,12 +144,18 @@ class Sequencing:
                 makespan = end[line[-1]]
         return Figures(self.tard, self.late, self.setups, makespan)
 
-    def assignments(self) -> tuple[Assignment, ...]:
+    def snapshot(self) -> tuple[array, ...]:
+        """The placement now (start, end, setup, machine per operation): cheap to take, made
+        into assignments by :meth:`assignments`."""
+        return self.start[:], self.end[:], self.stp[:], self.mach[:]
+
+    def assignments(self, snapshot: tuple[array, ...] | None = None) -> tuple[Assignment, ...]:
+        """The assignments now, or those of a :meth:`snapshot`."""
+        start, end, stp, mach = snapshot or (self.start, self.end, self.stp, self.mach)
         ops = self.instance.operations
         codes = self.codes
-        rows = sorted((self.start[x], self.mach[x], x) for x in range(self.n))
-        return tuple(Assignment(ops[x].id, codes[m], t, self.end[x], self.stp[x])
-                     for t, m, x in rows)
+        rows = sorted(zip(start, mach, range(self.n)))
+        return tuple(Assignment(ops[x].id, codes[m], t, end[x], stp[x]) for t, m, x in rows)
 
     def ready(self, x: int) -> int:
         """Earliest start allowed by ``x``'s predecessors and their aging."""
@@ -168,6 +195,15 @@ class Sequencing:
             j += 1
         return line[j]
 
+    def next_at(self, x: int, m: int, p: int) -> int:
+        """The operation at index ``p`` of machine ``m``'s sequence counted without ``x`` (-1:
+        none): what ``x`` would precede there."""
+        line = self.seq[m]
+        j = p
+        if self.mach[x] == m and self.pos[x] <= j:
+            j += 1
+        return line[j] if j < len(line) else -1
+
     # -- moving ----------------------------------------------------------------------------
     def relocate(self, x: int, m2: int, p: int) -> bool:
         """Move ``x`` to index ``p`` of machine ``m2``'s sequence (``p`` counted without ``x``)
@@ -176,253 +212,60 @@ class Sequencing:
         m1 = self.mach[x]
         i1 = self.pos[x]
         seq1 = self.seq[m1]
-        pos = self.pos
         old_sig = self.sig
         arc = self._arc
         u = seq1[i1 - 1] if i1 else -1
         w = seq1[i1 + 1] if i1 + 1 < len(seq1) else -1
         sig = old_sig ^ arc(u, x, m1) ^ arc(x, w, m1) ^ arc(u, w, m1)
-        del seq1[i1]
-        for i in range(i1, len(seq1)):
-            pos[seq1[i]] = i
-        seeds = [x]
-        if i1 < len(seq1):
-            seeds.append(seq1[i1])  # its machine predecessor changed
-        seq2 = self.seq[m2]
-        u = seq2[p - 1] if p else -1
-        w = seq2[p] if p < len(seq2) else -1
+        seeds = [x] if w < 0 else [x, w]  # w: its machine predecessor changed
+        u = self.prev_at(x, m2, p)
+        w = self.next_at(x, m2, p)
         self.sig = sig ^ arc(u, w, m2) ^ arc(u, x, m2) ^ arc(x, w, m2)
-        seq2.insert(p, x)
-        for i in range(p, len(seq2)):
-            pos[seq2[i]] = i
+        self._move(x, m2, p)
         old_dur = self.dur[x]
         self.mach[x] = m2
         self.dur[x] = self.dur_on[x][m2]
-        if p + 1 < len(seq2):
-            seeds.append(seq2[p + 1])
+        if w >= 0:
+            seeds.append(w)
         log: list = [(x, m1, i1, old_dur, old_sig)]
-        if self._propagate(x, seeds, log):
+        retimer = self._retimer
+        if (retimer.propagate(self, x, seeds, log) if retimer is not None
+                else self._propagate(x, seeds, log)):
             self._log.append(log)
             return True
-        self._restore(log)
+        if self._retimer is not None:
+            self._retimer.restore(self, log)
+        else:
+            self._restore(log)
         return False
 
     def undo(self) -> None:
         """Take back the last logged move."""
-        self._restore(self._log.pop())
+        log = self._log.pop()
+        if self._retimer is not None:
+            self._retimer.restore(self, log)
+        else:
+            self._restore(log)
 
     def keep(self) -> None:
         """Forget the undo log: the moves made stay."""
         self._log.clear()
+        if self._retimer is not None:
+            self._retimer.clear()
 
-    def _restore(self, log: list) -> None:
-        start, end, stp, job_end = self.start, self.end, self.stp, self.job_end
-        for item in reversed(log[1:]):
-            if item[0] == 0:
-                _tag, v, s, e, u = item
-                start[v], end[v] = s, e
-                self.setups += u - stp[v]
-                stp[v] = u
-            else:
-                _tag, j, e, tard, late = item
-                self.flow += e - job_end[j]
-                job_end[j] = e
-                self.tard, self.late = tard, late
-        x, m1, i1, old_dur, self.sig = log[0]
-        m2 = self.mach[x]
+    def _move(self, x: int, m2: int, p: int) -> None:
+        """``x`` out of its sequence and to index ``p`` of ``m2``'s (positions renumbered;
+        ``mach`` and the times unchanged)."""
+        if self._retimer is not None:
+            self._retimer.move(self, x, m2, p)
+            return
         pos = self.pos
-        seq2 = self.seq[m2]
-        p = pos[x]
-        del seq2[p]
-        for i in range(p, len(seq2)):
-            pos[seq2[i]] = i
-        seq1 = self.seq[m1]
-        seq1.insert(i1, x)
+        seq1 = self.seq[self.mach[x]]
+        i1 = pos[x]
+        del seq1[i1]
         for i in range(i1, len(seq1)):
             pos[seq1[i]] = i
-        self.mach[x] = m1
-        self.dur[x] = old_dur
-
-    # -- timing ----------------------------------------------------------------------------
-    def _propagate(self, x: int, seeds: list[int], log: list) -> bool:
-        """Re-time after moving ``x`` (``seeds``: the operations whose machine predecessor
-        changed, ``x`` first), visiting only operations whose times change and their next ones.
-
-        Before the move, starts ordered every arc; after it, only arcs into and out of ``x`` may
-        break that order. Let ``lo`` be the latest old start before ``x`` (its new machine
-        predecessor, its job predecessors) and ``hi`` the earliest after it. When ``lo < hi``
-        the old starts, with ``x`` between the two, order every arc. Otherwise the operations
-        reachable from ``x`` that started at or before ``lo`` (``F``) go, in their old order,
-        right after ``x``, which goes right after ``lo``: that orders every arc again, unless a
-        predecessor of ``x`` is in ``F`` — a cycle: False, nothing re-timed.
-        """
-        start, end, stp, aging, dur = self.start, self.end, self.stp, self.aging, self.dur
-        seq, pos, mach, preds, succs = self.seq, self.pos, self.mach, self.preds, self.succs
-        line = seq[mach[x]]
-        i = pos[x]
-        before_x = preds[x] + [line[i - 1]] if i else preds[x]
-        lo = -1
-        for p in before_x:
-            if start[p] > lo:
-                lo = start[p]
-        after_x = succs[x] + [line[i + 1]] if i + 1 < len(line) else succs[x]
-        self._stamp += 2
-        on = self._stamp
-        mark = self._mark  # on: queued; on + 1: in F (and queued once it is)
-        late = self._late
-        for p in before_x:
-            late[p] = on
-        stack = [w for w in after_x if start[w] <= lo]
-        for w in stack:
-            mark[w] = on + 1
-        while stack:  # F: reachable from x, started at or before lo
-            v = stack.pop()
-            if late[v] == on:
-                return False  # x would come after itself
-            ln = seq[mach[v]]
-            k = pos[v] + 1
-            nxt = succs[v] + [ln[k]] if k < len(ln) else succs[v]
-            for w in nxt:
-                if start[w] <= lo and mark[w] != on + 1:
-                    mark[w] = on + 1
-                    stack.append(w)
-        heap = [(lo, 1, 0, x)]
-        queued = {x}
-        for v in seeds[1:]:
-            if v not in queued:
-                queued.add(v)
-                heap.append((lo, 2, start[v], v) if mark[v] == on + 1 else (start[v], 0, 0, v))
-        heapify(heap)
-        setup = self.table.setup
-        dts, dte = self.dts, self.dte
-        horizon = self.horizon
-        pin, now = self.pin, self.now
-        job = self.job
-        jobs_hit = []
-        while heap:
-            v = heappop(heap)[3]
-            m = mach[v]
-            ln = seq[m]
-            k = pos[v]
-            r = 0
-            for p in preds[v]:
-                e = end[p] + aging[p]
-                if e > r:
-                    r = e
-            s = 0
-            if k:
-                u = ln[k - 1]
-                s = setup(u, v, m) if v in seeds else stp[v]
-                e = end[u] + s
-                if e > r:
-                    r = e
-            d = dur[v]
-            if pin[v] >= 0:
-                t = self._pinned_start(v, m, r, s)
-                if t < 0:
-                    return False
-            else:
-                t = r if r >= now + s else now + s
-                ds = dts[m]
-                if ds:
-                    de = dte[m]
-                    q = bisect_right(de, t - s)
-                    while q < len(ds) and ds[q] < t + d:
-                        t = de[q] + s
-                        q += 1
-            if t == start[v] and t + d == end[v] and s == stp[v]:
-                continue
-            if t + d > horizon:
-                return False
-            log.append((0, v, start[v], end[v], stp[v]))
-            moved = t + d != end[v]
-            start[v] = t
-            end[v] = t + d
-            self.setups += s - stp[v]
-            stp[v] = s
-            if not moved:
-                continue
-            jobs_hit.append(job[v])
-            if k + 1 < len(ln):
-                w = ln[k + 1]
-                if w not in queued:
-                    queued.add(w)
-                    heappush(heap, (lo, 2, start[w], w) if mark[w] == on + 1
-                             else (start[w], 0, 0, w))
-            for w in succs[v]:
-                if w not in queued:
-                    queued.add(w)
-                    heappush(heap, (lo, 2, start[w], w) if mark[w] == on + 1
-                             else (start[w], 0, 0, w))
-        if jobs_hit:
-            self._update_jobs(jobs_hit, log)
-        return True
-
-    def _time_all(self, order: list[int]) -> None:
-        """Time every operation from scratch, in ``order`` (the start schedule's starts: in a
-        feasible schedule every predecessor starts earlier)."""
-        start, end, stp, aging, dur = self.start, self.end, self.stp, self.aging, self.dur
-        seq, pos, mach, setup = self.seq, self.pos, self.mach, self.table.setup
-        timed = bytearray(self.n)
-        for x in order:
-            r = 0
-            for p in self.preds[x]:
-                if not timed[p]:
-                    raise ValueError(f"the start schedule starts {self.instance.operations[x].id} "
-                                     f"before its predecessor {self.instance.operations[p].id}")
-                r = max(r, end[p] + aging[p])
-            m = mach[x]
-            s = 0
-            if pos[x]:
-                u = seq[m][pos[x] - 1]
-                s = setup(u, x, m)
-                r = max(r, end[u] + s)
-            if self.pin[x] >= 0:
-                t = self._pinned_start(x, m, r, s)
-                if t < 0:
-                    raise ValueError(f"the start schedule cannot keep the pin of "
-                                     f"{self.instance.operations[x].id}")
-            else:
-                t = max(r, self.now + s)
-                ds, de = self.dts[m], self.dte[m]
-                q = bisect_right(de, t - s)
-                while q < len(ds) and ds[q] < t + dur[x]:
-                    t = de[q] + s
-                    q += 1
-            start[x], end[x], stp[x] = t, t + dur[x], s
-            timed[x] = 1
-        self.setups = sum(stp)
-
-    def _pinned_start(self, x: int, m: int, r: int, s: int) -> int:
-        """The pinned start of ``x`` when ``r`` (its earliest start after the operations before
-        it) allows it and its setup ``s`` overlaps no downtime there; -1 otherwise."""
-        t = self.pin[x]
-        if r > t:
-            return -1
-        ds = self.dts[m]
-        if ds and s:
-            q = bisect_right(self.dte[m], t - s)
-            if q < len(ds) and ds[q] < t:
-                return -1
-        return t
-
-    def _update_jobs(self, jobs: list[int], log: list) -> None:
-        job_end, job_due, end, job_ops = self.job_end, self.job_due, self.end, self.job_ops
-        for j in dict.fromkeys(jobs):
-            e = 0
-            for x in job_ops[j]:
-                if end[x] > e:
-                    e = end[x]
-            old = job_end[j]
-            if e == old:
-                continue
-            log.append((1, j, old, self.tard, self.late))
-            self.flow += e - old
-            due = job_due[j]
-            if old > due:
-                self.tard -= old - due
-                self.late -= 1
-            if e > due:
-                self.tard += e - due
-                self.late += 1
-            job_end[j] = e
+        seq2 = self.seq[m2]
+        seq2.insert(p, x)
+        for i in range(p, len(seq2)):
+            pos[seq2[i]] = i

@@ -420,17 +420,18 @@ def _native_timeline() -> type | None:
     one of its sources (an edited ``.pyx``/``.pxd`` not yet rebuilt: ``pip install -e .``
     rebuilds it).
 
-    It comes with the compiled setup table, set-up and dispatch loops (``_native.setups``,
-    ``_native.load``, ``_native.dispatch``); all four must be there.
+    It comes with the compiled setup table, set-up and dispatch loops and the optimiser's
+    re-timing (``_native.setups``, ``_native.load``, ``_native.dispatch``, ``_native.retime``);
+    all five must be there.
     """
     try:
-        from prodsched.engine._native import dispatch, load, setups
+        from prodsched.engine._native import dispatch, load, retime, setups
         from prodsched.engine._native import timeline as compiled
     except ImportError:
         return None
     here = Path(__file__).parent
     declarations = sorted((here / "_native").glob("*.pxd"))  # any module may cimport these
-    for module in (compiled, setups, load, dispatch):
+    for module in (compiled, setups, load, dispatch, retime):
         built = Path(module.__file__)
         own = here / "_native" / (module.__name__.rpartition(".")[2] + ".pyx")
         stale = [src.relative_to(here).as_posix() for src in [own, *declarations]

@@ -13,6 +13,11 @@ plant grows with the orders so that it stays as loaded: machines by the square r
 orders / BASE_ORDERS (at most MAX_MACHINES) and the span of due dates by the rest, so machines x
 days grows like the orders (15,000 orders: about 3x the machines over about 3x the months).
 Up to BASE_ORDERS orders the factory of a seed is the same whatever the order count.
+
+``tightness`` (default 1) sets how hard the orders press on that plant: their due dates fall
+within the plant's span of due dates divided by ``tightness`` (at least one day), so 2 asks for
+the same work in half the days and 0.5 spreads it over twice the days. Only the due dates move:
+the factory, the items and every other column of the orders stay those of the seed.
 """
 
 from __future__ import annotations
@@ -219,11 +224,19 @@ def plant_size(orders: int, base_machines: int, base_span_days: int,
     return n, int(max(span, base_span_days))
 
 
+def due_span(span_days: int, tightness: float) -> int:
+    """Days the due dates spread over: the plant's span divided by ``tightness`` (>= 1 day)."""
+    return max(1, round(span_days / tightness))
+
+
 def generate_tables(orders: int = 150, seed: int = 0, machines: int | None = None,
-                    items: int | None = None) -> dict[str, pd.DataFrame]:
+                    items: int | None = None, tightness: float = 1.0) -> dict[str, pd.DataFrame]:
     """The 12 canonical input tables of a synthetic factory (no ``_row`` column)."""
     if orders < 1:
         raise ValueError("orders must be >= 1")
+    if isinstance(tightness, bool) or not isinstance(tightness, (int, float)) or not tightness > 0 \
+            or not np.isfinite(tightness):
+        raise ValueError(f"tightness must be a number > 0, got {tightness!r}")
     factory, order_rng = np.random.default_rng(seed).spawn(2)
     base_machines = int(machines) if machines is not None else int(factory.integers(10, 17))
     span_days = int(factory.integers(60, 91))
@@ -249,7 +262,7 @@ def generate_tables(orders: int = 150, seed: int = 0, machines: int | None = Non
     routing = _routings(item_rng, item_table["item"].tolist(), types)
     speeds = _speeds(item_rng, routing, capable)
     allocate, limit, speeds = _constraints(item_rng, routing, speeds, capable, n_machines / base_machines)
-    order_table = _orders(order_rng, item_table, orders, span_days)
+    order_table = _orders(order_rng, item_table, orders, due_span(span_days, tightness))
     pairs = routing[["item", "operation"]].to_numpy()
     n_obs = item_rng.integers(1, 5, len(pairs))
     rep = np.repeat(np.arange(len(pairs)), n_obs)
