@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -161,9 +162,16 @@ def test_restarts_keep_the_best_pass_by_the_objective(objective):
 
 def test_restarts_report_progress_once_over_all_passes():
     calls = []
-    # the Python timeline: slow enough for reports during the passes (at most ~10 a second)
-    plan = plan_of(big_plant(2000), rule="spt", options={"restarts": 3, "timeline": "python"},
-                   progress=lambda f, m: calls.append(f))
+
+    states = []  # kept, so that each pass's RuleState is a new object
+
+    def slow_spt(operation, state):
+        if not any(s is state for s in states):  # each pass waits 0.15 s once: the ticker reports at
+            states.append(state)                  # most ~10 times a second, every 128 operations placed
+            time.sleep(0.15)
+        return min(operation.durations.values())
+
+    plan = plan_of(big_plant(70), rule=slow_spt, options={"restarts": 3}, progress=lambda f, m: calls.append(f))
     assert plan.passes == 3 and len(calls) >= 3
     assert all(a < b for a, b in zip(calls, calls[1:])), calls  # rising across the passes
     assert calls[-1] == 1.0 and 0 < calls[0] < 1
