@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from cli_helpers import cli_env, run_cli
 from prodsched import cli
 from prodsched.execute import StageProgress
 
@@ -20,29 +19,18 @@ SAMPLE = ROOT / "sample_data"
 STAGE_MODULES = ("load", "preprocess", "yields", "dag", "schedule", "results")
 
 
-
 @pytest.fixture
 def env(tmp_path):
-    e = dict(os.environ)
-    e["PRODSCHED_STORE"] = str(tmp_path / "store" / "sessions.db")
-    e["MPLBACKEND"] = "Agg"
-    e.pop("PRODSCHED_REDIS_URL", None)
-    return e
-
-
-def prodsched(env, *args, timeout=240):
-    return subprocess.run([sys.executable, "-m", "prodsched", *map(str, args)], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return cli_env(tmp_path / "store" / "sessions.db")
 
 
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory):
     """One full run on sample_data shared by the tests that read its outputs."""
     tmp = tmp_path_factory.mktemp("cli")
-    env = {**os.environ, "PRODSCHED_STORE": str(tmp / "sessions.db"), "MPLBACKEND": "Agg"}
-    env.pop("PRODSCHED_REDIS_URL", None)
+    env = cli_env(tmp / "sessions.db")
     out = tmp / "out"
-    proc = prodsched(env, "run", SAMPLE, "--out", out)
+    proc = run_cli(env, "run", SAMPLE, "--out", out)
     return proc, out, env
 
 
@@ -74,13 +62,13 @@ def test_optimiser_flags_become_parameters():
 
 
 def test_stages_command(env):
-    proc = prodsched(env, "stages")
+    proc = run_cli(env, "stages")
     assert proc.returncode == 0
     assert [line.split()[1] for line in proc.stdout.splitlines()] == list(cli.STAGES)
 
 
 def test_missing_input_is_one_line_exit_1(env, tmp_path):
-    proc = prodsched(env, "run", tmp_path / "nope", "--out", tmp_path / "out")
+    proc = run_cli(env, "run", tmp_path / "nope", "--out", tmp_path / "out")
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [f"prodsched: stage 1 (load) failed: input {tmp_path / 'nope'} does not exist"]
 
@@ -117,7 +105,7 @@ def test_run_sample_data(sample_run):
 
 def test_run_with_an_objective_and_the_optimiser(env, tmp_path):
     out = tmp_path / "out"
-    proc = prodsched(env, "run", SAMPLE, "--out", out, "--objective", "setups", "--improve", "25",
+    proc = run_cli(env, "run", SAMPLE, "--out", out, "--objective", "setups", "--improve", "25",
                      "--time-limit", "300", "-q")
     assert proc.returncode == 0, proc.stderr
     kpis = json.loads((out / "kpis.json").read_text(encoding="utf-8"))
@@ -182,7 +170,7 @@ def test_run_writes_the_gantt_files(sample_run):
 def test_verify_command_accepts_the_written_schedule_and_rejects_a_broken_one(sample_run, tmp_path):
     proc, out, env = sample_run
     assert proc.returncode == 0, proc.stderr
-    ok = prodsched(env, "verify", "--data", SAMPLE, "--schedule", out / "schedule.csv")
+    ok = run_cli(env, "verify", "--data", SAMPLE, "--schedule", out / "schedule.csv")
     assert ok.returncode == 0, ok.stderr
     assert "0 violations" in ok.stdout
     broken_dir = tmp_path / "broken"
@@ -193,7 +181,7 @@ def test_verify_command_accepts_the_written_schedule_and_rejects_a_broken_one(sa
     schedule.loc[0, "end"] = str(first_end - 1 if first_end - first_start > 1
                                  else first_end + 5)
     schedule.to_csv(broken_dir / "schedule.csv", index=False)
-    bad = prodsched(env, "verify", "--data", SAMPLE, "--schedule", broken_dir / "schedule.csv")
+    bad = run_cli(env, "verify", "--data", SAMPLE, "--schedule", broken_dir / "schedule.csv")
     assert bad.returncode == 1
     assert schedule.loc[0, "op_id"] in bad.stdout
     assert "Traceback" not in bad.stderr
@@ -201,19 +189,19 @@ def test_verify_command_accepts_the_written_schedule_and_rejects_a_broken_one(sa
 
 def test_run_plant_export(env, tmp_path):
     data = SAMPLE / "plant_export"
-    proc = prodsched(env, "run", data, "--out", tmp_path / "out")
+    proc = run_cli(env, "run", data, "--out", tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "out" / "kpis.json").read_text())["violations"] == 0
 
 
 def test_outputs_choose_the_result_files(env, tmp_path):
     always = {"schedule.csv", "kpis.json", "run.json"}
-    lean = prodsched(env, "run", SAMPLE / "plant_export", "--out", tmp_path / "lean", "--outputs", "csv", "--quiet")
+    lean = run_cli(env, "run", SAMPLE / "plant_export", "--out", tmp_path / "lean", "--outputs", "csv", "--quiet")
     assert lean.returncode == 0, lean.stderr
     assert {p.name for p in (tmp_path / "lean").iterdir()} == always | {"orders.csv", "unable.csv", "validation.csv"}
     assert json.loads((tmp_path / "lean" / "run.json").read_text())["parameters"]["outputs"] == "csv"
     sid = lean.stdout.split()[1]
-    again = prodsched(env, "run", "--session", sid, "--stages", "6", "--out", tmp_path / "pics",
+    again = run_cli(env, "run", "--session", sid, "--stages", "6", "--out", tmp_path / "pics",
                       "--outputs", "PNG, html", "--quiet")
     assert again.returncode == 0, again.stderr
     assert {p.name for p in (tmp_path / "pics").iterdir()} == always | {"gantt.png", "gantt.html"}
@@ -221,10 +209,10 @@ def test_outputs_choose_the_result_files(env, tmp_path):
 
 
 def test_a_bad_outputs_value_is_exit_2_before_any_session(env, tmp_path):
-    proc = prodsched(env, "run", SAMPLE, "--out", tmp_path / "out", "--outputs", "csv,pdf")
+    proc = run_cli(env, "run", SAMPLE, "--out", tmp_path / "out", "--outputs", "csv,pdf")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("prodsched: --outputs:") and "pdf" in proc.stderr and "xlsx" in proc.stderr
-    assert json.loads(prodsched(env, "sessions", "--json").stdout) == []
+    assert json.loads(run_cli(env, "sessions", "--json").stdout) == []
     assert not (tmp_path / "out").exists()
 
 
@@ -234,7 +222,7 @@ def test_broken_input_exits_2_with_a_readable_table(env, tmp_path):
     orders = pd.read_csv(data / "order_data.csv", dtype=str, keep_default_na=False)
     orders.loc[1, "due"] = "not a date"
     orders.to_csv(data / "order_data.csv", index=False)
-    proc = prodsched(env, "run", data, "--out", tmp_path / "out")
+    proc = run_cli(env, "run", data, "--out", tmp_path / "out")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert "severity" in proc.stderr and "order_data" in proc.stderr and "not a date" in proc.stderr
@@ -250,7 +238,7 @@ def test_order_without_routing_is_listed_as_unable_not_dropped(env, tmp_path):
     po = orders.loc[1, "po_no"]
     orders.loc[1, "item"] = "NO-SUCH-ITEM"
     orders.to_csv(data / "order_data.csv", index=False)
-    proc = prodsched(env, "run", data, "--out", tmp_path / "out", "--quiet")
+    proc = run_cli(env, "run", data, "--out", tmp_path / "out", "--quiet")
     assert proc.returncode == 0, proc.stderr  # a warning never changes the exit code
     assert "warning" in proc.stderr and "Traceback" not in proc.stderr
     out = tmp_path / "out"
@@ -266,7 +254,7 @@ def test_order_without_routing_is_listed_as_unable_not_dropped(env, tmp_path):
 
 
 def test_unknown_rule_is_refused_before_stage_1_with_one_line(env, tmp_path):
-    proc = prodsched(env, "run", SAMPLE, "--out", tmp_path / "out", "--rule", "no_such_rule", "--quiet")
+    proc = run_cli(env, "run", SAMPLE, "--out", tmp_path / "out", "--rule", "no_such_rule", "--quiet")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("prodsched: --rule:"), proc.stderr
@@ -275,27 +263,27 @@ def test_unknown_rule_is_refused_before_stage_1_with_one_line(env, tmp_path):
 
 
 def test_sessions_continue_with_other_parameters(env, tmp_path):
-    first = prodsched(env, "run", SAMPLE, "--out", tmp_path / "a", "--stages", "1-4")
+    first = run_cli(env, "run", SAMPLE, "--out", tmp_path / "a", "--stages", "1-4")
     assert first.returncode == 0, first.stderr
     sid = first.stdout.split()[1]
-    second = prodsched(env, "run", "--session", sid, "--out", tmp_path / "b", "--stages", "5-6", "--window-days", "2")
+    second = run_cli(env, "run", "--session", sid, "--out", tmp_path / "b", "--stages", "5-6", "--window-days", "2")
     assert second.returncode == 0, second.stderr
     assert json.loads((tmp_path / "b" / "kpis.json").read_text())["violations"] == 0
     assert json.loads((tmp_path / "b" / "kpis.json").read_text())["window_days"] == 2
-    status = prodsched(env, "status", sid, "--json")
+    status = run_cli(env, "status", sid, "--json")
     assert status.returncode == 0, status.stderr
     stages = json.loads(status.stdout)["stages"]
     assert [s["status"] for s in stages] == ["done"] * 6
-    listed = prodsched(env, "sessions", "--json")
+    listed = run_cli(env, "sessions", "--json")
     assert sid in {row.get("session_id", row.get("id")) for row in json.loads(listed.stdout)}
-    text = prodsched(env, "status", sid)
+    text = run_cli(env, "status", sid)
     assert text.returncode == 0 and "schedule" in text.stdout
 
 
 def test_sample_command_writes_a_runnable_factory(env, tmp_path):
-    proc = prodsched(env, "sample", "--orders", 40, "--seed", 3, "--out", tmp_path / "data")
+    proc = run_cli(env, "sample", "--orders", 40, "--seed", 3, "--out", tmp_path / "data")
     assert proc.returncode == 0, proc.stderr
-    run = prodsched(env, "run", tmp_path / "data", "--out", tmp_path / "out", "--quiet")
+    run = run_cli(env, "run", tmp_path / "data", "--out", tmp_path / "out", "--quiet")
     assert run.returncode == 0, run.stderr
     kpis = json.loads((tmp_path / "out" / "kpis.json").read_text())
     assert kpis["orders"] == 40 and kpis["violations"] == 0
@@ -304,13 +292,13 @@ def test_sample_command_writes_a_runnable_factory(env, tmp_path):
 def test_sample_tightness_puts_the_due_dates_into_fewer_days(env, tmp_path):
     dues = {}
     for tightness in ("1", "3"):
-        proc = prodsched(env, "sample", "--orders", 60, "--seed", 3, "--tightness", tightness,
+        proc = run_cli(env, "sample", "--orders", 60, "--seed", 3, "--tightness", tightness,
                          "--out", tmp_path / tightness)
         assert proc.returncode == 0, proc.stderr
         assert f"tightness {tightness}" in proc.stdout
         dues[tightness] = pd.to_datetime(pd.read_csv(tmp_path / tightness / "order_data.csv")["due"])
     assert dues["3"].max() < dues["1"].max() and dues["3"].min() >= dues["1"].min() - pd.Timedelta(days=1)
-    bad = prodsched(env, "sample", "--orders", 5, "--tightness", "0", "--out", tmp_path / "bad")
+    bad = run_cli(env, "sample", "--orders", 5, "--tightness", "0", "--out", tmp_path / "bad")
     assert bad.returncode == 1 and "tightness must be a number > 0" in bad.stderr
 
 
@@ -329,7 +317,7 @@ def test_run_with_notebooks_continues_a_session(sample_run, tmp_path):
     proc, _, env = sample_run
     assert proc.returncode == 0, proc.stderr
     sid = proc.stdout.split()[1]
-    nb = prodsched(env, "run", "--session", sid, "--stages", "6", "--out", tmp_path / "out", "--notebooks",
+    nb = run_cli(env, "run", "--session", sid, "--stages", "6", "--out", tmp_path / "out", "--notebooks",
                    timeout=600)
     assert nb.returncode == 0, nb.stderr
     assert "Traceback" not in nb.stderr
@@ -337,5 +325,5 @@ def test_run_with_notebooks_continues_a_session(sample_run, tmp_path):
     assert [p.name for p in run_dirs[0].glob("*.ipynb")] == ["06_results.ipynb"]
     assert json.loads((tmp_path / "out" / "kpis.json").read_text())["violations"] == 0
     assert "violations  0" in nb.stdout
-    status = json.loads(prodsched(env, "status", sid, "--json").stdout)
+    status = json.loads(run_cli(env, "status", sid, "--json").stdout)
     assert [s["status"] for s in status["stages"]] == ["done"] * 6
