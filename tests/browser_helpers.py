@@ -77,6 +77,14 @@ class JupyterLab:
         }
         self.env.pop("PRODSCHED_REDIS_URL", None)
         self.dirs = dirs
+        # its kernel python3 runs this interpreter, whatever python3 kernel is registered elsewhere:
+        # the spec sits in the server's data folder, which is searched first
+        spec = dirs["data"] / "kernels" / "python3"
+        spec.mkdir(parents=True, exist_ok=True)
+        (spec / "kernel.json").write_text(json.dumps({
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "Python 3", "language": "python"}), encoding="utf-8")
+        self.env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(dirs["data"]), os.environ.get("JUPYTER_PATH")]))
 
     @property
     def url(self) -> str:
@@ -201,3 +209,4 @@ def widest_bar(page) -> dict:
             return best;
         }"""
     )
+

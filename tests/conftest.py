@@ -205,3 +205,17 @@ def payload_fifo(tmp_path):
     fifo = PayloadFifo(tmp_path / "plant.json")
     yield fifo
     fifo.release()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (the system's /usr/bin/chromium) for a test module."""
+    from browser_helpers import launch_chromium, require_browser
+
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = launch_chromium(pw)
+        yield chromium
+        chromium.close()

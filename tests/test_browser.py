@@ -14,7 +14,6 @@ import pytest
 from browser_helpers import (
     ARTIFACTS,
     JupyterLab,
-    launch_chromium,
     prepare_root,
     require_browser,
     run_all_cells,
@@ -27,17 +26,6 @@ from prodsched.stages import STAGES
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 STAGE_TIMEOUT_MS = 120_000
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = launch_chromium(pw)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

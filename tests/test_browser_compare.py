@@ -9,10 +9,9 @@ test skips with the reason when Chromium/Playwright/JupyterLab is missing; with 
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
-from browser_helpers import ARTIFACTS, JupyterLab, launch_chromium, require_browser, run_all_cells, wait_kernel_idle
+from browser_helpers import ARTIFACTS, JupyterLab, require_browser, run_all_cells, wait_kernel_idle
 
 from prodsched.engine.rules import RULES, register_rule
 
@@ -47,27 +46,9 @@ def lab(tmp_path_factory):
                 "nbformat": 4, "nbformat_minor": 5}
     (root / "compare.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
     server = JupyterLab(base, root, base / "sessions.db")  # the kernel's default store is the sweep's
-    # kernel "python3" of the server's own data folder (searched first): this interpreter, whatever
-    # another python3 kernel registered for the user points at
-    spec = server.dirs["data"] / "kernels" / "python3"
-    spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3", "language": "python"}), encoding="utf-8")
     server.start()
     yield server, table
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = launch_chromium(pw)
-        yield chromium
-        chromium.close()
 
 
 def test_compare_view_changes_baseline_and_opens_a_run_in_the_gantt(lab, browser):

@@ -8,14 +8,11 @@ passes the project's verifier. Skips/fails like tests/test_browser.py when the b
 
 from __future__ import annotations
 
-import json
-import sys
 
 import pytest
 from browser_helpers import (
     ARTIFACTS,
     JupyterLab,
-    launch_chromium,
     prepare_root,
     require_browser,
     run_all_cells,
@@ -33,17 +30,6 @@ HOOK = "document.querySelector('.prodsched-gantt').prodschedGantt"
 
 
 @pytest.fixture(scope="module")
-def browser():
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = launch_chromium(pw)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     require_browser()
     base = tmp_path_factory.mktemp("lab")
@@ -51,12 +37,6 @@ def lab(tmp_path_factory):
     root.mkdir()
     prepare_root(root)
     server = JupyterLab(base, root, base / "sessions.db")
-    # the server's kernels run this Python (whatever kernelspec the user's own folders hold)
-    spec = server.dirs["data"] / "kernels" / "python3"
-    spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3", "language": "python"}), encoding="utf-8")
     server.start()
     yield server
     server.stop()
