@@ -6,8 +6,9 @@ and the schedule's plan view, and writes ``schedule.csv``, ``kpis.json``, ``orde
 ``outputs`` chooses). Datetimes are ISO 8601 (``2024-03-05T14:30:00``), due dates ISO dates,
 multi-values ';'-joined, text UTF-8.
 
-The writers run one after the other: they are pure-Python or hold the interpreter lock (XlsxWriter,
-matplotlib's Agg), so threads made them slower, not faster, when measured on two cores.
+gantt.png is drawn in a separate process (:mod:`prodsched.results.gantt_process`) while the other
+files are written here, one after the other: matplotlib's Agg holds the interpreter lock, so a
+thread made the writers slower, not faster, when measured on two cores.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from prodsched.results.columns import (
     UNABLE_COLUMNS,
     VALIDATION_COLUMNS,
 )
+from prodsched.results import gantt_process
 from prodsched.results.gantt_data import gantt_data
 from prodsched.results.plan import PlanView
 from prodsched.results.workbook import XLSX_SHEETS, plain, sheets_of, with_columns, write_workbook  # noqa: F401
@@ -141,14 +143,13 @@ def write_results(artifacts: Mapping[str, Any], out_dir: str | Path, plan: PlanV
             tables = {k: artifacts[k] for k in TABLE_NAMES if k in artifacts}
             plan = PlanView.build(schedule, artifacts.get("dag"), tables, artifacts.get("calendar"))
         data = gantt_data(plan)
-        if "png" in chosen:
-            jobs.append(("png", lambda: [_render_png(data, out / "gantt.png")]))
+        if "png" in chosen:  # drawn in its own process while the other files are written here
+            drawing = gantt_process.draw(data, out / "gantt.png")
+            jobs.append(("png", lambda: [gantt_process.result(drawing, out / "gantt.png")]))
         if "html" in chosen:
             jobs.append(("html", lambda: [_write_text(out / "gantt.html", _gantt_html(data))]))
-    written: list[Path] = []
-    for _, job in jobs:
-        written.extend(job())
-    return written
+    files = {name: job() for name, job in sorted(jobs, key=lambda j: j[0] == "png")}  # the PNG waited for last
+    return [path for name, _ in jobs for path in files[name]]
 
 
 def _changes_for_csv(changes: pd.DataFrame) -> pd.DataFrame:
