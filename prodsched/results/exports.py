@@ -145,7 +145,7 @@ def write_results(artifacts: Mapping[str, Any], out_dir: str | Path, plan: PlanV
         data = gantt_data(plan)
         if "png" in chosen:  # drawn in its own process while the other files are written here
             drawing = gantt_process.draw(data, out / "gantt.png")
-            jobs.append(("png", lambda: [gantt_process.result(drawing, out / "gantt.png")]))
+            jobs.append(("png", lambda: [gantt_process.result(drawing)]))
         if "html" in chosen:
             jobs.append(("html", lambda: [_write_text(out / "gantt.html", _gantt_html(data))]))
     files = {name: job() for name, job in sorted(jobs, key=lambda j: j[0] == "png")}  # the PNG waited for last
