@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,14 @@ def test_run_fails_in_one_line_when_the_png_cannot_be_written(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         f"prodsched: stage 6 (results) failed: IsADirectoryError: [Errno 21] Is a directory: '{out / 'gantt.png'}'"]
+
+
+def test_an_interrupt_meant_for_the_parent_leaves_the_drawing_process_running(tmp_path):
+    """Ctrl-C (or a Jupyter kernel's shutdown) reaches the whole process group; the drawing
+    process ignores it and ends when the parent closes its input."""
+    data = gantt_data(_plan(_artifacts()))
+    gantt_process.result(gantt_process.draw(data, tmp_path / "a.png"))
+    child = gantt_process._child
+    os.kill(child.pid, signal.SIGINT)
+    assert gantt_process.result(gantt_process.draw(data, tmp_path / "b.png")).is_file()
+    assert gantt_process._child is child and child.poll() is None

@@ -12,7 +12,8 @@ An error while drawing is raised again in the parent: a built-in exception (OSEr
 ValueError, ...) as the same type with the same message, any other as :class:`DrawingError`
 naming the file, the type and the message. A child that dies fails the file with its exit code;
 the next chart starts a fresh one. The process is reused by later runs in the same interpreter
-and ends with it (its stdin closes).
+and ends with it (its stdin closes); it runs in a session of its own and ignores SIGINT, so a
+terminal's Ctrl-C or a Jupyter kernel's shutdown reaches the parent only.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def start() -> None:
             root = str(Path(__file__).resolve().parents[2])  # the folder holding this prodsched
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
             _child = subprocess.Popen([sys.executable, "-m", "prodsched.results.gantt_process"], env=env,
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8")
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
+                                      start_new_session=True)  # a terminal's or kernel's Ctrl-C is not for it
 
 
 def draw(data: Mapping[str, Any], path: str | Path) -> Future:
@@ -99,6 +101,9 @@ def _ask(request: str, name: str) -> str:
 
 def _serve() -> None:
     """The drawing process: import what drawing needs, then answer requests until stdin closes."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: this process ends when its input closes
     from matplotlib import collections, colors, dates, figure, patches  # noqa: F401
     from matplotlib.backends import backend_agg  # noqa: F401
 
