@@ -142,8 +142,8 @@ def write_table(bench: list[Size], lean: dict, path: Path, notes: str) -> str:
         ("Generated factories (`prodsched sample --orders N --seed 0`), default parameters (window rule, "
         "5-day window, 30-minute slots), SQLite session store. Wall time of the whole command "
         "(interpreter start, all six stages, every result file incl. results.xlsx and the Gantt files); "
-        "median of the runs shown; peak RSS of that process. Stage columns: seconds of that stage in the "
-        "median run (from the session's status)."),
+        "median of the runs shown; peak RSS of that process (or of the gantt.png process it waits for, "
+        "when larger). Stage columns: seconds of that stage in the median run (from the session's status)."),
         "",
         "| orders | operations | machines | runs | wall s | " + " | ".join(STAGES)
         + " | results % | peak RSS MB | makespan days | late orders | violations |",
@@ -206,11 +206,18 @@ def profile(n: int, out_file: Path, work: Path, env) -> str:
     threading.Thread.run = original
     if code != 0:
         raise SystemExit(f"prodsched run failed ({code})")
-    waiting = ("threading.py", "method 'acquire'", "built-in method time.sleep", "store/lease.py")
+    waiting = ("threading.py", "method 'acquire'", "built-in method time.sleep", "store/lease.py",
+               "concurrent/futures/thread.py", "SimpleQueue", "method 'readline'",
+               "gantt_process.py:_ask")  # idle, or waiting for the process drawing gantt.png
 
     def work(k) -> bool:
         return not any(w in f"{k[0]}:{k[2]}" for w in waiting)
 
+    def drawing(func: str) -> float:
+        return sum(v[3] for p in profiles for k, v in pstats.Stats(p).stats.items()
+                   if k[0].endswith("results/gantt_process.py") and k[2] == func)
+
+    png_wait, png_draw = drawing("result"), drawing("_ask")
     main_stats = pstats.Stats(main)
     main_work = sum(v[2] for k, v in main_stats.stats.items() if work(k))
     stats = pstats.Stats(main)
@@ -237,7 +244,9 @@ def profile(n: int, out_file: Path, work: Path, env) -> str:
              (f"cProfile in every thread, in one process (`python benchmarks/end_to_end.py --profile {n}`); "
               f"wall {wall:.1f} s under the profiler (it slows pure-Python code, often 1.5-2x). The stages run "
               f"in a worker thread; the main thread's own work (command line, imports, store reads; waiting "
-              f"for the worker left out) took {main_work:.1f} s."), ""]
+              f"for the worker left out) took {main_work:.1f} s. gantt.png is drawn in a child process, which "
+              f"is not profiled: {png_draw:.1f} s from request to answer, of which stage 6 waited "
+              f"{png_wait:.1f} s at its end."), ""]
     lines += table(threads, 3, "## Top 15 by cumulative time, in the stage worker threads")
     lines += [""] + table(stats, 2, "## Top 15 by own time, all threads (waiting left out)")
     text = "\n".join(lines + [""])

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from prodsched.errors import InputError
-from prodsched.params import Params
+from prodsched.params import Params, parse_outputs
 from prodsched.stages import STAGES, stage_number
 
 
@@ -53,12 +53,22 @@ def run_stages(names: list[str], values: dict[str, Any], store: str | None = Non
             session.set_params(**changes)
     else:
         session = Session.create(params=Params.from_dict(values), store=store)
+    if "results" in names:
+        _start_drawing(session.params)
     for name in names:
         with StageProgress(name, quiet) as progress:  # the session's worker reports to the store and here
             guarded(name, lambda n=name: session.run(n, progress=progress))
     kpis = session.artifact("kpis") if "results" in names else None
     validation = session.artifact("validation") if "load" in names else None
     return RunOutcome(session.id, kpis, _warnings(validation))
+
+
+def _start_drawing(params: Params) -> None:
+    """Start the process that draws gantt.png now: it imports matplotlib while stages 1-5 run."""
+    if params.out and "png" in parse_outputs(params.outputs):
+        from prodsched.results import gantt_process
+
+        gantt_process.start()
 
 
 def guarded(name: str, call):

@@ -6,8 +6,9 @@ and the schedule's plan view, and writes ``schedule.csv``, ``kpis.json``, ``orde
 ``outputs`` chooses). Datetimes are ISO 8601 (``2024-03-05T14:30:00``), due dates ISO dates,
 multi-values ';'-joined, text UTF-8.
 
-The writers run one after the other: they are pure-Python or hold the interpreter lock (XlsxWriter,
-matplotlib's Agg), so threads made them slower, not faster, when measured on two cores.
+gantt.png is drawn in a separate process (:mod:`prodsched.results.gantt_process`) while the other
+files are written here, one after the other: matplotlib's Agg holds the interpreter lock, so a
+thread made the writers slower, not faster, when measured on two cores.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from prodsched.results.columns import (
     UNABLE_COLUMNS,
     VALIDATION_COLUMNS,
 )
+from prodsched.results import gantt_process
 from prodsched.results.gantt_data import gantt_data
 from prodsched.results.plan import PlanView
 from prodsched.results.workbook import XLSX_SHEETS, plain, sheets_of, with_columns, write_workbook  # noqa: F401
@@ -126,14 +130,39 @@ def kpis_json(kpis: Mapping[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- writing
 
+@dataclass
+class GanttStart:
+    """A plan's Gantt data and, when gantt.png is chosen, its drawing under way (else None)."""
+
+    data: dict[str, Any]
+    drawing: Future | None
+
+
+def start_gantt(plan: PlanView, out_dir: str | Path, outputs: Iterable[str] | str | None = None) -> GanttStart | None:
+    """The Gantt data of ``plan``, and gantt.png's drawing started in the drawing process (it goes
+    on while the caller computes the rest); for :func:`write_results`. None without png and html."""
+    chosen = parse_outputs(outputs)
+    if not chosen & {"png", "html"}:
+        return None
+    data = gantt_data(plan)
+    drawing = None
+    if "png" in chosen:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        drawing = gantt_process.draw(data, out / "gantt.png")
+    return GanttStart(data, drawing)
+
+
 def write_results(artifacts: Mapping[str, Any], out_dir: str | Path, plan: PlanView | None = None,
-                  outputs: Iterable[str] | str | None = None) -> list[Path]:
+                  outputs: Iterable[str] | str | None = None, gantt: GanttStart | None = None) -> list[Path]:
     """Write the result files into ``out_dir`` (created); return the paths written.
 
     ``outputs`` chooses the files (see :data:`prodsched.params.OUTPUTS`; None = all of them):
     ``csv`` orders.csv, unable.csv and validation.csv; ``xlsx`` results.xlsx; ``png`` gantt.png;
     ``html`` gantt.html. schedule.csv and kpis.json are always written. ``plan`` is the
     schedule's plan view; without it, it is built from the artifacts when a Gantt file is asked for.
+    ``gantt`` is :func:`start_gantt`'s output for this plan, folder and outputs, when the caller
+    started the drawing early; otherwise it is started here, before the other files are written.
     """
     chosen = parse_outputs(outputs)
     out = Path(out_dir)
@@ -153,18 +182,17 @@ def write_results(artifacts: Mapping[str, Any], out_dir: str | Path, plan: PlanV
     if "xlsx" in chosen:
         jobs.append(("xlsx", lambda: [write_xlsx(artifacts, out / "results.xlsx")]))
     if chosen & {"png", "html"}:
-        if plan is None:
-            tables = {k: artifacts[k] for k in TABLE_NAMES if k in artifacts}
-            plan = PlanView.build(schedule, artifacts.get("dag"), tables, artifacts.get("calendar"))
-        data = gantt_data(plan)
-        if "png" in chosen:
-            jobs.append(("png", lambda: [_render_png(data, out / "gantt.png")]))
+        if gantt is None:
+            if plan is None:
+                tables = {k: artifacts[k] for k in TABLE_NAMES if k in artifacts}
+                plan = PlanView.build(schedule, artifacts.get("dag"), tables, artifacts.get("calendar"))
+            gantt = start_gantt(plan, out, chosen)
+        if "png" in chosen:  # drawn in its own process while the other files are written here
+            jobs.append(("png", lambda: [gantt_process.result(gantt.drawing)]))
         if "html" in chosen:
-            jobs.append(("html", lambda: [_write_text(out / "gantt.html", _gantt_html(data))]))
-    written: list[Path] = []
-    for _, job in jobs:
-        written.extend(job())
-    return written
+            jobs.append(("html", lambda: [_write_text(out / "gantt.html", _gantt_html(gantt.data))]))
+    files = {name: job() for name, job in sorted(jobs, key=lambda j: j[0] == "png")}  # the PNG waited for last
+    return [path for name, _ in jobs for path in files[name]]
 
 
 def _changes_for_csv(changes: pd.DataFrame) -> pd.DataFrame:

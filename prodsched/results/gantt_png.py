@@ -10,11 +10,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
-from prodsched.results.gantt_data import LATE_COLOR, NO_CLASS, gantt_data
-from prodsched.results.plan import PlanView
+import numpy as np
+
+from prodsched.results.colors import LATE_COLOR, NO_CLASS
+
+if TYPE_CHECKING:  # the drawing process imports this module without pandas
+    import pandas as pd
+
+    from prodsched.results.plan import PlanView
 
 # Plant vocabulary shown in English when no Hangul-capable font is installed.
 GLOSSARY = {
@@ -270,4 +275,6 @@ def write_gantt_png(source: PlanView | pd.DataFrame, path, tables=None, dag=None
     """Write a static PNG chart (matplotlib, Agg): a row per machine, bars by class; returns the path.
 
     ``source``: the plan view, or a schedule with its tables, DAG and calendar (as ``gantt_data``)."""
+    from prodsched.results.gantt_data import gantt_data
+
     return render_png(gantt_data(source, tables, dag, title=title, **calendar), path)

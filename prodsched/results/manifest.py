@@ -20,7 +20,7 @@ from prodsched.params import Params
 
 MANIFEST = "run.json"
 FORMAT = 1
-VERSIONED = ("prodsched", "numpy", "pandas", "pyarrow", "networkx", "openpyxl", "xlsxwriter", "matplotlib")
+VERSIONED = ("prodsched", "numpy", "pandas", "pyarrow", "networkx", "openpyxl", "rustpy-xlsxwriter", "matplotlib")
 
 
 class ManifestError(ProdschedError):

@@ -1,12 +1,14 @@
-"""results.xlsx through XlsxWriter in constant-memory mode (rows stream to disk as written).
+"""results.xlsx through rustpy-xlsxwriter (the rust_xlsxwriter engine; the sheets go in as typed
+columns, not cell by cell).
 
 Sheets kpis, orders, late_orders, machines, schedule, gaps, each with a frozen header row and
 column widths fitted to the first 500 values. Cell values: numbers as numbers, datetimes as
 Excel date-times (``yyyy-mm-dd h:mm:ss``), the ``due`` column as dates (``yyyy-mm-dd``), text as
 text (never turned into formulas or links), missing values and empty text as empty cells.
 
-Each column is turned into a list of Python values once (vectorised), then the rows are written
-in order, as constant-memory mode requires.
+Each column is turned into a typed column once (vectorised: datetimes become Excel serial
+numbers with the column's number format); a sheet with a column that mixes text and numbers
+(the kpis sheet) goes in as row dicts.
 """
 
 from __future__ import annotations
@@ -65,19 +67,18 @@ def sheets_of(artifacts: Mapping[str, Any], meanings: Mapping[str, str]) -> dict
 
 def write_workbook(sheets: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
     """Write ``sheets`` (name -> DataFrame, in order) as an .xlsx file; return its path."""
-    import xlsxwriter
+    import rustpy_xlsxwriter as rx
 
     path = Path(path)
-    options = {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
-               "strings_to_numbers": False, "tmpdir": str(path.parent)}
-    wb = xlsxwriter.Workbook(str(path), options)
-    formats = {"datetime": wb.add_format({"num_format": DATETIME_FORMAT}),
-               "date": wb.add_format({"num_format": DATE_FORMAT})}
-    try:
-        for name, df in sheets.items():
-            _write_sheet(wb.add_worksheet(name), df, formats)
-    finally:
-        wb.close()
+    formats = {"datetime": rx.Format().set_num_format(DATETIME_FORMAT),
+               "date": rx.Format().set_num_format(DATE_FORMAT)}
+    entries, widths, column_formats = [], {}, {}
+    for name, df in sheets.items():
+        data, kinds, widths[name] = _sheet(df)
+        entries.append((name, data))
+        column_formats[name] = {c: formats[k] for c, k in kinds.items() if k in formats}
+    rx.write_worksheets(entries, str(path), freeze_panes={"general": {"row": 1, "col": 0}},
+                        column_widths=widths, column_formats=column_formats)
     return path
 
 
@@ -86,36 +87,24 @@ def _kpi_value(v: Any) -> Any:
     return "" if v is None else v
 
 
-def _write_sheet(ws, df: pd.DataFrame, formats: Mapping[str, Any]) -> None:
-    ws.freeze_panes(1, 0)
-    columns = []
-    for i, name in enumerate(df.columns):
+def _sheet(df: pd.DataFrame) -> tuple[Any, dict[str, str], list[float]]:
+    """(data, kind of each column, widths) of one sheet. The data is a DataFrame of typed columns
+    (nulls are empty cells) or, when a column mixes text and numbers, a list of row dicts."""
+    columns, kinds, widths = {}, {}, []
+    for name in df.columns:
         kind, values = _column(df[name])
-        width = max([len(str(name))] + [_display_len(v, kind) for v in values[:_WIDTH_SAMPLE]])
-        ws.set_column(i, i, min(max(width + 2, 8), 60))
-        columns.append((i, _writer(ws, kind), values, formats.get(kind)))
-    for i, name in enumerate(df.columns):
-        ws.write_string(0, i, str(name))
-    for r in range(len(df)):
-        row = r + 1
-        for i, write, values, fmt in columns:
-            v = values[r]
-            if v is not None:
-                write(row, i, v, fmt)
+        head = values[:_WIDTH_SAMPLE] if isinstance(values, list) else _plain_list(values.iloc[:_WIDTH_SAMPLE])
+        widths.append(min(max(max([len(str(name))] + [_display_len(v, kind) for v in head]) + 2, 8), 60))
+        columns[name], kinds[name] = values, kind
+    if "mixed" in kinds.values():
+        lists = [v if isinstance(v, list) else _plain_list(v) for v in columns.values()]
+        return [dict(zip(columns, row)) for row in zip(*lists)], kinds, widths
+    return pd.DataFrame(columns, columns=list(columns)), kinds, widths
 
 
-def _writer(ws, kind: str):
-    if kind in ("number", "datetime", "date"):
-        return ws.write_number
-    if kind == "text":
-        return ws.write_string
-    if kind == "bool":
-        return ws.write_boolean
-    return ws.write  # mixed values: XlsxWriter picks by type (text stays text, see the options)
-
-
-def _column(s: pd.Series) -> tuple[str, list[Any]]:
-    """(kind, values) of a column: numbers, Excel serial date-times, text or mixed; None = empty."""
+def _column(s: pd.Series) -> tuple[str, pd.Series | list[Any]]:
+    """(kind, values) of a column: numbers, Excel serial date-times, text or mixed; nulls are empty."""
+    s = s.reset_index(drop=True)
     if pd.api.types.is_datetime64_any_dtype(s):
         kind = "date" if s.name == "due" else "datetime"
         values = pd.to_datetime(s)
@@ -123,19 +112,23 @@ def _column(s: pd.Series) -> tuple[str, list[Any]]:
             values = values.dt.normalize()
         return kind, _serials(values)
     if pd.api.types.is_bool_dtype(s):
-        return "bool", s.astype(object).where(s.notna(), None).tolist()
+        return "bool", s.astype("boolean")
     if pd.api.types.is_numeric_dtype(s):
-        values = s.astype(object).where(s.notna(), None).tolist()
-        return "number", [None if v is None else (int(v) if isinstance(v, (int, np.integer)) else float(v))
-                          for v in values]
-    values = s.astype(object).where(s.notna(), None).tolist()
-    if all(v is None or type(v) is str for v in values):
-        return "text", [v or None for v in values]  # "" is an empty cell
-    return "mixed", [(v or None) if v is None or type(v) is str else plain(v) for v in values]
+        return "number", s
+    values = s.astype(object).where(s.notna(), None)
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return "text", values.where(values != "", None)  # "" is an empty cell
+    return "mixed", [(v or None) if v is None or type(v) is str else plain(v) for v in values.tolist()]
 
 
-def _serials(s: pd.Series) -> list[float | None]:
-    """Datetimes as Excel serial day numbers (1900 date system); NaT -> None."""
+def _plain_list(s: pd.Series) -> list[Any]:
+    """A column's values as Python values, nulls None (for the widths and the row dicts)."""
+    return [None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else v
+            for v in s.astype(object).tolist()]
+
+
+def _serials(s: pd.Series) -> pd.Series:
+    """Datetimes as Excel serial day numbers (1900 date system); NaT -> NaN (an empty cell)."""
     if getattr(s.dt, "tz", None) is not None:
         s = s.dt.tz_localize(None)
     days = (s - _EXCEL_EPOCH) / pd.Timedelta(days=1)
@@ -144,7 +137,7 @@ def _serials(s: pd.Series) -> list[float | None]:
         if (days[early.fillna(False)] < 1).any():
             raise ValueError(f"column {s.name}: dates before 1900 cannot be written to Excel")
         days = days.where(~early, days - 1)
-    return days.astype(object).where(days.notna(), None).tolist()
+    return days.astype("float64")
 
 
 def _display_len(v: Any, kind: str) -> int:

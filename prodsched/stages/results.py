@@ -43,6 +43,11 @@ def run(inputs: Mapping[str, Any], params, progress=None, cancel=None) -> StageR
     dag = inputs.get("dag")
     tables = {name: inputs[name] for name in TABLE_NAMES if name in inputs}
     plan = PlanView.build(schedule, dag, tables, inputs.get("calendar"))
+    gantt = None
+    if getattr(params, "out", None):  # gantt.png is drawn in its own process from here on
+        from prodsched.results.exports import start_gantt
+
+        gantt = start_gantt(plan, params.out, getattr(params, "outputs", None))
 
     step(0.0, "verifying the schedule")
     replan = (inputs.get("schedule_info") or {}).get("replan")
@@ -71,7 +76,7 @@ def run(inputs: Mapping[str, Any], params, progress=None, cancel=None) -> StageR
         from prodsched.results.exports import write_results
         from prodsched.results.manifest import build_manifest, write_manifest
 
-        files = write_results({**inputs, **artifacts}, params.out, plan, getattr(params, "outputs", None))
+        files = write_results({**inputs, **artifacts}, params.out, plan, getattr(params, "outputs", None), gantt)
         manifest = build_manifest(params, inputs.get("calendar"), inputs.get("schedule_info"))
         files.append(write_manifest(manifest, params.out))
         summary["files"] = [str(p) for p in files]

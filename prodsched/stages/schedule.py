@@ -220,7 +220,8 @@ def verify(schedule_df: pd.DataFrame, dag: Any, tables: Mapping[str, Any],
     df = df[~bad]
     setups = df["setup_slots"] if "setup_slots" in df.columns else pd.Series(0, index=df.index)
     assignments = [engine.Assignment(str(o), str(m), int(s), int(e), int(0 if pd.isna(u) else u))
-                   for o, m, s, e, u in zip(df["op_id"], df["machine"], df["start"], df["end"], setups)]
+                   for o, m, s, e, u in zip(df["op_id"].tolist(), df["machine"].tolist(), df["start"].tolist(),
+                                            df["end"].tolist(), setups.tolist())]  # lists: Arrow text iterates slowly
     out.extend(v.to_dict() for v in engine.verify(instance, assignments))
     out.extend(_column_checks(df, g))
     return out
@@ -238,9 +239,10 @@ def _column_checks(df: pd.DataFrame, g: nx.DiGraph) -> list[dict]:
         for op_id, value, want in zip(df.loc[wrong, "op_id"], df.loc[wrong, col], expect[wrong]):
             out.append(_violation(str(op_id), col, f"{op_id}: {col} {value} does not match slot "
                                                    f"{slots} (expected {want})"))
-    known = df["op_id"].astype(str).map(lambda o: o in g.nodes)
-    rows = df[known]
     nodes = g.nodes
+    rows = df[np.array([o in nodes for o in df["op_id"].astype(str).tolist()], dtype=bool)]
+    op_ids = rows["op_id"].astype(str).tolist()
+    node_attrs = [nodes[o] for o in op_ids]
     attrs = {
         "job_id": lambda a: str(a.get("job", "")),
         "seq": lambda a: int(a.get("seq", 0)),
@@ -253,19 +255,18 @@ def _column_checks(df: pd.DataFrame, g: nx.DiGraph) -> list[dict]:
     for col, get in attrs.items():
         if col not in rows.columns:
             continue
-        expect = [get(nodes[o]) for o in rows["op_id"].astype(str)]
+        expect = [get(a) for a in node_attrs]
         actual = rows[col].tolist()
-        for op_id, have, want in zip(rows["op_id"], actual, expect):
+        for op_id, have, want in zip(rows["op_id"].tolist(), actual, expect):
             if _differs(have, want):
                 out.append(_violation(str(op_id), "attributes",
                                       f"{op_id}: {col} is {have!r}, the graph says {want!r}"))
     if "due" in rows.columns:
-        want = pd.to_datetime([nodes[o].get("due") for o in rows["op_id"].astype(str)])
+        want = pd.Series(pd.to_datetime([a.get("due") for a in node_attrs]), index=rows.index)
         have = pd.to_datetime(rows["due"], errors="coerce").dt.normalize()
-        for op_id, h, w in zip(rows["op_id"], have, want):
-            if not (pd.isna(h) and pd.isna(w)) and h != w:
-                out.append(_violation(str(op_id), "attributes",
-                                      f"{op_id}: due is {h}, the graph says {w}"))
+        wrong = ~((have.isna() & want.isna()) | (have == want))
+        for op_id, h, w in zip(rows.loc[wrong, "op_id"], have[wrong], want[wrong]):
+            out.append(_violation(str(op_id), "attributes", f"{op_id}: due is {h}, the graph says {w}"))
     return out
 
 
