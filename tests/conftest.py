@@ -219,3 +219,29 @@ def browser():
         chromium = launch_chromium(pw)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def sample_dir(tmp_path_factory) -> Path:
+    """sample_data/, or a generated sample of 80 orders where the folder is empty."""
+    if (REPO / "sample_data").is_dir() and any((REPO / "sample_data").iterdir()):
+        return REPO / "sample_data"
+    from prodsched.inputs.sample import write_sample
+
+    return Path(write_sample(tmp_path_factory.mktemp("sample"), orders=80, seed=3))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab on 127.0.0.1 with its own folders and store, the test notebooks in its root."""
+    from browser_helpers import JupyterLab, prepare_root, require_browser
+
+    require_browser()
+    base = tmp_path_factory.mktemp("lab")
+    root = base / "root"
+    root.mkdir()
+    prepare_root(root)
+    server = JupyterLab(base, root, base / "sessions.db")
+    server.start()
+    yield server
+    server.stop()

@@ -13,9 +13,6 @@ import pandas as pd
 import pytest
 from browser_helpers import (
     ARTIFACTS,
-    JupyterLab,
-    prepare_root,
-    require_browser,
     run_all_cells,
     wait_kernel_idle,
     widest_bar,
@@ -26,19 +23,6 @@ from prodsched.stages import STAGES
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 STAGE_TIMEOUT_MS = 120_000
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    require_browser()
-    base = tmp_path_factory.mktemp("lab")
-    root = base / "root"
-    root.mkdir()
-    prepare_root(root)
-    server = JupyterLab(base, root, base / "sessions.db")
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_widget_front_ends_are_enabled(lab):

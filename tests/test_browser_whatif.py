@@ -12,9 +12,6 @@ from __future__ import annotations
 import pytest
 from browser_helpers import (
     ARTIFACTS,
-    JupyterLab,
-    prepare_root,
-    require_browser,
     run_all_cells,
     wait_kernel_idle,
 )
@@ -27,19 +24,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 STAGE_TIMEOUT_MS = 120_000
 HOOK = "document.querySelector('.prodsched-gantt').prodschedGantt"
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    require_browser()
-    base = tmp_path_factory.mktemp("lab")
-    root = base / "root"
-    root.mkdir()
-    prepare_root(root)
-    server = JupyterLab(base, root, base / "sessions.db")
-    server.start()
-    yield server
-    server.stop()
 
 
 def the_session(lab) -> Session:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 
@@ -13,16 +12,6 @@ from prodsched.jupyter.panel import StagePanel, panel, resolve_data
 from prodsched.session import Session
 from prodsched.stages import STAGES
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def sample_dir(tmp_path_factory) -> Path:
-    if (REPO / "sample_data").is_dir() and any((REPO / "sample_data").iterdir()):
-        return REPO / "sample_data"
-    from prodsched.inputs.sample import write_sample
-
-    return Path(write_sample(tmp_path_factory.mktemp("sample"), orders=80, seed=3))
 
 
 @pytest.fixture()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,16 +11,6 @@ from prodsched.jupyter.panel import StagePanel
 from prodsched.results.gantt_data import bar_records, machine_durations
 from prodsched.stages.schedule import as_graph, verify
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def sample_dir(tmp_path_factory) -> Path:
-    if (REPO / "sample_data").is_dir() and any((REPO / "sample_data").iterdir()):
-        return REPO / "sample_data"
-    from prodsched.inputs.sample import write_sample
-
-    return Path(write_sample(tmp_path_factory.mktemp("sample"), orders=80, seed=3))
 
 
 @pytest.fixture()
