@@ -13,6 +13,7 @@ pins) and ``now`` through :meth:`Session.run`, then shows the changes against th
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
@@ -253,9 +254,12 @@ class WhatIfView:
         self.host._watch()
 
     def wait(self, timeout: float | None = None) -> dict | None:
-        """Block until a running re-plan ended (for scripts and tests); the last result."""
+        """Block until a running re-plan ended and the panel shows it (chart, pins, KPIs; for
+        scripts and tests); the last result."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         if self._runner is not None:
             self._runner.join(timeout)
+        self.host.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return self.last
 
     # -- views --------------------------------------------------------------------------------
