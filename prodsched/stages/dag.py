@@ -49,6 +49,21 @@ def due_slots(due: pd.Series, base_date: pd.Timestamp, slot_minutes: int) -> np.
     return np.floor(minutes.to_numpy(dtype=float) / slot_minutes + _EPS).astype(np.int64)
 
 
+def _per_operation(e: pd.DataFrame) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]:
+    """op_id -> {machine: slots} and op_id -> {machine: m/min} from eligibility rows sorted by op_id
+    (one dict per operation from its run of rows; a repeated machine keeps its first place, last value)."""
+    op_ids = e["op_id"].tolist()  # lists: iterating Arrow strings is slow
+    ids = np.array(op_ids, dtype=object)
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]).tolist() if len(ids) else []
+    ends = starts[1:] + [len(ids)]
+    machines = e["machine"].astype(str).tolist()
+    slots = e["d"].tolist()
+    speeds = e["speed_m_min"].astype(float).tolist()
+    dur = {op_ids[a]: dict(zip(machines[a:b], slots[a:b])) for a, b in zip(starts, ends)}
+    spd = {op_ids[a]: dict(zip(machines[a:b], speeds[a:b])) for a, b in zip(starts, ends)}
+    return dur, spd
+
+
 def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -> StageResult:
     checkpoint(progress, cancel, 0.0, "collecting operations", "dag")
     calendar = inputs.get("calendar")
@@ -78,19 +93,15 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
     e = elig.merge(ops[["op_id", "length_m"]], on="op_id")
     e = e.assign(_m=e["machine"].map(order).fillna(len(order)), d=durations(e["length_m"], e["speed_m_min"], slot))
     e = e.sort_values(["op_id", "_m", "machine"], kind="stable")
-    dur: dict[str, dict[str, int]] = {}
-    spd: dict[str, dict[str, float]] = {}
-    for op_id, machine, d, s in zip(e["op_id"].tolist(), e["machine"].astype(str).tolist(), e["d"].tolist(),
-                                    e["speed_m_min"].tolist()):  # lists: iterating Arrow strings is slow
-        dur.setdefault(op_id, {})[machine] = d
-        spd.setdefault(op_id, {})[machine] = float(s)
+    dur, spd = _per_operation(e)
     empty = [o for o in ops["op_id"].tolist() if o not in dur]
     if empty:
         raise ProdschedError(f"{len(empty)} operation(s) have no eligible machine, e.g. {', '.join(empty[:5])}; "
                              "check linespeed, machine_limit and machine_allocate")
 
     checkpoint(progress, cancel, 0.4, "building the graph", "dag")
-    po_map = dict(zip(jobs["job_id"], jobs["po_nos"].astype(str)))
+    po_of_job = {job: [p for p in text.split(";") if p]
+                 for job, text in zip(jobs["job_id"].tolist(), jobs["po_nos"].astype(str).tolist())}
     aging = aging_slots(ops["aging_hours"], slot)
     due_slot = due_slots(ops["due"], base, slot)
     due_iso = pd.to_datetime(ops["due"]).dt.strftime("%Y-%m-%d")
@@ -99,7 +110,7 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
     nodes = [
         (op_id, {"job": job, "seq": int(seq), "item": item, "operation": operation, "operation_code": code,
                  "op_class": op_class, "mixture": mixture, "width": int(width), "length": float(length),
-                 "due": due, "due_slot": int(ds), "po_nos": [p for p in po_map.get(job, "").split(";") if p],
+                 "due": due, "due_slot": int(ds), "po_nos": list(po_of_job.get(job, ())),
                  "aging_slots": int(ag), "durations": dur[op_id], "speeds": spd[op_id]})
         for op_id, job, seq, item, operation, code, op_class, mixture, width, length, due, ds, ag in zip(
             cols["op_id"], cols["job_id"], cols["seq"], cols["item"], cols["operation"], cols["operation_code"],
