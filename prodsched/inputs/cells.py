@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 
@@ -82,8 +84,30 @@ def to_timestamp(v: Any) -> pd.Timestamp | None:
 # numbers (what JSON gives) takes a vectorised path; a column that mixes kinds (or holds dates)
 # is read cell by cell with the functions above, so every path reads a cell the same way.
 
+# The characters Python's ``str.strip()`` removes (``str.isspace``), so that Arrow's trim of a whole
+# column gives exactly what stripping each cell in Python gives.
+PY_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+                 + "\u2028\u2029\u202f\u205f\u3000")
+
+
 def _kind(series: pd.Series) -> str:
     return pd.api.types.infer_dtype(series, skipna=True)
+
+
+def _trimmed(series: pd.Series) -> pa.Array | None:
+    """A text column (str cells or missing ones) as an Arrow array with every cell stripped as
+    ``str.strip`` strips it (missing cells null); None when a cell has no UTF-8 form (a lone
+    surrogate, possible in a JSON payload): such a column is read with pandas' per-cell strip."""
+    try:
+        text = pa.array(series.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except UnicodeEncodeError:
+        return None
+    return pc.utf8_trim(text, characters=PY_WHITESPACE)
+
+
+def _empty(trimmed: pa.Array) -> np.ndarray:
+    """Bool array: the cell is missing or empty."""
+    return pc.fill_null(pc.equal(trimmed, ""), True).to_numpy(zero_copy_only=False)
 
 
 def blank_cells(series: pd.Series) -> pd.Series:
@@ -92,7 +116,10 @@ def blank_cells(series: pd.Series) -> pd.Series:
     if kind == "empty":
         return pd.Series(True, index=series.index)
     if kind == "string":
-        return series.isna() | series.str.strip().eq("").fillna(False).astype(bool)
+        trimmed = _trimmed(series)
+        if trimmed is None:
+            return series.isna() | series.str.strip().eq("").fillna(False).astype(bool)
+        return pd.Series(_empty(trimmed), index=series.index)
     if kind in ("integer", "floating", "mixed-integer-float"):
         return series.isna()
     return series.map(blank).astype(bool)
@@ -104,7 +131,11 @@ def text_cells(series: pd.Series) -> pd.Series:
     if kind == "empty":
         return pd.Series("", index=series.index, dtype=object)
     if kind == "string":
-        return series.str.strip().where(~blank_cells(series), "").astype(object)
+        trimmed = _trimmed(series)
+        if trimmed is None:
+            return series.str.strip().where(~blank_cells(series), "").astype(object)
+        return pd.Series(pc.fill_null(trimmed, "").to_numpy(zero_copy_only=False), index=series.index,
+                         dtype=object)
     return series.map(to_str).astype(object)
 
 
@@ -115,10 +146,16 @@ def number_cells(series: pd.Series) -> pd.Series:
         return pd.Series(np.nan, index=series.index, dtype="float64")
     values = None
     if kind == "string":
-        cleaned = series.str.strip().str.replace(",", "", regex=False)
-        filled = cleaned.where(series.notna() & cleaned.ne(""), "nan")
+        trimmed = _trimmed(series)
+        if trimmed is None:
+            cleaned = series.str.strip().str.replace(",", "", regex=False)
+            filled = cleaned.where(series.notna() & cleaned.ne(""), "nan").to_numpy(dtype=object)
+        else:
+            cleaned = pc.replace_substring(trimmed, ",", "")
+            filled = pc.if_else(pc.fill_null(pc.equal(cleaned, ""), True), "nan", cleaned)
+            filled = filled.to_numpy(zero_copy_only=False)
         try:  # float() of each text, as to_number does; any text that is no number -> cell by cell
-            values = filled.to_numpy(dtype=object).astype("float64")
+            values = filled.astype("float64")
         except (TypeError, ValueError):
             values = None
     elif kind in ("integer", "floating", "mixed-integer-float"):
