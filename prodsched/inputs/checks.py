@@ -7,6 +7,7 @@ changeover pairs, wide routing disagreements) is a warning naming the rows invol
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from prodsched.inputs.spec import ROW
@@ -57,7 +58,16 @@ def _routing_seq(tables, ctx) -> None:
     routing = tables["operation_sequence"]
     if routing.empty:
         return
-    for item, group in routing.groupby("item", sort=False):
+    # an item's steps are 1..n when, in seq order, its k-th step has seq k; only the items where
+    # that fails are looked at one by one (in the order they first appear)
+    codes, items = pd.factorize(routing["item"])
+    seq = routing["seq"].to_numpy()
+    order = np.lexsort((seq, codes))
+    grouped = codes[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)])) + 1
+    for code in np.unique(grouped[(seq[order] != rank) & (grouped >= 0)]):  # code -1: no item
+        item, group = items[code], routing[codes == code]
         seqs = sorted(group["seq"].tolist())
         if seqs != list(range(1, len(seqs) + 1)):
             ctx.report.error("operation_sequence", int(group[ROW].min()), ctx.label("operation_sequence", "seq"),
@@ -74,18 +84,24 @@ def _orders_without_routing(tables, ctx) -> None:
                            "it will be listed as unable (no_routing)")
 
 
+def speed_machines(speeds: pd.DataFrame) -> dict[tuple[str, str], list[str]]:
+    """(item, operation) -> the machines with a speed for it, both in the order they first appear."""
+    out: dict[tuple[str, str], dict[str, None]] = {}
+    for item, op, machine in zip(speeds["item"].tolist(), speeds["operation"].tolist(), speeds["machine"].tolist()):
+        out.setdefault((item, op), {})[machine] = None
+    return {pair: list(machines) for pair, machines in out.items()}
+
+
 def eligible_machines(tables: dict[str, pd.DataFrame]) -> dict[tuple[str, str], list[str]]:
     """(item, operation) -> machines that may run it: speed present, allocation, limits.
 
     An allocation restricts an operation to its allocated machines among those with a speed;
     an allocation to a machine with no speed for the item is not applied. Limits remove machines.
     """
-    speeds = tables["linespeed"]
     alloc = tables["machine_allocate"].groupby("operation")["machine"].agg(set).to_dict()
     limit = tables["machine_limit"].groupby("operation")["machine"].agg(set).to_dict()
     out: dict[tuple[str, str], list[str]] = {}
-    for (item, op), group in speeds.groupby(["item", "operation"], sort=False):
-        machines = list(dict.fromkeys(group["machine"]))
+    for (item, op), machines in speed_machines(tables["linespeed"]).items():
         allowed = [m for m in machines if m in alloc.get(op, ())]
         base = allowed if allowed else machines
         out[(item, op)] = [m for m in base if m not in limit.get(op, ())]
@@ -109,13 +125,13 @@ def _eligibility(tables, ctx) -> None:
     alloc = tables["machine_allocate"]
     if alloc.empty:
         return
-    speed_machines = speeds.groupby(["item", "operation"], sort=False)["machine"].agg(set).to_dict()
+    with_machines = speed_machines(speeds)
     items_of = routing.groupby("operation", sort=False)["item"].agg(lambda s: list(dict.fromkeys(s))).to_dict()
     allocated = alloc.groupby("operation", sort=False)["machine"].agg(set).to_dict()
     first_row = alloc.groupby("operation", sort=False)[ROW].first().to_dict()
     for op, machines in allocated.items():
-        lacking = [i for i in items_of.get(op, []) if (i, op) in speed_machines
-                   and not machines & speed_machines[(i, op)]]
+        lacking = [i for i in items_of.get(op, []) if (i, op) in with_machines
+                   and machines.isdisjoint(with_machines[(i, op)])]
         if lacking:
             ctx.report.warning("machine_allocate", first_row[op], ctx.label("machine_allocate", "machine"),
                                ", ".join(sorted(machines)),
