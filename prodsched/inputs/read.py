@@ -81,16 +81,16 @@ def _read_csv(path: Path, table: str, report: ValidationReport) -> pd.DataFrame 
         header = next(reader, None)
         if header:
             header = _unique_headers([h.strip() for h in header], table, path.name, report)
-        records, rows = [], []
+        kept, rows = [], []
         for cells in reader:
-            if not any(c.strip() for c in cells):
+            if not "".join(cells).strip():  # every field blank
                 continue
             if len(cells) > len(header or []):
                 report.error(table, reader.line_num, "", "", f"file {path.name}: row "
                              f"{reader.line_num} has {len(cells)} fields but the header has "
                              f"{len(header or [])}; row ignored")
                 continue
-            records.append(dict(zip(header, cells)))
+            kept.append(cells)
             rows.append(reader.line_num)
     except csv.Error as exc:
         report.error(table, None, "", path.name, f"file {path.name} is not valid CSV: {exc}")
@@ -98,10 +98,28 @@ def _read_csv(path: Path, table: str, report: ValidationReport) -> pd.DataFrame 
     if not header or not any(h.strip() for h in header):
         report.error(table, None, "", path.name, f"file {path.name} has no header row")
         return None
-    frame = _frame(records, rows, path.name)
-    for h in header:  # keep header-only columns of an empty table
-        if h not in frame:
-            frame.insert(len(frame.columns) - 1, h, pd.Series([None] * len(frame), dtype=object))
+    return _csv_frame(header, kept, rows, path.name)
+
+
+def _csv_frame(header: list[str], kept: list[list[str]], rows: list[int], origin: str) -> pd.DataFrame:
+    """The raw frame of CSV rows (none longer than the header), built a column at a time: a short
+    row's missing fields are None; a header name given twice (only blank names can be) takes the
+    last of its fields the row has, as a record ``dict(zip(header, cells))`` would."""
+    width = len(header)
+    padded = [cells if len(cells) == width else cells + [None] * (width - len(cells)) for cells in kept]
+    fields = list(zip(*padded)) if padded else [()] * width
+    columns: dict[str, pd.Series] = {}
+    for name in dict.fromkeys(header):
+        positions = [k for k, h in enumerate(header) if h == name]
+        if len(positions) == 1:
+            values = fields[positions[0]]
+        else:
+            values = [next((v for v in reversed(vs) if v is not None), None)
+                      for vs in zip(*(fields[k] for k in positions))]
+        columns[name] = pd.Series(values, dtype=object)
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(len(kept)))
+    frame[ROW] = pd.Series(rows, dtype="int64")
+    frame.attrs[SOURCE] = origin
     return frame
 
 
