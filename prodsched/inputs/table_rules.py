@@ -58,15 +58,17 @@ def linespeed_to_long(frame: pd.DataFrame, ctx, done: dict[str, pd.DataFrame]) -
             continue
         machine_cols.append((col, code or name))
     n = len(frame)
-    speeds = np.full((n, len(machine_cols)), np.nan)
     rows = frame[ROW].to_numpy()
-    for j, (col, code) in enumerate(machine_cols):  # a column at a time; only bad cells one by one
-        speeds[:, j] = number_cells(frame[col]).to_numpy()
-        wrong = np.flatnonzero(np.isnan(speeds[:, j]) & ~blank_cells(frame[col]).to_numpy())
-        cells = frame[col].to_numpy(dtype=object)
-        for i in wrong:
-            report.error("linespeed", rows[i], code, cells[i], f"speed for machine {code} must be a number "
-                         f"(m/min), got {cells[i]!r}; this machine is not used for the row")
+    # all machine columns read as one column (column after column), then folded back
+    block = frame[[col for col, _ in machine_cols]].to_numpy(dtype=object) if machine_cols else \
+        np.empty((n, 0), dtype=object)
+    cells = pd.Series(block.ravel(order="F"), dtype=object)
+    speeds = number_cells(cells).to_numpy().reshape(block.shape, order="F")
+    wrong = np.isnan(speeds) & ~blank_cells(cells).to_numpy().reshape(block.shape, order="F")
+    for j, (_, code) in enumerate(machine_cols):  # only bad cells one by one
+        for i in np.flatnonzero(wrong[:, j]):
+            report.error("linespeed", rows[i], code, block[i, j], f"speed for machine {code} must be a number "
+                         f"(m/min), got {block[i, j]!r}; this machine is not used for the row")
     ri, mj = np.nonzero(~np.isnan(speeds))
     base = frame.reset_index(drop=True)
     base["item"] = text_cells(base["item"]).where(~blank_cells(base["item"]), None)
