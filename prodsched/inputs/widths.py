@@ -144,43 +144,31 @@ def combine(groups: pd.DataFrame, rules: Sequence[WidthRule]) -> tuple[pd.DataFr
     ``width_mm`` and ``order`` (the pairing order: earliest due, then input order).
     Returns (assigned, unmatched): assigned has columns key, combo (int), lane (int),
     rule (int, 0-based row), fabric_width_mm, up; unmatched is the rows of ``groups`` no rule took.
+    Combinations of a row are numbered by item, month and position, in that (sorted) order.
     """
     pool = groups.sort_values("order", kind="stable")
+    # integer codes, in sorted order, of item and month; widths as they are
+    item = pd.factorize(pool["item"], sort=True)[0]
+    month = pd.factorize(pool["month"], sort=True)[0]
+    width = pool["width_mm"].to_numpy()
+    free = np.ones(len(pool), dtype=bool)  # still in the pool
     parts: list[pd.DataFrame] = []
     next_combo = 0
     for index, rule in enumerate(rules):
-        if pool.empty:
+        if not free.any():
             break
         if rule.lanes is None:
-            take = pool
-            combo = np.arange(len(take)) + next_combo
-            lane = np.zeros(len(take), dtype=int)
+            rows = np.flatnonzero(free)
+            combo = np.arange(len(rows)) + next_combo
+            lane = np.zeros(len(rows), dtype=int)
         else:
-            mult = Counter(rule.lanes)
-            cand = pool[pool["width_mm"].isin(list(mult))]
-            if cand.empty:
+            found = _lane_matches(item, month, width, free, rule.lanes)
+            if found is None:
                 continue
-            rank = cand.groupby(["item", "month", "width_mm"], sort=False).cumcount().to_numpy()
-            m = cand["width_mm"].map(mult).to_numpy()
-            position = rank // m
-            slot = rank % m
-            counts = cand.groupby(["item", "month", "width_mm"]).size().unstack("width_mm")
-            counts = counts.reindex(columns=list(mult)).fillna(0)
-            complete = (counts // pd.Series(mult)).min(axis=1).rename("_complete")
-            have = cand[["item", "month"]].merge(complete, left_on=["item", "month"],
-                                                 right_index=True, how="left")["_complete"].to_numpy()
-            keep = position < have
-            if not keep.any():
-                continue
-            take = cand[keep]
-            combo = (pd.DataFrame({"item": take["item"].to_numpy(), "month": take["month"].to_numpy(),
-                                   "p": position[keep]})
-                     .groupby(["item", "month", "p"], sort=True).ngroup().to_numpy() + next_combo)
-            lanes_of = {w: [i for i, x in enumerate(rule.lanes) if x == w] for w in mult}
-            lane = np.array([lanes_of[w][s] for w, s in zip(take["width_mm"].to_numpy(), slot[keep])],
-                            dtype=int)
+            rows, combo, lane = found
+            combo = combo + next_combo
         parts.append(pd.DataFrame({
-            "key": take["key"].to_numpy(),
+            "key": pool["key"].to_numpy()[rows],
             "combo": combo,
             "lane": lane,
             "rule": index,
@@ -188,7 +176,45 @@ def combine(groups: pd.DataFrame, rules: Sequence[WidthRule]) -> tuple[pd.DataFr
             "up": rule.up,
         }))
         next_combo = int(combo.max()) + 1
-        pool = pool.drop(index=take.index)
+        free[rows] = False
     columns = ["key", "combo", "lane", "rule", "fabric_width_mm", "up"]
     assigned = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-    return assigned, pool
+    return assigned, pool[free]
+
+
+def _lane_matches(item: np.ndarray, month: np.ndarray, width: np.ndarray, free: np.ndarray,
+                  lanes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The jobs one row of lanes takes from the pool (``free`` rows, in pairing order): their row
+    numbers, combination numbers from 0 (by item, month, position) and lanes; None when it takes none.
+
+    Within an (item, month) the k-th free job of a width that appears m times in ``lanes`` goes to
+    combination k // m, slot k % m; only as many combinations as every width can fill are kept."""
+    mult = Counter(lanes)
+    widths = list(mult)
+    rows = np.flatnonzero(free & np.isin(width, widths))
+    if not len(rows):
+        return None
+    lane_width = np.searchsorted(np.sort(widths), width[rows])  # which of the row's widths
+    sorted_widths = np.sort(widths)
+    per_width = np.array([mult[w] for w in sorted_widths])
+    n_widths = len(sorted_widths)
+    pair = item[rows].astype(np.int64) * (month.max() + 1) + month[rows]  # (item, month) as one code
+    group = pair * n_widths + lane_width  # (item, month, width)
+    order = np.argsort(group, kind="stable")
+    starts = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1]])
+    rank = np.empty(len(rows), dtype=np.int64)
+    rank[order] = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+    m = per_width[lane_width]
+    position, slot = rank // m, rank % m
+    pairs, pair_code = np.unique(pair, return_inverse=True)
+    counts = np.zeros((len(pairs), n_widths), dtype=np.int64)
+    np.add.at(counts, (pair_code, lane_width), 1)
+    complete = (counts // per_width).min(axis=1)  # combinations every width can fill
+    keep = position < complete[pair_code]
+    if not keep.any():
+        return None
+    rows, position, slot, pair = rows[keep], position[keep], slot[keep], pair[keep]
+    combo = np.unique(np.stack([pair, position]), axis=1, return_inverse=True)[1].reshape(-1)
+    lanes_of = {w: [i for i, x in enumerate(lanes) if x == w] for w in mult}
+    lane = np.array([lanes_of[w][s] for w, s in zip(width[rows], slot)], dtype=int)
+    return rows, combo, lane
