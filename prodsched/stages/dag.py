@@ -50,7 +50,7 @@ def due_slots(due: pd.Series, base_date: pd.Timestamp, slot_minutes: int) -> np.
 
 
 def _per_operation(e: pd.DataFrame) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]:
-    """op_id -> {machine: slots} and op_id -> {machine: m/min} from eligibility rows sorted by op_id
+    """op_id -> {machine: slots} and op_id -> {machine: m/min} from eligibility rows grouped by op_id
     (one dict per operation from its run of rows; a repeated machine keeps its first place, last value)."""
     op_ids = e["op_id"].tolist()  # lists: iterating Arrow strings is slow
     ids = np.array(op_ids, dtype=object)
@@ -90,10 +90,13 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
 
     machines = machine_order(master)
     order = {m: i for i, m in enumerate(machines)}
-    e = elig.merge(ops[["op_id", "length_m"]], on="op_id")
-    e = e.assign(_m=e["machine"].map(order).fillna(len(order)), d=durations(e["length_m"], e["speed_m_min"], slot))
-    e = e.sort_values(["op_id", "_m", "machine"], kind="stable")
-    dur, spd = _per_operation(e)
+    at = pd.Index(ops["op_id"]).get_indexer(elig["op_id"])  # each pair's operation (row of ops); -1: none
+    e = elig[at >= 0]
+    at = at[at >= 0]
+    e = e.assign(d=durations(ops["length_m"].to_numpy()[at], e["speed_m_min"], slot))
+    rank = e["machine"].map(order).fillna(len(order)).to_numpy()  # machines in plant order, unknown ones
+    by_name = pd.factorize(e["machine"], sort=True)[0]             # last by name
+    dur, spd = _per_operation(e.iloc[np.lexsort((by_name, rank, at))])
     empty = [o for o in ops["op_id"].tolist() if o not in dur]
     if empty:
         raise ProdschedError(f"{len(empty)} operation(s) have no eligible machine, e.g. {', '.join(empty[:5])}; "
