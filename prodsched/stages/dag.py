@@ -94,8 +94,9 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
     e = elig[at >= 0]
     at = at[at >= 0]
     e = e.assign(d=durations(ops["length_m"].to_numpy()[at], e["speed_m_min"], slot))
-    rank = e["machine"].map(order).fillna(len(order)).to_numpy()  # machines in plant order, unknown ones
-    by_name = pd.factorize(e["machine"], sort=True)[0]             # last by name
+    # each operation's machines in plant order, machines the plant does not list last by name
+    by_name, names = pd.factorize(e["machine"], sort=True)
+    rank = np.array([order.get(m, len(order)) for m in names], dtype=np.int64)[by_name]
     dur, spd = _per_operation(e.iloc[np.lexsort((by_name, rank, at))])
     empty = [o for o in ops["op_id"].tolist() if o not in dur]
     if empty:
