@@ -92,16 +92,20 @@ def speed_machines(speeds: pd.DataFrame) -> dict[tuple[str, str], list[str]]:
     return {pair: list(machines) for pair, machines in out.items()}
 
 
-def eligible_machines(tables: dict[str, pd.DataFrame]) -> dict[tuple[str, str], list[str]]:
+def eligible_machines(tables: dict[str, pd.DataFrame],
+                      with_speed: dict[tuple[str, str], list[str]] | None = None) -> dict[tuple[str, str], list[str]]:
     """(item, operation) -> machines that may run it: speed present, allocation, limits.
 
     An allocation restricts an operation to its allocated machines among those with a speed;
     an allocation to a machine with no speed for the item is not applied. Limits remove machines.
+    ``with_speed``: :func:`speed_machines` of the linespeed table when the caller has it already.
     """
     alloc = tables["machine_allocate"].groupby("operation")["machine"].agg(set).to_dict()
     limit = tables["machine_limit"].groupby("operation")["machine"].agg(set).to_dict()
     out: dict[tuple[str, str], list[str]] = {}
-    for (item, op), machines in speed_machines(tables["linespeed"]).items():
+    if with_speed is None:
+        with_speed = speed_machines(tables["linespeed"])
+    for (item, op), machines in with_speed.items():
         allowed = [m for m in machines if m in alloc.get(op, ())]
         base = allowed if allowed else machines
         out[(item, op)] = [m for m in base if m not in limit.get(op, ())]
@@ -110,11 +114,10 @@ def eligible_machines(tables: dict[str, pd.DataFrame]) -> dict[tuple[str, str], 
 
 def _eligibility(tables, ctx) -> None:
     routing = tables["operation_sequence"]
-    eligible = eligible_machines(tables)
-    speeds = tables["linespeed"]
-    with_speed = set(zip(speeds["item"], speeds["operation"]))
-    for r, item, op in zip(routing[ROW], routing["item"], routing["operation"]):
-        if (item, op) not in with_speed:
+    with_machines = speed_machines(tables["linespeed"])
+    eligible = eligible_machines(tables, with_machines)
+    for r, item, op in zip(routing[ROW].tolist(), routing["item"].tolist(), routing["operation"].tolist()):
+        if (item, op) not in with_machines:
             ctx.report.warning("operation_sequence", r, ctx.label("operation_sequence", "operation"), op,
                                f"item {item}, operation {op}: no speed on any machine in linespeed; "
                                "the item cannot be made (no_machine)")
@@ -125,7 +128,6 @@ def _eligibility(tables, ctx) -> None:
     alloc = tables["machine_allocate"]
     if alloc.empty:
         return
-    with_machines = speed_machines(speeds)
     items_of = routing.groupby("operation", sort=False)["item"].agg(lambda s: list(dict.fromkeys(s))).to_dict()
     allocated = alloc.groupby("operation", sort=False)["machine"].agg(set).to_dict()
     first_row = alloc.groupby("operation", sort=False)[ROW].first().to_dict()
