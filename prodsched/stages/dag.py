@@ -49,18 +49,16 @@ def due_slots(due: pd.Series, base_date: pd.Timestamp, slot_minutes: int) -> np.
     return np.floor(minutes.to_numpy(dtype=float) / slot_minutes + _EPS).astype(np.int64)
 
 
-def _per_operation(e: pd.DataFrame) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]:
-    """op_id -> {machine: slots} and op_id -> {machine: m/min} from eligibility rows grouped by op_id
-    (one dict per operation from its run of rows; a repeated machine keeps its first place, last value)."""
-    op_ids = e["op_id"].tolist()  # lists: iterating Arrow strings is slow
-    ids = np.array(op_ids, dtype=object)
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]).tolist() if len(ids) else []
-    ends = starts[1:] + [len(ids)]
-    machines = e["machine"].astype(str).tolist()
-    slots = e["d"].tolist()
-    speeds = e["speed_m_min"].astype(float).tolist()
-    dur = {op_ids[a]: dict(zip(machines[a:b], slots[a:b])) for a, b in zip(starts, ends)}
-    spd = {op_ids[a]: dict(zip(machines[a:b], speeds[a:b])) for a, b in zip(starts, ends)}
+def _per_operation(op_ids: list[str], at: np.ndarray, machines: list[str], slots: list[int],
+                   speeds: list[float]) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]:
+    """op_id -> {machine: slots} and op_id -> {machine: m/min} from eligibility rows grouped by
+    operation (``at``: the row of each one's operation in ``op_ids``); one dict per operation from
+    its run of rows (a repeated machine keeps its first place and its last value)."""
+    starts = np.flatnonzero(np.r_[True, at[1:] != at[:-1]]).tolist() if len(at) else []
+    ends = starts[1:] + [len(at)]
+    first = at[starts].tolist()
+    dur = {op_ids[k]: dict(zip(machines[a:b], slots[a:b])) for k, a, b in zip(first, starts, ends)}
+    spd = {op_ids[k]: dict(zip(machines[a:b], speeds[a:b])) for k, a, b in zip(first, starts, ends)}
     return dur, spd
 
 
@@ -93,11 +91,15 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
     at = pd.Index(ops["op_id"]).get_indexer(elig["op_id"])  # each pair's operation (row of ops); -1: none
     e = elig[at >= 0]
     at = at[at >= 0]
-    e = e.assign(d=durations(ops["length_m"].to_numpy()[at], e["speed_m_min"], slot))
+    speeds = e["speed_m_min"].to_numpy(dtype=float)
+    slots = durations(ops["length_m"].to_numpy()[at], speeds, slot)
     # each operation's machines in plant order, machines the plant does not list last by name
     by_name, names = pd.factorize(e["machine"], sort=True)
     rank = np.array([order.get(m, len(order)) for m in names], dtype=np.int64)[by_name]
-    dur, spd = _per_operation(e.iloc[np.lexsort((by_name, rank, at))])
+    rows = np.lexsort((by_name, rank, at))
+    dur, spd = _per_operation(ops["op_id"].tolist(), at[rows],
+                              np.asarray(names.astype(str), dtype=object)[by_name[rows]].tolist(),
+                              slots[rows].tolist(), speeds[rows].tolist())
     empty = [o for o in ops["op_id"].tolist() if o not in dur]
     if empty:
         raise ProdschedError(f"{len(empty)} operation(s) have no eligible machine, e.g. {', '.join(empty[:5])}; "
