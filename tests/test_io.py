@@ -201,3 +201,16 @@ def test_loaded_frames_keep_their_row_numbers():
                                                         .where(orders["po_no"] != "P3", "?"))})
     assert again["order_data"][ROW].tolist() == [1]
     assert [(i.row, i.value) for i in _.for_table("order_data")] == [(3, "?")]
+
+
+def test_csv_short_rows_and_unnamed_columns_read_as_records_would(tmp_path):
+    """A short row's missing fields are None; two blank header names are one column holding the last
+    of their fields that the row has; whitespace-only rows are skipped."""
+    (tmp_path / "machine_limit.csv").write_text("operation,,machine,\n코팅,x,C02,y\n인쇄,z\n \t, \n후처리\n",
+                                                encoding="utf-8")
+    raw, report = read_raw(tmp_path / "machine_limit.csv")
+    frame = raw["machine_limit"]
+    assert frame.columns.tolist() == ["operation", "", "machine", ROW]
+    assert frame.to_dict("list") == {"operation": ["코팅", "인쇄", "후처리"], "": ["y", "z", None],
+                                     "machine": ["C02", None, None], ROW: [2, 3, 5]}
+    assert not report.issues
