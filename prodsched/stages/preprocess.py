@@ -201,6 +201,31 @@ def eligible_pairs(routing: pd.DataFrame, inputs: Mapping[str, Any]) -> tuple[pd
     return eligible[keys + ["machine", "speed_m_min", "_morder"]], bad_items, warnings
 
 
+def eligibility_rows(ops: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """op_id, machine, speed_m_min: every operation with each eligible pair of its (item, operation),
+    ordered by op_id, then the machine's ``_morder``, then the pairs' order; what merging ``ops``
+    with ``pairs`` on item and operation and sorting that stably by op_id and _morder gives, built
+    from row positions (the table has a row per operation and machine: millions at 150,000 orders)."""
+    keys = ["item", "operation"]
+    codes = [pd.factorize(pd.concat([pairs[k], ops[k]], ignore_index=True), use_na_sentinel=False)[0]
+             for k in keys]
+    key = codes[0].astype(np.int64) * (int(codes[1].max(initial=0)) + 1) + codes[1]
+    pair_key, op_key = key[:len(pairs)], key[len(pairs):]
+    by_key = np.argsort(pair_key, kind="stable")  # the pairs grouped by key, each group in table order
+    first = np.searchsorted(pair_key[by_key], op_key, side="left")
+    count = np.searchsorted(pair_key[by_key], op_key, side="right") - first
+    op_rows = np.repeat(np.arange(len(ops)), count)
+    within = np.arange(len(op_rows)) - np.repeat(np.cumsum(count) - count, count)
+    pair_rows = by_key[np.repeat(first, count) + within]
+    op_rank = pd.factorize(ops["op_id"], sort=True)[0]
+    order = np.lexsort((pairs["_morder"].to_numpy()[pair_rows], op_rank[op_rows]))
+    return pd.DataFrame({
+        "op_id": ops["op_id"].take(op_rows[order]).reset_index(drop=True),
+        "machine": pairs["machine"].take(pair_rows[order]).reset_index(drop=True),
+        "speed_m_min": pairs["speed_m_min"].take(pair_rows[order]).reset_index(drop=True),
+    })
+
+
 def _unable_reasons(orders: pd.DataFrame, routed: set, bad_items: dict[str, str]) -> tuple[pd.Series, pd.Series]:
     """Reason code and detail per order ("" when the order can be made); first failing check wins."""
     no_due = orders["due"].isna()
@@ -326,9 +351,7 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
     ops = ops.sort_values(["job_id", "seq"], kind="stable").reset_index(drop=True)
     ops["op_id"] = ops["job_id"] + "-" + ops["seq"].astype(str).str.zfill(2)
     ops = ops.rename(columns={"fabric_width_mm": "width_mm", "fabric_length_m": "length_m"})[OPERATION_COLUMNS]
-    eligibility = ops[["op_id", "item", "operation"]].merge(pairs, on=["item", "operation"])
-    eligibility = eligibility.sort_values(["op_id", "_morder"], kind="stable")[
-        ["op_id", "machine", "speed_m_min"]].reset_index(drop=True)
+    eligibility = eligibility_rows(ops, pairs)
 
     _check_every_order(orders, order_jobs, unable)
     rule_labels = [r.label for r in rules]
