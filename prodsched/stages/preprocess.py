@@ -153,13 +153,14 @@ def eligible_pairs(routing: pd.DataFrame, inputs: Mapping[str, Any]) -> tuple[pd
     sp = sp[sp["speed_m_min"] > 0].drop_duplicates(keys + ["machine"]).merge(pairs, on=keys)
     morder = {m: i for i, m in enumerate(machine_order(master))}
     if morder:
-        unknown = sorted(set(sp["machine"]) - set(morder))
+        unknown = sorted(set(sp["machine"].unique()) - set(morder))
         if unknown:
             warnings.append(f"linespeed: machine(s) {_few(unknown)} are not in machine_master_info; ignored")
             sp = sp[sp["machine"].isin(morder)]
     else:
-        morder = {m: i for i, m in enumerate(sorted(set(sp["machine"])))}
-    sp = sp.assign(_morder=sp["machine"].map(morder))
+        morder = {m: i for i, m in enumerate(sorted(set(sp["machine"].unique())))}
+    machine_code, machines = pd.factorize(sp["machine"])  # every machine is in morder by now
+    sp = sp.assign(_morder=np.array([morder[m] for m in machines], dtype=np.int64)[machine_code])
     lim = limits[["operation", "machine"]].astype(str).drop_duplicates().assign(_lim=True)
     sp = sp.merge(lim, on=["operation", "machine"], how="left")
     sp["_lim"] = sp["_lim"].eq(True)
@@ -330,12 +331,12 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
     warnings += route_warnings
 
     checkpoint(progress, cancel, 0.2, "machine eligibility", "preprocess")
-    wanted = routing[routing["item"].isin(set(orders["item"]))]
+    wanted = routing[routing["item"].isin(set(orders["item"].unique()))]
     pairs, bad_items, elig_warnings = eligible_pairs(wanted, inputs)
     warnings += elig_warnings
 
     checkpoint(progress, cancel, 0.4, "merging orders into jobs", "preprocess")
-    reason, detail = _unable_reasons(orders, set(routing["item"]), bad_items)
+    reason, detail = _unable_reasons(orders, set(routing["item"].unique()), bad_items)
     ok = orders[reason == ""]
     jobs, order_jobs, unmatched, info = _jobs(ok, rules)
     unable = orders.assign(reason=reason, detail=detail, job_id="")
@@ -386,8 +387,8 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
 def _check_every_order(orders: pd.DataFrame, order_jobs: pd.DataFrame, unable: pd.DataFrame) -> None:
     """Nothing vanishes: each order is in exactly one of order_jobs / unable."""
     placed = pd.concat([order_jobs["po_no"], unable["po_no"]], ignore_index=True)
-    lost = sorted(set(orders["po_no"]) - set(placed))
-    twice = sorted(set(order_jobs["po_no"]) & set(unable["po_no"]))
+    lost = sorted(set(orders["po_no"].tolist()) - set(placed.tolist()))  # lists: iterating Arrow text is slow
+    twice = sorted(set(order_jobs["po_no"].tolist()) & set(unable["po_no"].tolist()))
     if lost or twice or len(placed) != len(orders):
         raise ProdschedError(
             f"preprocess lost track of orders: {len(orders)} in, {len(order_jobs)} in jobs + "
