@@ -110,58 +110,85 @@ def _empty(trimmed: pa.Array) -> np.ndarray:
     return pc.fill_null(pc.equal(trimmed, ""), True).to_numpy(zero_copy_only=False)
 
 
+class Cells:
+    """One column's cells, read as blanks, texts and numbers; a column of text is stripped once
+    for all three readings."""
+
+    def __init__(self, series: pd.Series):
+        self.series = series
+        self.kind = _kind(series)
+        self._trim: pa.Array | None = None
+
+    def _trimmed(self) -> pa.Array | None:
+        if self._trim is None:
+            self._trim = _trimmed(self.series)
+        return self._trim
+
+    def blank(self) -> pd.Series:
+        """:func:`blank` of every cell (a bool Series on the column's index)."""
+        series, kind = self.series, self.kind
+        if kind == "empty":
+            return pd.Series(True, index=series.index)
+        if kind == "string":
+            trimmed = self._trimmed()
+            if trimmed is None:
+                return series.isna() | series.str.strip().eq("").fillna(False).astype(bool)
+            return pd.Series(_empty(trimmed), index=series.index)
+        if kind in ("integer", "floating", "mixed-integer-float"):
+            return series.isna()
+        return series.map(blank).astype(bool)
+
+    def text(self) -> pd.Series:
+        """:func:`to_str` of every cell (object Series of str)."""
+        series, kind = self.series, self.kind
+        if kind == "empty":
+            return pd.Series("", index=series.index, dtype=object)
+        if kind == "string":
+            trimmed = self._trimmed()
+            if trimmed is None:
+                return series.str.strip().where(~self.blank(), "").astype(object)
+            return pd.Series(pc.fill_null(trimmed, "").to_numpy(zero_copy_only=False), index=series.index,
+                             dtype=object)
+        return series.map(to_str).astype(object)
+
+    def numbers(self) -> pd.Series:
+        """:func:`to_number` of every cell (float64 Series; NaN where a cell is no finite number)."""
+        series, kind = self.series, self.kind
+        if kind == "empty":
+            return pd.Series(np.nan, index=series.index, dtype="float64")
+        values = None
+        if kind == "string":
+            trimmed = self._trimmed()
+            if trimmed is None:
+                cleaned = series.str.strip().str.replace(",", "", regex=False)
+                filled = cleaned.where(series.notna() & cleaned.ne(""), "nan").to_numpy(dtype=object)
+            else:
+                cleaned = pc.replace_substring(trimmed, ",", "")
+                filled = pc.if_else(pc.fill_null(pc.equal(cleaned, ""), True), "nan", cleaned)
+                filled = filled.to_numpy(zero_copy_only=False)
+            try:  # float() of each text, as to_number does; any text that is no number -> cell by cell
+                values = filled.astype("float64")
+            except (TypeError, ValueError):
+                values = None
+        elif kind in ("integer", "floating", "mixed-integer-float"):
+            values = series.to_numpy(dtype=object)
+            values = np.array([np.nan if v is None else v for v in values], dtype="float64") \
+                if series.isna().any() else values.astype("float64")
+        if values is None:
+            return series.map(to_number).astype("float64")
+        return pd.Series(np.where(np.isfinite(values), values, np.nan), index=series.index)
+
+
 def blank_cells(series: pd.Series) -> pd.Series:
     """:func:`blank` of every cell of ``series`` (a bool Series on its index)."""
-    kind = _kind(series)
-    if kind == "empty":
-        return pd.Series(True, index=series.index)
-    if kind == "string":
-        trimmed = _trimmed(series)
-        if trimmed is None:
-            return series.isna() | series.str.strip().eq("").fillna(False).astype(bool)
-        return pd.Series(_empty(trimmed), index=series.index)
-    if kind in ("integer", "floating", "mixed-integer-float"):
-        return series.isna()
-    return series.map(blank).astype(bool)
+    return Cells(series).blank()
 
 
 def text_cells(series: pd.Series) -> pd.Series:
     """:func:`to_str` of every cell (object Series of str)."""
-    kind = _kind(series)
-    if kind == "empty":
-        return pd.Series("", index=series.index, dtype=object)
-    if kind == "string":
-        trimmed = _trimmed(series)
-        if trimmed is None:
-            return series.str.strip().where(~blank_cells(series), "").astype(object)
-        return pd.Series(pc.fill_null(trimmed, "").to_numpy(zero_copy_only=False), index=series.index,
-                         dtype=object)
-    return series.map(to_str).astype(object)
+    return Cells(series).text()
 
 
 def number_cells(series: pd.Series) -> pd.Series:
     """:func:`to_number` of every cell (float64 Series; NaN where a cell is no finite number)."""
-    kind = _kind(series)
-    if kind == "empty":
-        return pd.Series(np.nan, index=series.index, dtype="float64")
-    values = None
-    if kind == "string":
-        trimmed = _trimmed(series)
-        if trimmed is None:
-            cleaned = series.str.strip().str.replace(",", "", regex=False)
-            filled = cleaned.where(series.notna() & cleaned.ne(""), "nan").to_numpy(dtype=object)
-        else:
-            cleaned = pc.replace_substring(trimmed, ",", "")
-            filled = pc.if_else(pc.fill_null(pc.equal(cleaned, ""), True), "nan", cleaned)
-            filled = filled.to_numpy(zero_copy_only=False)
-        try:  # float() of each text, as to_number does; any text that is no number -> cell by cell
-            values = filled.astype("float64")
-        except (TypeError, ValueError):
-            values = None
-    elif kind in ("integer", "floating", "mixed-integer-float"):
-        values = series.to_numpy(dtype=object)
-        values = np.array([np.nan if v is None else v for v in values], dtype="float64") \
-            if series.isna().any() else values.astype("float64")
-    if values is None:
-        return series.map(to_number).astype("float64")
-    return pd.Series(np.where(np.isfinite(values), values, np.nan), index=series.index)
+    return Cells(series).numbers()

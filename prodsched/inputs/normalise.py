@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from prodsched.inputs.cells import blank_cells, number_cells, text_cells, to_timestamp
+from prodsched.inputs.cells import Cells, blank_cells, to_timestamp
 from prodsched.inputs.report import ValidationReport
 from prodsched.inputs.spec import (DTYPES, ROW, TABLE_NAMES, ColumnSpec, canonical_column, empty_table,
                                    spec_of)
@@ -22,6 +22,7 @@ class Context:
         self.broken: set[str] = set()
         self.headers: dict[str, dict[str, str]] = {}
         self.raw_missing: dict[str, pd.Series] = {}  # per column of the table being normalised
+        self.cells: dict[str, Cells] = {}  # the same columns' cells as read
         self.wide_linespeed = False
 
     def label(self, table: str, column: str) -> str:
@@ -50,7 +51,8 @@ def coerce(frame: pd.DataFrame, table: str, spec: ColumnSpec, ctx: Context,
            bad: pd.Series) -> pd.Series:
     """Convert one column in place of ``frame``; marks rows to drop in ``bad`` (reported)."""
     series = frame[spec.name]
-    missing = ctx.raw_missing[spec.name] if spec.name in ctx.raw_missing else blank_cells(series)
+    cells = ctx.cells[spec.name] if spec.name in ctx.cells else Cells(series)
+    missing = ctx.raw_missing[spec.name] if spec.name in ctx.raw_missing else cells.blank()
     label = ctx.label(table, spec.name)
     rows = frame[ROW]
     if spec.required:
@@ -58,7 +60,7 @@ def coerce(frame: pd.DataFrame, table: str, spec: ColumnSpec, ctx: Context,
             ctx.report.error(table, r, label, v, f"missing value in required column {label}; row ignored")
         bad |= missing
     if spec.kind == "str":
-        return text_cells(series)
+        return cells.text()
     if spec.kind in ("date", "datetime"):
         out = _dates(series)
         wrong = out.isna() & ~missing
@@ -69,7 +71,7 @@ def coerce(frame: pd.DataFrame, table: str, spec: ColumnSpec, ctx: Context,
         if spec.kind == "date":
             out = out.dt.normalize()
         return out.where(~missing, pd.NaT) if not spec.required else out
-    num = number_cells(series)
+    num = cells.numbers()
     wrong = num.isna() & ~missing
     for r, v in zip(rows[wrong], series[wrong]):
         ctx.report.error(table, r, label, v, f"{label} must be a number, got {v!r}; row ignored")
@@ -190,7 +192,8 @@ def normalise_table(table: str, frame: pd.DataFrame | None, ctx: Context,
     for c in spec.columns:
         if c.name not in frame:
             frame[c.name] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    ctx.raw_missing = {c.name: blank_cells(frame[c.name]) for c in spec.columns}
+    ctx.cells = {c.name: Cells(frame[c.name]) for c in spec.columns}
+    ctx.raw_missing = {name: cells.blank() for name, cells in ctx.cells.items()}
     bad = pd.Series(False, index=frame.index)
     converted = {c.name: coerce(frame, table, c, ctx, bad) for c in spec.columns if c.name not in spec.derived}
     frame = frame.assign(**converted)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from prodsched.inputs.cells import blank, blank_cells, number_cells, text_cells
+from prodsched.inputs.cells import Cells, blank, blank_cells, number_cells, text_cells
 from prodsched.inputs.spec import MIXTURE_NONE, ROW
 
 EMPTY_MEANING = {
@@ -62,9 +62,9 @@ def linespeed_to_long(frame: pd.DataFrame, ctx, done: dict[str, pd.DataFrame]) -
     # all machine columns read as one column (column after column), then folded back
     block = frame[[col for col, _ in machine_cols]].to_numpy(dtype=object) if machine_cols else \
         np.empty((n, 0), dtype=object)
-    cells = pd.Series(block.ravel(order="F"), dtype=object)
-    speeds = number_cells(cells).to_numpy().reshape(block.shape, order="F")
-    wrong = np.isnan(speeds) & ~blank_cells(cells).to_numpy().reshape(block.shape, order="F")
+    cells = Cells(pd.Series(block.ravel(order="F"), dtype=object))
+    speeds = cells.numbers().to_numpy().reshape(block.shape, order="F")
+    wrong = np.isnan(speeds) & ~cells.blank().to_numpy().reshape(block.shape, order="F")
     for j, (_, code) in enumerate(machine_cols):  # only bad cells one by one
         for i in np.flatnonzero(wrong[:, j]):
             report.error("linespeed", rows[i], code, block[i, j], f"speed for machine {code} must be a number "
