@@ -7,7 +7,6 @@ Exit codes: 0 done; 2 the input has errors (the validation report goes to stderr
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import sys
@@ -19,7 +18,7 @@ from typing import Any
 from prodsched.errors import InputError, ParameterError
 from prodsched.params import OUTPUTS
 from prodsched.execute import CliFailure, cause, run_stages, verify_written_schedule
-from prodsched.stages import STAGES, stage_function, stage_number
+from prodsched.stages import STAGES, stage_number
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 
@@ -209,7 +208,6 @@ def cmd_run(args) -> int:
     if args.notebooks:
         return _run_notebooks(args, names, values)
     started = time.monotonic()
-    _import_then_freeze(names)
     outcome = run_stages(names, values, store=args.store, session_id=args.session, quiet=args.quiet)
     print(f"session {outcome.session_id}  ({', '.join(names)} in {time.monotonic() - started:.1f} s)")
     if outcome.kpis is not None:
@@ -218,16 +216,6 @@ def cmd_run(args) -> int:
     if outcome.warnings:
         print(f"prodsched: the input has {outcome.warnings} warning(s); see validation.csv", file=sys.stderr)
     return EXIT_OK
-
-
-def _import_then_freeze(names: list[str]) -> None:
-    """Import the stage modules of this run now and exempt all that is imported from the cyclic
-    garbage collector (``gc.freeze``). A run creates a great many objects (tables, the operation
-    graph), and each full collection would otherwise walk the ~80,000 objects of pandas, networkx and
-    the engine again: about a fifth of the CPU time of a 15,000-order run (benchmarks/results/stages_profile.md)."""
-    for name in names:
-        stage_function(name)
-    gc.freeze()
 
 
 def cmd_replan(args) -> int:
