@@ -359,6 +359,22 @@ def test_the_tardiness_sample_grows_with_the_instance_and_a_given_size_wins():
     assert plan.info["evaluations"] <= 5 * 12  # (no new best can grow it within 25 iterations)
 
 
+def test_position_ranges_read_and_sample_as_the_list_of_their_moves():
+    import random
+
+    from prodsched.engine.positions import PositionRanges
+
+    ranges = PositionRanges()
+    for x, m, first, stop in ((4, 1, 0, 3), (4, 2, 5, 5), (7, 0, 2, 6)):
+        ranges.add(x, m, first, stop)
+    moves = [(4, 1, 0), (4, 1, 1), (4, 1, 2), (7, 0, 2), (7, 0, 3), (7, 0, 4), (7, 0, 5)]
+    assert len(ranges) == 7 and list(ranges) == moves and ranges[-1] == (7, 0, 5)
+    with pytest.raises(IndexError):
+        ranges[7]
+    assert random.Random(5).sample(ranges, 4) == random.Random(5).sample(moves, 4)
+    assert len(PositionRanges()) == 0 and list(PositionRanges()) == []
+
+
 def test_an_infeasible_start_is_refused_naming_the_violation():
     inst = Instance((op("a"), op("b")), (Machine("M1"),))
     overlapping = Schedule((Assignment("a", "M1", 0, 2), Assignment("b", "M1", 1, 3)))

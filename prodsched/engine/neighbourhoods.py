@@ -25,11 +25,11 @@ sample of ``limit`` moves (seeded, in a seeded order) is tried when they offer m
 from __future__ import annotations
 
 import random
-from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from bisect import bisect_left
 from heapq import nsmallest
 from itertools import compress
 
+from prodsched.engine.positions import PositionRanges
 from prodsched.engine.sequencing import Sequencing
 
 Move = tuple  # (x, m, p), or (x, m, p, (y, z, ..)): then y right after x, z right after y, ..
@@ -106,7 +106,7 @@ class Neighbourhoods:
         spare = 0
         for name in names:  # quotas; what a part cannot use goes to the parts after it
             part = parts.get(name, ())
-            moves = part if isinstance(part, _Positions) else list(dict.fromkeys(part))
+            moves = part if isinstance(part, PositionRanges) else list(dict.fromkeys(part))
             quota = round(self.limit * shares[name] / total) + spare
             if len(moves) > quota:
                 moves = rng.sample(moves, quota)
@@ -200,7 +200,7 @@ class Neighbourhoods:
         return out
 
     # -- other neighbourhoods ---------------------------------------------------------------
-    def reassign_moves(self, ops: list[int], critical: bool = True) -> _Positions:
+    def reassign_moves(self, ops: list[int], critical: bool = True) -> PositionRanges:
         """Each operation to every other eligible machine, at the positions from where
         its predecessors let it start to where it could start without ending the schedule
         later (``critical``), else to where it starts now but at most ``NEAR`` past the first
@@ -210,7 +210,7 @@ class Neighbourhoods:
         tails = self.tails() if critical else None
         cmax = max((state.end[line[-1]] for line in seq if line), default=0)
         at = start.__getitem__
-        out = _Positions()
+        out = PositionRanges()
         for v in dict.fromkeys(ops):
             r = state.ready(v)
             latest = cmax - tails[v] if tails is not None else start[v]
@@ -344,34 +344,6 @@ class Neighbourhoods:
         if state.mach[x] == m and state.pos[x] < state.pos[y]:
             j -= 1
         return x, m, j
-
-
-class _Positions(Sequence):
-    """Moves ``(x, m, p)`` for ``p`` in ranges, in the order added, made only when read (a
-    neighbourhood may offer thousands and the search tries a few). No move appears twice."""
-
-    def __init__(self) -> None:
-        self._rows: list[tuple[int, int, int]] = []  # (x, m, first p)
-        self._ends: list[int] = []  # cumulative counts
-
-    def add(self, x: int, m: int, first: int, stop: int) -> None:
-        if stop > first:
-            self._rows.append((x, m, first))
-            self._ends.append((self._ends[-1] if self._ends else 0) + stop - first)
-
-    def __len__(self) -> int:
-        return self._ends[-1] if self._ends else 0
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
-        k = bisect_right(self._ends, i)
-        x, m, first = self._rows[k]
-        return x, m, first + i - (self._ends[k - 1] if k else 0)
 
 
 def _runs(items: list[int], follows) -> list[list[int]]:
