@@ -1,0 +1,108 @@
+"""Stored graphs are decoded once per process and handed out read-only (prodsched.session.decoded)."""
+
+from __future__ import annotations
+
+import copy
+
+import networkx as nx
+import pytest
+
+from prodsched.session import Session, decoded
+from prodsched.store import serialize
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    decoded.clear()
+    yield
+    decoded.clear()
+
+
+def _graph(label: str, n: int = 3) -> nx.DiGraph:
+    g = nx.DiGraph(machines=["M1", "M2"], label=label)
+    for i in range(n):
+        g.add_node(f"{label}-{i}", job=label, seq=i, durations={"M1": i + 1}, po_nos=[f"PO{i}"])
+    g.add_edges_from((f"{label}-{i}", f"{label}-{i + 1}") for i in range(n - 1))
+    return g
+
+
+def _store_graph(store, session_id: str, graph: nx.DiGraph, field: str = "art:dag:dag") -> None:
+    store.put_many(session_id, {field: graph, "stage:dag:artifacts": ["dag"],
+                                "stage:dag:status": {"status": "done"}})
+
+
+def _session(store, graph: nx.DiGraph) -> Session:
+    session = Session.create(None, store)
+    _store_graph(store, session.id, graph)
+    return session
+
+
+def _same(a: nx.DiGraph, b: nx.DiGraph) -> bool:
+    return (list(a.nodes(data=True)) == list(b.nodes(data=True)) and list(a.edges(data=True)) == list(b.edges(data=True))
+            and a.graph == b.graph)
+
+
+def test_a_graph_is_decoded_once_and_equals_the_stored_one(store):
+    session = _session(store, _graph("A"))
+    first = session.load_artifacts(["dag"])["dag"]
+    assert _same(first, _graph("A")) and decoded.cached() == 1
+    assert session.load_artifacts(["dag"])["dag"] is first
+    assert session.artifact("dag") is first
+
+
+def test_a_rewritten_artifact_gives_the_new_value(store):
+    session = _session(store, _graph("A"))
+    old = session.load_artifacts(["dag"])["dag"]
+    _store_graph(store, session.id, _graph("B", 5))
+    new = session.load_artifacts(["dag"])["dag"]
+    assert new is not old and _same(new, _graph("B", 5)) and sorted(new)[0] == "B-0"
+
+
+def test_a_decoded_graph_cannot_be_changed(store):
+    graph = _session(store, _graph("A")).artifact("dag")
+    node = graph.nodes["A-0"]
+    changes = [
+        lambda: graph.add_node("X"), lambda: graph.add_edge("A-0", "A-2"), lambda: graph.remove_node("A-0"),
+        lambda: node.update(seq=9), lambda: node.__setitem__("seq", 9), lambda: node.pop("seq"),
+        lambda: node["durations"].__setitem__("M2", 1), lambda: node["po_nos"].append("PO9"),
+        lambda: graph.graph.__setitem__("label", "Z"), lambda: graph.graph["machines"].sort(reverse=True),
+        lambda: graph.edges["A-0", "A-1"].update(w=1),
+    ]
+    for change in changes:
+        with pytest.raises((TypeError, nx.NetworkXError)):
+            change()
+    assert _same(graph, _graph("A"))
+    mine = graph.copy()  # a copy is the caller's own to change
+    mine.add_node("X")
+    mine.nodes["A-0"]["seq"] = 9
+    deep = copy.deepcopy(dict(graph.nodes["A-1"]))
+    deep["durations"]["M2"] = 1
+    assert graph.nodes["A-0"]["seq"] == 0 and "X" not in graph and graph.nodes["A-1"]["durations"] == {"M1": 2}
+
+
+def test_a_decoded_graph_stores_again_as_the_same_bytes(store):
+    graph = _session(store, _graph("A")).artifact("dag")
+    assert serialize.encode(graph) == serialize.encode(_graph("A"))
+
+
+def test_two_sessions_do_not_mix(store):
+    a, b = _session(store, _graph("A")), _session(store, _graph("B", 4))
+    ga, gb = a.artifact("dag"), b.artifact("dag")
+    assert _same(ga, _graph("A")) and _same(gb, _graph("B", 4))
+    twin = _session(store, _graph("A"))  # the same bytes in another session: its own entry
+    assert twin.artifact("dag") is not ga and a.artifact("dag") is ga
+
+
+def test_the_cache_keeps_a_few_graphs_only(store):
+    sessions = [_session(store, _graph(f"G{i}")) for i in range(decoded.MAX_GRAPHS + 3)]
+    for s in sessions:
+        s.artifact("dag")
+    assert decoded.cached() == decoded.MAX_GRAPHS
+    assert _same(sessions[0].artifact("dag"), _graph("G0"))  # decoded again after it was dropped
+
+
+def test_a_damaged_graph_is_still_reported_with_its_key(store):
+    session = _session(store, _graph("A"))
+    store.write(session.id, {"art:dag:dag": b"PSD1:nxz\nnot zstd"})
+    with pytest.raises(Exception, match=r"art:dag:dag.*does not decompress|art:dag:dag.*bad length"):
+        session.artifact("dag")
