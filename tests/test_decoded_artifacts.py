@@ -19,7 +19,7 @@ def empty_cache():
 
 
 def _graph(label: str, n: int = 3) -> nx.DiGraph:
-    g = nx.DiGraph(machines=["M1", "M2"], label=label)
+    g = nx.DiGraph(machines=["M1", "M2"], label=label, base_date="2026-01-05", slot_minutes=30)
     for i in range(n):
         g.add_node(f"{label}-{i}", job=label, seq=i, durations={"M1": i + 1}, po_nos=[f"PO{i}"])
     g.add_edges_from((f"{label}-{i}", f"{label}-{i + 1}") for i in range(n - 1))
@@ -106,3 +106,17 @@ def test_a_damaged_graph_is_still_reported_with_its_key(store):
     store.write(session.id, {"art:dag:dag": b"PSD1:nxz\nnot zstd"})
     with pytest.raises(Exception, match=r"art:dag:dag.*does not decompress|art:dag:dag.*bad length"):
         session.artifact("dag")
+
+
+def test_an_instance_from_a_decoded_graph_equals_one_from_the_graph_stage_4_made(store):
+    import numpy as np
+
+    from prodsched.stages.schedule import build_instance
+
+    graph = _graph("A")
+    graph.nodes["A-1"]["durations"] = {"M1": np.int64(3), "M2": 2.0}  # converted to int slots either way
+    stored = _session(store, graph).artifact("dag")
+    ops = build_instance(stored, {}).operations
+    assert ops == build_instance(graph, {}).operations
+    assert [op.durations for op in ops] == [{"M1": 1}, {"M1": 3, "M2": 2}, {"M1": 3}]
+    assert all(type(d) is int for op in ops for d in op.durations.values())
