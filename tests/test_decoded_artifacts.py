@@ -120,3 +120,26 @@ def test_an_instance_from_a_decoded_graph_equals_one_from_the_graph_stage_4_made
     assert ops == build_instance(graph, {}).operations
     assert [op.durations for op in ops] == [{"M1": 1}, {"M1": 3, "M2": 2}, {"M1": 3}]
     assert all(type(d) is int for op in ops for d in op.durations.values())
+
+
+def _exactly(a, b) -> bool:
+    """Equal, dicts and lists alike (read-only or not), with every dict's keys in the same order."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_exactly(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_exactly(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and (a == b or (a != a and b != b))
+
+
+def test_freezing_keeps_every_value_and_order(store):
+    g = nx.DiGraph(z=1, a=[1, 2.5], nested={"y": [1, {"b": None, "a": 1.5}]})
+    g.add_node("b", seq=2, durations={"M2": 3, "M1": 4}, speeds={"M2": 1.5}, po_nos=["P1", "P2"], flag=True)
+    g.add_node(7, z=-0.0)
+    g.add_edges_from([("a", 7), ("b", 7)], w=1.5)
+    plain = serialize.decode(serialize.encode(g))
+    frozen = _session(store, g).artifact("dag")
+    assert _exactly(frozen.graph, plain.graph) and list(frozen.nodes) == list(plain.nodes)
+    assert all(_exactly(frozen.nodes[n], plain.nodes[n]) for n in plain)
+    assert list(frozen.edges(data=True)) == list(plain.edges(data=True))
+    assert all(list(frozen.pred[n]) == list(plain.pred[n]) for n in plain)
+    assert all(isinstance(v, decoded.ReadOnlyDict) for v in (frozen.nodes["b"]["speeds"], frozen.edges["a", 7]))

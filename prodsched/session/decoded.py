@@ -61,12 +61,15 @@ class ReadOnlyList(list):
 
 
 _PLAIN = (dict, list)
+_SCALAR = frozenset({str, int, bool, float, type(None)})  # what JSON reads, dicts and lists aside
 
 
 def read_only(value: Any) -> Any:
     """``value`` with every plain dict and list in it (at any depth) made read-only."""
     kind = type(value)
     if kind is dict:
+        if set(map(type, value.values())) <= _SCALAR:  # e.g. {machine: slots}: one C-level copy
+            return ReadOnlyDict(value)
         return ReadOnlyDict({k: read_only(v) if type(v) in _PLAIN else v for k, v in value.items()})
     if kind is list:
         return ReadOnlyList([read_only(v) if type(v) in _PLAIN else v for v in value])
