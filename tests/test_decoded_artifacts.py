@@ -143,3 +143,21 @@ def test_freezing_keeps_every_value_and_order(store):
     assert list(frozen.edges(data=True)) == list(plain.edges(data=True))
     assert all(list(frozen.pred[n]) == list(plain.pred[n]) for n in plain)
     assert all(isinstance(v, decoded.ReadOnlyDict) for v in (frozen.nodes["b"]["speeds"], frozen.edges["a", 7]))
+
+
+def test_a_stage_decodes_only_the_inputs_it_reads(store):
+    import pandas as pd
+
+    session = _session(store, _graph("A"))
+    store.write(session.id, {"art:dag:table": serialize.encode(pd.DataFrame({"a": [1, 2]})),
+                             "art:dag:broken": b"PSD1:arrow\nnot arrow",
+                             "stage:dag:artifacts": serialize.encode(["dag", "table", "broken"])})
+    inputs = session.stored_artifacts(["dag"])
+    assert sorted(inputs) == ["broken", "dag", "table"] and "broken" in inputs and "nope" not in inputs
+    assert inputs["table"]["a"].tolist() == [1, 2] and inputs.get("nope") is None
+    assert decoded.cached() == 0  # the graph was not asked for
+    with pytest.raises(Exception, match=r"art:dag:broken.*not a valid Arrow"):
+        inputs["broken"]
+    store.write(session.id, {"stage:dag:artifacts": serialize.encode(["dag", "gone"])})
+    with pytest.raises(Exception, match="artifact art:dag:gone is missing"):
+        session.stored_artifacts(["dag"])  # a missing artifact fails before the stage starts

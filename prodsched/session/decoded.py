@@ -16,6 +16,7 @@ import copy
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prodsched.errors import StoreError
@@ -121,6 +122,32 @@ def decode_artifact(store, session_id: str, field: str, raw: bytes) -> Any:
         while len(_CACHE) > MAX_GRAPHS:
             _CACHE.popitem(last=False)
     return graph
+
+
+class StoredArtifacts(Mapping):
+    """A stage's inputs as read from the store: every artifact's bytes are read at once (a
+    missing one fails before the stage starts), each is decoded when the stage first asks for
+    it, so a stage does not pay for, nor hold in memory, the artifacts it never reads."""
+
+    def __init__(self, store, session_id: str, blobs: Mapping[str, tuple[str, bytes]]):
+        self._store, self._session_id = store, session_id
+        self._blobs = dict(blobs)  # name -> (field, bytes)
+        self._values: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._values:
+            field, raw = self._blobs[name]
+            self._values[name] = decode_artifact(self._store, self._session_id, field, raw)
+        return self._values[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._blobs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._blobs)
+
+    def __len__(self) -> int:
+        return len(self._blobs)
 
 
 def clear() -> None:

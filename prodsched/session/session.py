@@ -24,7 +24,7 @@ from typing import Any
 from prodsched.store import serialize
 from prodsched.errors import ParameterError, StageOrderError, StageRunningError, StoreError
 from prodsched.params import Params
-from prodsched.session.decoded import decode_artifact
+from prodsched.session.decoded import StoredArtifacts, decode_artifact
 from prodsched.session.status import format_sessions, format_status, overall_status
 from prodsched.session.worker import (
     LOCAL_LOCK,
@@ -265,15 +265,20 @@ class Session:
     def load_artifacts(self, names: list[str]) -> dict:
         """Every artifact of the stages ``names`` (a missing one is a StoreError); graphs come
         from the per-process cache of decoded graphs, read-only (see :mod:`.decoded`)."""
-        out: dict[str, Any] = {}
+        return dict(self.stored_artifacts(names))
+
+    def stored_artifacts(self, names: list[str]) -> StoredArtifacts:
+        """The artifacts of the stages ``names``, read now (a missing one is a StoreError) and
+        each decoded when it is first looked up (a stage's inputs)."""
+        blobs: dict[str, tuple[str, bytes]] = {}
         index = self.store.get_many(self.id, [f"stage:{n}:artifacts" for n in names], expect=list)
         for n in names:
             fields = [f"art:{n}:{a}" for a in index[f"stage:{n}:artifacts"] or []]
             for field, raw in self.store.get_many_raw(self.id, fields).items():
                 if raw is None:
                     raise StoreError(f"session {self.id}: artifact {field} is missing from the store")
-                out[field.split(":", 2)[2]] = decode_artifact(self.store, self.id, field, raw)
-        return out
+                blobs[field.split(":", 2)[2]] = (field, raw)
+        return StoredArtifacts(self.store, self.id, blobs)
 
     # -- running ------------------------------------------------------------------------------
     def run_key(self, name: str) -> tuple[str, str, str, str]:

@@ -72,7 +72,7 @@ def execute(session, name: str, run: StageRun) -> None:
     saved = False
     unrecorded: StoreError | None = None  # the store refused the record of the outcome
     try:
-        inputs = session.load_artifacts(list(STAGES[:stage_number(name) - 1]))
+        inputs = session.stored_artifacts(list(STAGES[:stage_number(name) - 1]))  # decoded as used
         result = run_stage(name, inputs, session.params, progress=progress, cancel=run.cancel)
         if not lease.lost.is_set() and (run.cancel.is_set() or cancel_requested()):
             raise Cancelled()
