@@ -161,3 +161,21 @@ def test_a_stage_decodes_only_the_inputs_it_reads(store):
     store.write(session.id, {"stage:dag:artifacts": serialize.encode(["dag", "gone"])})
     with pytest.raises(Exception, match="artifact art:dag:gone is missing"):
         session.stored_artifacts(["dag"])  # a missing artifact fails before the stage starts
+
+
+def test_a_stage_graph_is_emptied_once_stored_and_read_back_whole(store, plant, monkeypatch):
+    import prodsched.stages.dag as dag_stage
+    from prodsched.stages import StageResult
+
+    made = []
+
+    def run(inputs, params, progress=None, cancel=None):
+        made.append(_graph("A", 4))
+        return StageResult(artifacts={"dag": made[-1]}, summary={"nodes": 4})
+
+    session = Session.create({"data": str(plant)}, store)
+    session.run_all(upto="yield")
+    monkeypatch.setattr(dag_stage, "run", run)
+    assert session.run("dag") == {"nodes": 4}
+    assert made[0].number_of_nodes() == 0  # its memory is not kept waiting for the cycle collector
+    assert _same(session.artifact("dag"), _graph("A", 4))
