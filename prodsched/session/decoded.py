@@ -1,6 +1,6 @@
 """Stored graphs decoded once per process: the stage-4 operation graph is read by stage 5, stage 6,
 the panel and the sweeps, and turning its node-link JSON back into a graph is the slowest read of
-a session (about 0.8 s at 20,000 operations).
+a session (0.4-0.8 s at 20,000 operations on this machine).
 
 A decoded graph is kept under the exact bytes it came from (store, session, field and a BLAKE2b
 digest of the blob), so a rewritten artifact is a new key and an old value can never be returned
