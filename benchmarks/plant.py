@@ -168,14 +168,28 @@ The 10 s and 60 s rows are wall-clock caps on a shared 2-core machine: the itera
 column) depend on what else ran, so the capped rows move from run to run (the same iterations
 give the same schedule). What the optimiser does on this data: moves are tried in a seeded order
 and the first that improves the current schedule is taken (else the best of the sample, tabu
-search as before); when no new best comes the sample grows up to 8 times; 45 % of the moves
-come from the setup neighbourhood, which also moves a whole run of one class and mixture next
-to the nearest of its kind; a late operation's reassignment tries the positions near its
-earliest start; the re-timing of a move is compiled (`_native/retime.pyx`, the same schedule as
-the Python reference). Re-timing the moves tried (`relocate`, which holds the compiled re-timing,
-and `undo`) takes about half of the search's time, building the candidate moves in Python most
-of the rest. Tardiness keeps falling with more time at 1,500 orders, but slowly (about 30 % below
-the window rule after 10 s, 40 % after 60 s): half of it needs other moves, not only speed.
+search); for objective `tardiness` the sample is 12 moves up to 1,200 operations, one per 100
+operations above, at most 48 (150 and 1,500 orders: 12; 5,000 orders: 48, where building the
+sample costs more than trying it); without a new best the sample grows up to 8 times; 45 % of
+the moves come from the setup neighbourhood (which also moves a whole run of one class and
+mixture next to the nearest of its kind); the re-timing of a move is compiled
+(`_native/retime.pyx`). Candidate moves are built more cheaply than before (reassignment
+positions made only when sampled, block moves built directly; the same moves).
+
+Measured before this run (1,500 orders, from the window rule, seeds 0-2, alternated): 10 s
+gives 17,109 / 17,751 / 17,463 with the former 48-move sample and 14,514 / 14,671 / 15,024 with
+12. At a fixed 70,000 tried moves the 12-move sample reaches 14,652-15,307 and at 200,000 (two
+to three times what 10 s allows) 13,422-13,947, 44-46 % below the window rule: speed alone would
+not reach half. Tried and dropped, no gain at a fixed number of tried moves over 3 seeds: moving
+operations of on-time jobs that wait before a late job's last operation to right after it; moves
+ranked by an estimate of the tardiness they save; re-sequencing a late job's machine around it
+by modified due date or EDD; weighting setups in the objective; other neighbourhood shares, tabu
+tenures, stall and growth settings; better starts (window rule with other window days or seeds,
+atcs with other k1/k2 or restarts: 22,906-24,263 instead of 24,821, ending where the window
+start ends); re-dispatching with due dates moved by each job's lateness (always worse).
+Where the time goes (profile below, 10 s at 1,500 orders): re-timing the moves tried
+(`relocate` and `undo`, compiled inside) about a third, building the candidate moves in Python
+(reassignment positions, setup partners, late chains and their blocks, sampling) about half.
 The window rule is the better start at 1,500 and 5,000 orders, atcs at 150; CP-SAT, hinted with
 that start, returns the hint (nothing better in 60 s) and cannot build its model at 5,000
 orders."""

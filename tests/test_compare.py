@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -263,11 +264,32 @@ def test_the_panel_opens_the_compare_view_of_its_store(swept):
 
 
 def test_sweep_and_sessions_together(swept):
-    table, out, store, _ = swept
+    table, out, store, data = swept
+    own = Session.create(Params(data=str(data), rule="edd"), store)
+    own.run_all()
     v = prodsched.compare(sweep=out, store=store, sessions=True)
     try:
-        assert v.runs.index[0] == "scenario 0" and any(i.startswith("session ") for i in v.runs.index)
+        # every scenario once (as the sweep's row, not again as a store session), then the own run
+        assert list(v.runs.index) == [*(f"scenario {s}" for s in table["scenario"]), f"session {own.id[:8]}"]
+        assert not v.runs["session_id"].dropna().duplicated().any()
         assert [c for c in v.runs.columns if c in KPI_BETTER] == list(KPI_BETTER)
+    finally:
+        v.close()
+        own.delete()
+
+
+def test_a_long_compare_table_draws_its_first_runs_and_says_how_many_more(swept):
+    from prodsched.jupyter import compare as J
+
+    table, out, store, _ = swept
+    v = prodsched.compare(sweep=out, store=store)
+    try:
+        v.baseline.value = v.runs.index[2]
+        html = J.runs_html(v.runs, v.deltas(), v.baseline.value, limit=2)
+        rows = re.findall(r'data-run="([^"]+)"', html)
+        assert rows == [v.runs.index[2], v.runs.index[0]]  # the baseline always, then the first
+        assert f"2 of {len(v.runs)} runs shown" in html
+        assert "runs shown" not in J.runs_html(v.runs, v.deltas(), v.baseline.value)
     finally:
         v.close()
 

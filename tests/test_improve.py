@@ -334,7 +334,7 @@ def test_first_improvement_takes_an_improving_move_without_trying_the_rest(timel
     runs = {}
     for first in (True, False):
         kw = dict(objective="tardiness", iterations=40, seed=3, timeline=timeline,
-                  options={"search": {"first": first}})
+                  options={"search": {"first": first, "candidates": 48}})
         plan = improved(inst, start, **kw)
         assert value(plan, inst, "tardiness") <= value(start, inst, "tardiness")
         assert improve(inst, start, **kw).assignments == plan.assignments
@@ -344,6 +344,35 @@ def test_first_improvement_takes_an_improving_move_without_trying_the_rest(timel
     # every iteration of the full sample tries up to 48 moves; the first improving one ends it sooner
     assert runs[True]["evaluations"] < runs[False]["evaluations"]
     assert runs[False]["evaluations"] > 40 * 20
+
+
+def test_the_tardiness_sample_grows_with_the_instance_and_a_given_size_wins():
+    from prodsched.engine.improve import _search_settings
+
+    assert _search_settings(None, "tardiness", 150)["candidates"] == 12
+    assert _search_settings(None, "tardiness", 2_400)["candidates"] == 24
+    assert _search_settings(None, "tardiness", 50_000)["candidates"] == 48
+    assert _search_settings(None, "makespan", 150)["candidates"] == 48
+    assert _search_settings({"candidates": 30}, "tardiness", 150)["candidates"] == 30
+    inst = big(30)
+    plan = improved(inst, schedule(inst, rule="window"), objective="tardiness", iterations=5)
+    assert plan.info["evaluations"] <= 5 * 12  # (no new best can grow it within 25 iterations)
+
+
+def test_position_ranges_read_and_sample_as_the_list_of_their_moves():
+    import random
+
+    from prodsched.engine.positions import PositionRanges
+
+    ranges = PositionRanges()
+    for x, m, first, stop in ((4, 1, 0, 3), (4, 2, 5, 5), (7, 0, 2, 6)):
+        ranges.add(x, m, first, stop)
+    moves = [(4, 1, 0), (4, 1, 1), (4, 1, 2), (7, 0, 2), (7, 0, 3), (7, 0, 4), (7, 0, 5)]
+    assert len(ranges) == 7 and list(ranges) == moves and ranges[-1] == (7, 0, 5)
+    with pytest.raises(IndexError):
+        ranges[7]
+    assert random.Random(5).sample(ranges, 4) == random.Random(5).sample(moves, 4)
+    assert len(PositionRanges()) == 0 and list(PositionRanges()) == []
 
 
 def test_an_infeasible_start_is_refused_naming_the_violation():

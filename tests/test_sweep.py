@@ -117,6 +117,20 @@ def test_rows_equal_single_runs_and_sweeps_are_deterministic(client, data40, tmp
         assert kpis["total_tardiness_days"] == row.total_tardiness_days and kpis["setup_slots"] == row.setup_slots
 
 
+def test_restarts_is_a_grid_parameter_that_reaches_the_rule(client, data40, tmp_path):
+    table = sweep(data40, grid={"rule": ["window"], "restarts": [1, 8]}, seeds=[0], cluster=client,
+                  store=False, progress=False)
+    assert list(table["restarts"]) == [1, 8] and (table["status"] == "done").all()
+    assert table["schedule_sha256"].nunique() == 2  # 8 tie-break passes keep another schedule
+    for row in table.itertuples():
+        single = Session.create({"data": str(data40), "rule": "window", "seed": 0,
+                                 "extra": {"rule_options": {"restarts": row.restarts}}},
+                                store=str(tmp_path / f"r{row.restarts}.db"))
+        single.run_all()
+        schedule = verified_session(single.store, single.id)
+        assert schedule_hash(schedule) == row.schedule_sha256
+
+
 @pytest.mark.parametrize("grid, name, why", [
     (["--grid", "rule=window,fifo"], "rule", "not a known rule"),
     (["--grid", "window_days=2,soon"], "window_days", "must be a number"),
@@ -125,6 +139,8 @@ def test_rows_equal_single_runs_and_sweeps_are_deterministic(client, data40, tmp
     (["--grid", "colour=red"], "colour", "not a parameter a sweep can vary"),
     (["--grid", "rule="], "rule", "no values"),
     (["--grid", "k2=0"], "k2", "more than 0"),
+    (["--grid", "restarts=2.5"], "restarts", "whole number"),
+    (["--grid", "restarts=0"], "restarts", "more than 0"),
     (["--grid", "objective=weighted", "--grid", "weights.setup_slots=-2"], "weights.setup_slots", ">= 0"),
     (["--grid", "rule=edd", "--grid", "rule=atcs"], "rule", "given twice"),
     ([], "grid", "empty"),

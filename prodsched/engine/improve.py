@@ -40,7 +40,7 @@ Progress = Callable[[int, tuple], None]
 
 # search settings a caller may override through options["search"]
 SEARCH_DEFAULTS = {
-    "candidates": 48,  # moves tried per iteration (a sample when the neighbourhoods offer more)
+    "candidates": 48,  # moves tried per iteration (a sample when the neighbourhoods offer more; tardiness: below)
     "tenure": (8, 16),  # tabu tenure, drawn per move from this range (iterations)
     "stall": 250,  # iterations without a new best before going back to the best and perturbing
     "perturb": 4,  # random moves of a perturbation
@@ -48,6 +48,11 @@ SEARCH_DEFAULTS = {
     "first": True,  # take the first allowed move that improves the current schedule (else the best)
     "grow": 8,  # without a new best, the sample grows by `candidates` every 25 iterations, to this many times
 }
+# For `tardiness` the sample is smaller on small and mid-sized instances: more, cheaper
+# iterations pay there (150 and 1,500 plant orders: 12 moves beat 24 and 48 at 10 s); on large
+# ones building the sample costs more than trying it, and 48 pay (5,000 orders). Measured in
+# benchmarks/results/plant.md.
+TARDINESS_OPS_PER_CANDIDATE = 100  # one move of the sample per this many operations, 12 to 48
 
 
 def improve(
@@ -79,7 +84,7 @@ def improve(
     obj = get_objective(objective)
     options = dict(options or {})
     check_options(obj, options)
-    search = _search_settings(options.get("search"))
+    search = _search_settings(options.get("search"), obj.name, len(instance.operations))
     iterations = int(iterations)
     if iterations < 0:
         raise ValueError(f"improve iterations must be >= 0, got {iterations}")
@@ -194,8 +199,10 @@ def improve(
     return plan
 
 
-def _search_settings(given: Any) -> dict[str, Any]:
+def _search_settings(given: Any, objective: str = "", operations: int = 0) -> dict[str, Any]:
     out = dict(SEARCH_DEFAULTS)
+    if objective == "tardiness":
+        out["candidates"] = min(48, max(12, operations // TARDINESS_OPS_PER_CANDIDATE))
     if given is None:
         return out
     if not isinstance(given, Mapping):

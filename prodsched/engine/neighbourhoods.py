@@ -25,7 +25,11 @@ sample of ``limit`` moves (seeded, in a seeded order) is tried when they offer m
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
+from heapq import nsmallest
+from itertools import compress
 
+from prodsched.engine.positions import PositionRanges
 from prodsched.engine.sequencing import Sequencing
 
 Move = tuple  # (x, m, p), or (x, m, p, (y, z, ..)): then y right after x, z right after y, ..
@@ -101,7 +105,8 @@ class Neighbourhoods:
         out: list[Move] = []
         spare = 0
         for name in names:  # quotas; what a part cannot use goes to the parts after it
-            moves = list(dict.fromkeys(parts.get(name, ())))
+            part = parts.get(name, ())
+            moves = part if isinstance(part, PositionRanges) else list(dict.fromkeys(part))
             quota = round(self.limit * shares[name] / total) + spare
             if len(moves) > quota:
                 moves = rng.sample(moves, quota)
@@ -169,8 +174,8 @@ class Neighbourhoods:
         cannot shorten it: an operation goes before the first only when a predecessor of the
         first is what delays the block, and after the last only when the chain goes on."""
         state = self.state
-        before, after = self.before, self.after
-        end, start, aging, preds, stp = state.end, state.start, state.aging, state.preds, state.stp
+        end, start, aging, preds, stp, pos = (state.end, state.start, state.aging, state.preds,
+                                              state.stp, state.pos)
         out: list[Move] = []
         for b in blocks:
             first, last = b[0], b[-1]
@@ -182,20 +187,20 @@ class Neighbourhoods:
                 i = state.pos[last] + 1
                 line = state.seq[state.mach[last]]
                 back = back or (i < len(line) and start[line[i]] == end[last] + stp[line[i]])
+            # (a block lies on one machine in sequence order: ``before``/``after`` reduce to these)
+            m = state.mach[first]
             if front:
-                for v in b[1:]:
-                    out.append(before(v, first))
-                for v in b[1:-1]:
-                    out.append(after(first, v))
+                p = pos[first]
+                out += [(v, m, p) for v in b[1:]]  # v before first
+                out += [(first, m, pos[v]) for v in b[1:-1]]  # first after v
             if back:
-                for v in b[:-1]:
-                    out.append(after(v, last))
-                for v in b[1:-1]:
-                    out.append(before(last, v))
+                p = pos[last]
+                out += [(v, m, p) for v in b[:-1]]  # v after last
+                out += [(last, m, pos[v]) for v in b[1:-1]]  # last before v
         return out
 
     # -- other neighbourhoods ---------------------------------------------------------------
-    def reassign_moves(self, ops: list[int], critical: bool = True) -> list[Move]:
+    def reassign_moves(self, ops: list[int], critical: bool = True) -> PositionRanges:
         """Each operation to every other eligible machine, at the positions from where
         its predecessors let it start to where it could start without ending the schedule
         later (``critical``), else to where it starts now but at most ``NEAR`` past the first
@@ -204,20 +209,22 @@ class Neighbourhoods:
         start, seq, mach = state.start, state.seq, state.mach
         tails = self.tails() if critical else None
         cmax = max((state.end[line[-1]] for line in seq if line), default=0)
-        out: list[Move] = []
+        at = start.__getitem__
+        out = PositionRanges()
         for v in dict.fromkeys(ops):
             r = state.ready(v)
             latest = cmax - tails[v] if tails is not None else start[v]
+            if latest < start[v]:
+                latest = start[v]
             for m2, _d in state.elig[v]:
                 if m2 == mach[v]:
                     continue
                 line = seq[m2]
-                lo = _first_at(line, start, r)
-                hi = _first_at(line, start, latest if latest > start[v] else start[v])
+                lo = bisect_left(line, r, key=at)  # the first operation starting at or after r
+                hi = bisect_left(line, latest, key=at)
                 if tails is None and hi > lo + NEAR:
                     hi = lo + NEAR
-                for p in range(max(0, lo - 1), min(len(line), hi + 1) + 1):
-                    out.append((v, m2, p))
+                out.add(v, m2, max(0, lo - 1), min(len(line), hi + 1) + 1)
         return out
 
     def tails(self) -> list[int]:
@@ -246,7 +253,7 @@ class Neighbourhoods:
     def setup_moves(self, rng: random.Random, count: int = 8) -> list[Move]:
         state = self.state
         stp, start, mach = state.stp, state.start, state.mach
-        with_setup = [x for x in range(state.n) if stp[x] > 0]
+        with_setup = list(compress(range(state.n), stp))  # (setups are never negative)
         if len(with_setup) > count:
             with_setup = rng.sample(with_setup, count)
         out: list[Move] = []
@@ -254,8 +261,8 @@ class Neighbourhoods:
             eligible = state.dur_on[v]
             t = start[v]
             for group in self.partners[v]:
-                near = sorted((abs(start[y] - t), y) for y in group
-                              if y != v and mach[y] in eligible)[:2]
+                near = nsmallest(2, [(abs(start[y] - t), y) for y in group
+                                     if y != v and mach[y] in eligible])
                 for _gap, y in near:
                     out.append(self.before(v, y))
                     out.append(self.after(v, y))
@@ -280,8 +287,9 @@ class Neighbourhoods:
             return []
         inside = set(run)
         common = set(state.dur_on[v]).intersection(*(state.dur_on[w] for w in run[1:]))
-        near = sorted((abs(start[y] - start[v]), y) for y in self.partners[v][0]
-                      if mach[y] in common and y not in inside)[:2]
+        t = start[v]
+        near = nsmallest(2, [(abs(start[y] - t), y) for y in self.partners[v][0]
+                             if mach[y] in common and y not in inside])
         out: list[Move | None] = []
         for _gap, y in near:
             for first in (self.before(v, y), self.after(v, y)):
@@ -336,18 +344,6 @@ class Neighbourhoods:
         if state.mach[x] == m and state.pos[x] < state.pos[y]:
             j -= 1
         return x, m, j
-
-
-def _first_at(line: list[int], start: list[int], t: int) -> int:
-    """Index of the first operation of ``line`` that starts at or after ``t``."""
-    lo, hi = 0, len(line)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if start[line[mid]] < t:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 def _runs(items: list[int], follows) -> list[list[int]]:

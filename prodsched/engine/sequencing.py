@@ -33,6 +33,17 @@ def _zeros(n: int) -> array:
     return array("q", bytes(8 * n))
 
 
+def _keys(count: int, salt: int) -> list[int]:
+    """``count`` fixed pseudo-random odd 64-bit numbers (splitmix64 of index and ``salt``)."""
+    out = []
+    for i in range(count):
+        z = ((i * 4 + salt) * 0x9E3779B97F4A7C15 + 1) & _MASK
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+        out.append((z ^ (z >> 31)) | 1)
+    return out
+
+
 def _retimer_class(name: str | None):
     """The compiled re-timing (``_native.retime.Retimer``) when :func:`timeline_class` picks
     the compiled timeline for ``name``, else None (the Python reference)."""
@@ -96,6 +107,8 @@ class Sequencing(Retiming):
             self.dur[x] = self.dur_on[x][m]
             self.seq[m].append(x)
         self.pos = _zeros(n)
+        self._key_a, self._key_b = _keys(n + 1, 1), _keys(n + 1, 2)  # of _arc
+        self._key_m = _keys(len(self.seq), 3)
         self.sig = 0  # the machine sequences' fingerprint: XOR of a key per adjacent pair
         for m, line in enumerate(self.seq):
             prev = -1
@@ -130,10 +143,7 @@ class Sequencing(Retiming):
         sequence's start or end); ``(-1, -1)`` keys 0 (an empty sequence)."""
         if a < 0 and b < 0:
             return 0
-        z = ((((a + 1) * (self.n + 1) + b + 1) * 1024 + m) * 0x9E3779B97F4A7C15 + 1) & _MASK
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-        return z ^ (z >> 31)
+        return (self._key_a[a + 1] * self._key_b[b + 1] & _MASK) ^ self._key_m[m]
 
     # -- reading ---------------------------------------------------------------------------
     def figures(self) -> Figures:

@@ -27,6 +27,7 @@ from prodsched.sweep import compare as C
 __all__ = ["CompareView", "compare_view"]
 
 ORDER_BY = [("run order", "run"), ("objective value", "objective_value")] + [(k.replace("_", " "), k) for k in C.KPIS]
+MAX_ROWS = 200  # runs drawn in the table; more make the page slow and unreadable
 
 
 def _classed(widget, *classes: str):
@@ -45,8 +46,15 @@ def delta_text(delta: float, pct: float) -> str:
     return text + (f" ({pct:+.1f} %)" if _number(pct) else "")
 
 
-def runs_html(runs: pd.DataFrame, table: pd.DataFrame, baseline: Any) -> str:
-    """The runs (in their order) with each KPI's value and its delta against ``baseline``."""
+def runs_html(runs: pd.DataFrame, table: pd.DataFrame, baseline: Any, limit: int = MAX_ROWS) -> str:
+    """The runs (in their order) with each KPI's value and its delta against ``baseline``; past
+    ``limit`` runs only the first ones (and the baseline) are drawn, with a line saying so."""
+    total = len(runs)
+    if total > limit:
+        head_runs = list(runs.index[:limit])
+        if baseline in runs.index and baseline not in head_runs:
+            head_runs = [baseline, *head_runs[:limit - 1]]
+        runs = runs.loc[head_runs]
     by_cell = table.set_index(["run", "kpi"])
     fixed = [c for c in runs.columns if c not in C.KPIS and c not in ("error", "session_id")]
     head = "".join(f"<th>{esc(c.replace('_', ' '))}</th>" for c in ["run", *fixed])
@@ -66,8 +74,11 @@ def runs_html(runs: pd.DataFrame, table: pd.DataFrame, baseline: Any) -> str:
             cells.append(f"<td>{text}</td>")
         cls = " prodsched-compare-baseline-row" if run == baseline else ""
         body.append(f'<tr class="prodsched-compare-row{cls}" data-run="{esc(run)}">{"".join(cells)}</tr>')
+    more = (f'<div class="prodsched-compare-more">{len(runs)} of {total} runs shown (the first in this '
+            f'order); every run is in the view\'s <code>runs</code> and <code>deltas()</code> tables.</div>'
+            if total > len(runs) else "")
     return (f'<div class="prodsched-table-wrap"><table class="prodsched-table prodsched-compare-runs">'
-            f'<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>')
+            f'<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>{more}')
 
 
 class CompareView:
@@ -159,6 +170,9 @@ def compare_view(sweep: str | os.PathLike | None = None, store=None, sessions: b
         parts.append(C.from_store(store))
     elif sessions:
         parts.append(C.from_store(store, sessions))
+    if len(parts) > 1:  # a sweep's scenario sessions are in the store too: each run once
+        swept = set(parts[0]["session_id"].dropna()) - {""}
+        parts[1] = parts[1][~parts[1]["session_id"].isin(swept)]
     runs = pd.concat(parts) if len(parts) > 1 else parts[0]
     if len(parts) > 1:
         runs = C.finish(runs)  # the parameters that differ across both

@@ -24,6 +24,7 @@ from typing import Any
 from prodsched.store import serialize
 from prodsched.errors import ParameterError, StageOrderError, StageRunningError, StoreError
 from prodsched.params import Params
+from prodsched.session.decoded import StoredArtifacts, decode_artifact
 from prodsched.session.status import format_sessions, format_status, overall_status
 from prodsched.session.worker import (
     LOCAL_LOCK,
@@ -255,21 +256,29 @@ class Session:
         for n in STAGES:
             if name in (index[f"stage:{n}:artifacts"] or []):
                 self._require_done(n, f"artifact {name!r}")
-                return self.store.get(self.id, f"art:{n}:{name}")
+                field = f"art:{n}:{name}"
+                raw = self.store.get_raw(self.id, field)
+                return None if raw is None else decode_artifact(self.store, self.id, field, raw)
         known = sorted(a for names in index.values() for a in (names or []))
         raise KeyError(f"no artifact named {name!r} in session {self.id}; available: {', '.join(known) or 'none'}")
 
     def load_artifacts(self, names: list[str]) -> dict:
-        """Every artifact of the stages ``names`` (a missing one is a StoreError)."""
-        out: dict[str, Any] = {}
+        """Every artifact of the stages ``names`` (a missing one is a StoreError); graphs come
+        from the per-process cache of decoded graphs, read-only (see :mod:`.decoded`)."""
+        return dict(self.stored_artifacts(names))
+
+    def stored_artifacts(self, names: list[str]) -> StoredArtifacts:
+        """The artifacts of the stages ``names``, read now (a missing one is a StoreError) and
+        each decoded when it is first looked up (a stage's inputs)."""
+        blobs: dict[str, tuple[str, bytes]] = {}
         index = self.store.get_many(self.id, [f"stage:{n}:artifacts" for n in names], expect=list)
         for n in names:
             fields = [f"art:{n}:{a}" for a in index[f"stage:{n}:artifacts"] or []]
-            for field, value in self.store.get_many(self.id, fields).items():
-                if value is None:
+            for field, raw in self.store.get_many_raw(self.id, fields).items():
+                if raw is None:
                     raise StoreError(f"session {self.id}: artifact {field} is missing from the store")
-                out[field.split(":", 2)[2]] = value
-        return out
+                blobs[field.split(":", 2)[2]] = (field, raw)
+        return StoredArtifacts(self.store, self.id, blobs)
 
     # -- running ------------------------------------------------------------------------------
     def run_key(self, name: str) -> tuple[str, str, str, str]:

@@ -10,6 +10,7 @@ its status once the store answers again (compare-and-set on its own status recor
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -72,7 +73,7 @@ def execute(session, name: str, run: StageRun) -> None:
     saved = False
     unrecorded: StoreError | None = None  # the store refused the record of the outcome
     try:
-        inputs = session.load_artifacts(list(STAGES[:stage_number(name) - 1]))
+        inputs = session.stored_artifacts(list(STAGES[:stage_number(name) - 1]))  # decoded as used
         result = run_stage(name, inputs, session.params, progress=progress, cancel=run.cancel)
         if not lease.lost.is_set() and (run.cancel.is_set() or cancel_requested()):
             raise Cancelled()
@@ -83,6 +84,7 @@ def execute(session, name: str, run: StageRun) -> None:
             session.id, items, stale, if_lock=(name, token), release_lock=True)
         if saved:
             run.summary = dict(result.summary)
+            _release(result.artifacts)
     except BaseException as exc:  # noqa: BLE001 - recorded in the store, re-raised in the foreground
         progress.close()
         lease.stop()
@@ -125,6 +127,16 @@ def _result_items(session, name: str, token: str, result, message: str) -> tuple
         {**status, "status": "done", "ended": iso(t1), "t1": t1, "error": None})
     items[f"stage:{name}:progress"] = serialize.encode({"run_id": token, "progress": 1.0, "message": message})
     return items, [f"art:{name}:{a}" for a in old - set(result.artifacts)]
+
+
+def _release(artifacts: dict) -> None:
+    """Empty the graphs a stage returned once they are stored (later stages read them from the
+    store): networkx caches views that point back at their graph, so an unused graph is a
+    reference cycle that would hold its memory until the cyclic garbage collector runs."""
+    graph = getattr(sys.modules.get("networkx"), "Graph", None)
+    for value in artifacts.values():
+        if graph is not None and isinstance(value, graph) and not getattr(value, "frozen", False):
+            value.clear()
 
 
 def _error_text(exc: BaseException) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from collections import ChainMap
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,7 +77,7 @@ def run(inputs: Mapping[str, Any], params, progress=None, cancel=None) -> StageR
         from prodsched.results.exports import write_results
         from prodsched.results.manifest import build_manifest, write_manifest
 
-        files = write_results({**inputs, **artifacts}, params.out, plan, getattr(params, "outputs", None), gantt)
+        files = write_results(ChainMap(artifacts, inputs), params.out, plan, getattr(params, "outputs", None), gantt)
         manifest = build_manifest(params, inputs.get("calendar"), inputs.get("schedule_info"))
         files.append(write_manifest(manifest, params.out))
         summary["files"] = [str(p) for p in files]

@@ -71,11 +71,22 @@ def build_instance(dag: Any, tables: Mapping[str, Any]) -> engine.Instance:
             width=int(attrs.get("width", 0)),
             due_slot=int(attrs.get("due_slot", 0)),
             aging_slots=int(attrs.get("aging_slots", 0)),
-            durations={str(m): int(d) for m, d in attrs.get("durations", {}).items()},
+            durations=_durations(attrs.get("durations", {})),
             predecessors=tuple(str(p) for p in g.predecessors(node)),
             operation=str(attrs.get("operation", "") or ""),
         ))
     return engine.Instance(tuple(ops), machines, dict(changeovers.class_setup))
+
+
+def _durations(durations: Mapping[Any, Any]) -> dict[str, int]:
+    """{machine: slots} with text keys and integer slots (a graph read from the store has them
+    already: then one C-level copy instead of converting 15 pairs per operation in Python)."""
+    if set(map(type, durations)) <= _TEXT and set(map(type, durations.values())) <= _INTEGER:
+        return dict(durations)
+    return {str(m): int(d) for m, d in durations.items()}
+
+
+_TEXT, _INTEGER = {str}, {int}
 
 
 # -- the stage -------------------------------------------------------------------------------
@@ -243,20 +254,22 @@ def _column_checks(df: pd.DataFrame, g: nx.DiGraph) -> list[dict]:
     rows = df[np.array([o in nodes for o in df["op_id"].astype(str).tolist()], dtype=bool)]
     op_ids = rows["op_id"].astype(str).tolist()
     node_attrs = [nodes[o] for o in op_ids]
-    attrs = {
-        "job_id": lambda a: str(a.get("job", "")),
-        "seq": lambda a: int(a.get("seq", 0)),
-        "op_class": lambda a: str(a.get("op_class", "")),
-        "mixture": lambda a: str(a.get("mixture", "") or ""),
-        "width_mm": lambda a: int(a.get("width", 0)),
-        "aging_slots": lambda a: int(a.get("aging_slots", 0)),
-        "po_nos": lambda a: ";".join(map(str, a.get("po_nos", []))),
+    expected = {  # each column as the graph has it (a comprehension per column, not a call per cell)
+        "job_id": lambda: [str(a.get("job", "")) for a in node_attrs],
+        "seq": lambda: [int(a.get("seq", 0)) for a in node_attrs],
+        "op_class": lambda: [str(a.get("op_class", "")) for a in node_attrs],
+        "mixture": lambda: [str(a.get("mixture", "") or "") for a in node_attrs],
+        "width_mm": lambda: [int(a.get("width", 0)) for a in node_attrs],
+        "aging_slots": lambda: [int(a.get("aging_slots", 0)) for a in node_attrs],
+        "po_nos": lambda: [";".join(map(str, a.get("po_nos", []))) for a in node_attrs],
     }
-    for col, get in attrs.items():
+    for col, column in expected.items():
         if col not in rows.columns:
             continue
-        expect = [get(a) for a in node_attrs]
+        expect = column()
         actual = rows[col].tolist()
+        if _equal(actual, expect):  # equal values never differ (see _differs): nothing to report
+            continue
         for op_id, have, want in zip(rows["op_id"].tolist(), actual, expect):
             if _differs(have, want):
                 out.append(_violation(str(op_id), "attributes",
@@ -268,6 +281,13 @@ def _column_checks(df: pd.DataFrame, g: nx.DiGraph) -> list[dict]:
         for op_id, h, w in zip(rows.loc[wrong, "op_id"], have[wrong], want[wrong]):
             out.append(_violation(str(op_id), "attributes", f"{op_id}: due is {h}, the graph says {w}"))
     return out
+
+
+def _equal(actual: list, expect: list) -> bool:
+    try:
+        return actual == expect
+    except TypeError:  # a value such as pd.NA has no truth value: compare one by one
+        return False
 
 
 def _differs(have: Any, want: Any) -> bool:

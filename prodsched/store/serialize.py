@@ -20,7 +20,6 @@ import json
 import math
 import sys
 from collections.abc import Mapping
-from itertools import count
 from pathlib import PurePath
 from typing import Any
 
@@ -34,7 +33,12 @@ _MAX_KIND = 16
 
 
 def _json_default(value: Any) -> Any:
-    """Convert the non-JSON scalars stages commonly return (numpy, pandas, dates, paths)."""
+    """Convert the non-JSON scalars stages commonly return (numpy, pandas, dates, paths), and
+    dict and list subclasses (such as a decoded graph's read-only attributes) to plain ones."""
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list):
+        return list(value)
     import numpy as np
     import pandas as pd
 
@@ -142,20 +146,31 @@ def node_link(graph) -> dict[str, Any]:
 
 
 def from_node_link(data: Mapping[str, Any]):
-    """``nx.node_link_graph(data, edges="edges")``, built with one ``add_nodes_from`` and one
-    ``add_edges_from`` for a graph that is not a multigraph (about 2x faster; the same graph)."""
+    """``nx.node_link_graph(data, edges="edges")`` for a graph that is not a multigraph (the same
+    graph, about 3x faster). The graph takes the dicts of ``data`` as its attribute dicts (their
+    ``id``, ``source`` and ``target`` entries removed): pass data nobody else uses, such as JSON
+    just parsed."""
     import networkx as nx
 
     if data.get("multigraph", False):
         return nx.node_link_graph(data, directed=bool(data.get("directed", True)), multigraph=True, edges="edges")
     graph = nx.DiGraph() if data.get("directed", True) else nx.Graph()
     graph.graph = data.get("graph", {})
-    ids = count()
-    graph.add_nodes_from((_node_id(d.get("id", next(ids))), {str(k): v for k, v in d.items() if k != "id"})
-                         for d in data["nodes"])
-    graph.add_edges_from((_node_id(d["source"]), _node_id(d["target"]),
-                          {str(k): v for k, v in d.items() if k != "source" and k != "target"})
-                         for d in data["edges"])
+    # nodes straight into networkx's own dicts (what add_nodes_from does, without copying each dict)
+    attrs_of, succ = graph._node, graph._adj
+    pred = graph._pred if graph.is_directed() else None
+    for index, attrs in enumerate(data["nodes"]):
+        node = _node_id(attrs.pop("id", index))
+        if node is None:
+            raise ValueError("None cannot be a node")
+        if node in attrs_of:
+            attrs_of[node].update(attrs)
+            continue
+        attrs_of[node] = attrs
+        succ[node] = {}
+        if pred is not None:
+            pred[node] = {}
+    graph.add_edges_from((_node_id(d.pop("source")), _node_id(d.pop("target")), d) for d in data["edges"])
     return graph
 
 

@@ -26,13 +26,17 @@ RECLAIM_MIN_FREE_BYTES = 1 << 20  # less free space than this stays in the file 
 WAL_SIZE_LIMIT = 4 << 20  # the WAL is cut back to this after a checkpoint
 
 TABLES = ("sessions", "kv", "locks", "deleted")
+# kv keeps its values in a table of its own rows, found through the index on (session, key): in a
+# WITHOUT ROWID table the values sat in the key's own b-tree, and finding a status record read
+# through the megabytes of every stored graph and table it was compared with on the way (stores
+# made by earlier versions keep that layout, with the same statements)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     namespace TEXT NOT NULL, session TEXT NOT NULL, created REAL NOT NULL, expires_at REAL NOT NULL,
     PRIMARY KEY (namespace, session)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kv (
     session TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
-    PRIMARY KEY (session, key)) WITHOUT ROWID;
+    PRIMARY KEY (session, key));
 CREATE TABLE IF NOT EXISTS locks (
     session TEXT NOT NULL, key TEXT NOT NULL, token TEXT NOT NULL, expires_at REAL NOT NULL,
     PRIMARY KEY (session, key)) WITHOUT ROWID;

@@ -24,13 +24,13 @@ from prodsched.params import Params
 from prodsched.stages.checks import check_params
 
 TEXT, WHOLE, NUMBER = "text", "whole number", "number"
-RULE_OPTIONS = ("k1", "k2")
+RULE_OPTIONS = ("k1", "k2", "restarts")  # the rules' options (``rule_options``)
 WEIGHTS = ("tardiness", "late_jobs", "setup_slots", "makespan")
 KINDS: dict[str, str] = {
     "rule": TEXT, "objective": TEXT,
     "window_days": NUMBER, "time_limit_s": NUMBER,
     "seed": WHOLE, "improve_iterations": WHOLE,
-    **{k: NUMBER for k in RULE_OPTIONS},
+    "k1": NUMBER, "k2": NUMBER, "restarts": WHOLE,
     **{f"weights.{w}": NUMBER for w in WEIGHTS},
 }
 
