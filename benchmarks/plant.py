@@ -19,7 +19,8 @@ script fails when it does not). Stages 1-4 run once per size; then, on the same 
 Every schedule is checked by :func:`prodsched.engine.verify.verify` (any violation fails the
 script). Late orders are counted per purchase order against its own due day, as stage 6 does.
 The table goes to benchmarks/results/plant.md. ``--profile N`` instead runs ``improve10`` at N
-orders under cProfile and writes the top of the profile to results/plant_profile_N.txt.
+orders under cProfile and writes the top of the profile to results/plant_profile_N.txt;
+``--bound`` only prints :func:`prodsched.engine.bounds.tardiness_bound` of each size.
 """
 
 from __future__ import annotations
@@ -131,6 +132,20 @@ def run_size(orders: int, methods: tuple[str, ...], improve_options: dict | None
     return {"orders": orders, "tightness": TIGHTNESS[orders], "operations": len(instance.operations),
             "machines": len(instance.machines), "jobs": len({o.job for o in instance.operations}),
             "rows": rows}
+
+
+def tardiness_bound_of(orders: int) -> dict:
+    """The lower bound on total tardiness (``engine.bounds``) and the window rule's tardiness."""
+    from prodsched import engine
+    from prodsched.engine.bounds import tardiness_bound
+
+    instance, _dag, _inputs = prepare(orders, TIGHTNESS[orders])
+    t0 = time.perf_counter()
+    bound = tardiness_bound(instance)
+    wall = time.perf_counter() - t0
+    window = engine.figures_of(engine.schedule(instance, rule="window", seed=SEED), instance)
+    return {"bound": bound.bound, "chain": bound.chain, "machines": bound.machines,
+            "window": window.tardiness, "wall_s": round(wall, 1)}
 
 
 def profile(orders: int, seconds: float = 10.0) -> Path:
@@ -279,10 +294,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--out", type=Path, default=RESULT, help="markdown file for the table")
     parser.add_argument("--profile", type=int, choices=list(TIGHTNESS), help="profile improve10 at this size")
+    parser.add_argument("--bound", action="store_true",
+                        help="only print the lower bound on total tardiness of each size")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     if args.profile:
         print(profile(args.profile).read_text(encoding="utf-8"))
+        return 0
+    if args.bound:
+        for n in args.sizes:
+            print(n, tardiness_bound_of(n), flush=True)
         return 0
     sizes = []
     for n in args.sizes:
