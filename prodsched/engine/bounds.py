@@ -11,14 +11,14 @@ Two relaxations:
   shortest duration on ``S`` plus its share of the least setup into its kind.
   Whatever the order, the ``k``-th of them to end ends no earlier than the ``k``-th end when
   the set's machines, pooled, run them preemptively from their ready slots, shortest remaining
-  first (downtime counted), and than the ``k``-th smallest of their chain ends. One operation per job stands for it, with the due slot
-  moved earlier by the shortest time from its end to the job's last end; pairing the sorted end
-  bounds with the sorted due slots bounds the tardiness of those jobs (for a convex penalty of
-  end minus due the sorted pairing is the cheapest).
+  first (downtime counted), and than the ``k``-th smallest of their chain ends.
+  One operation per job stands for it, with the due slot moved earlier by the shortest time
+  from its end to the job's last end; pairing the sorted end bounds with the sorted due slots
+  bounds the tardiness of those jobs (for a convex penalty of end minus due the sorted pairing
+  is the cheapest).
 
 Pooling and preemption keep the set bound cheap and valid, and make it weak when the set has
-spare capacity. The bound is
-the best over the sets of ``max(set bound, chain bounds of its jobs)`` plus the
+spare capacity. The bound is the best over the sets of ``max(set bound, chain bounds of its jobs)`` plus the
 chain bounds of the other jobs. Pinned operations keep their pinned place and time.
 """
 
