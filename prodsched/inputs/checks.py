@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from prodsched.inputs.groups import rank_in_runs
 from prodsched.inputs.spec import ROW
 
 MAX_LISTED = 8
@@ -64,8 +65,7 @@ def _routing_seq(tables, ctx) -> None:
     seq = routing["seq"].to_numpy()
     order = np.lexsort((seq, codes))
     grouped = codes[order]
-    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
-    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)])) + 1
+    rank = rank_in_runs(grouped) + 1
     for code in np.unique(grouped[(seq[order] != rank) & (grouped >= 0)]):  # code -1: no item
         item, group = items[code], routing[codes == code]
         seqs = sorted(group["seq"].tolist())

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from prodsched.errors import ProdschedError
+from prodsched.inputs.groups import rank_in_runs
 
 ANY = "*"
 
@@ -194,16 +195,15 @@ def _lane_matches(item: np.ndarray, month: np.ndarray, width: np.ndarray, free: 
     rows = np.flatnonzero(free & np.isin(width, widths))
     if not len(rows):
         return None
-    lane_width = np.searchsorted(np.sort(widths), width[rows])  # which of the row's widths
     sorted_widths = np.sort(widths)
+    lane_width = np.searchsorted(sorted_widths, width[rows])  # which of the row's widths
     per_width = np.array([mult[w] for w in sorted_widths])
     n_widths = len(sorted_widths)
     pair = item[rows].astype(np.int64) * (month.max() + 1) + month[rows]  # (item, month) as one code
     group = pair * n_widths + lane_width  # (item, month, width)
     order = np.argsort(group, kind="stable")
-    starts = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1]])
     rank = np.empty(len(rows), dtype=np.int64)
-    rank[order] = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+    rank[order] = rank_in_runs(group[order])
     m = per_width[lane_width]
     position, slot = rank // m, rank % m
     pairs, pair_code = np.unique(pair, return_inverse=True)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from prodsched.errors import ProdschedError
+from prodsched.inputs.groups import run_starts
 from prodsched.inputs.spec import machine_order
 from prodsched.params import Params
 from prodsched.results.bounds import bounds
@@ -54,7 +55,7 @@ def _per_operation(op_ids: list[str], at: np.ndarray, machines: list[str], slots
     """op_id -> {machine: slots} and op_id -> {machine: m/min} from eligibility rows grouped by
     operation (``at``: the row of each one's operation in ``op_ids``); one dict per operation from
     its run of rows (a repeated machine keeps its first place and its last value)."""
-    starts = np.flatnonzero(np.r_[True, at[1:] != at[:-1]]).tolist() if len(at) else []
+    starts = run_starts(at).tolist()
     ends = starts[1:] + [len(at)]
     first = at[starts].tolist()
     dur = {op_ids[k]: dict(zip(machines[a:b], slots[a:b])) for k, a, b in zip(first, starts, ends)}

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from prodsched.errors import Cancelled, ProdschedError
+from prodsched.inputs.groups import rank_in_runs, run_starts
 from prodsched.inputs.spec import machine_order
 from prodsched.inputs.widths import DEFAULT_WIDTH_COMBINATIONS, combine, resolve_table
 from prodsched.params import Params
@@ -216,8 +217,7 @@ def eligibility_rows(ops: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     first = np.searchsorted(pair_key[by_key], op_key, side="left")
     count = np.searchsorted(pair_key[by_key], op_key, side="right") - first
     op_rows = np.repeat(np.arange(len(ops)), count)
-    within = np.arange(len(op_rows)) - np.repeat(np.cumsum(count) - count, count)
-    pair_rows = by_key[np.repeat(first, count) + within]
+    pair_rows = by_key[np.repeat(first, count) + rank_in_runs(op_rows)]
     op_rank = pd.factorize(ops["op_id"], sort=True)[0]
     order = np.lexsort((pairs["_morder"].to_numpy()[pair_rows], op_rank[op_rows]))
     return pd.DataFrame({
@@ -261,7 +261,7 @@ def joined(values: pd.Series, groups: pd.Series, sep: str) -> pd.Series:
     keys = groups.to_numpy()
     order = np.argsort(keys, kind="stable")
     keys = keys[order]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, dtype="int64")
+    starts = run_starts(keys)
     text = pa.array(values.astype(str).to_numpy(dtype=object)[order], pa.string())
     lists = pa.ListArray.from_arrays(pa.array(np.r_[starts, len(keys)], pa.int32()), text)
     return pd.Series(pc.binary_join(lists, sep).to_numpy(zero_copy_only=False), index=keys[starts], dtype=str)
