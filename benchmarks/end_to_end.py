@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from machine import cpu_name
 
@@ -42,19 +43,20 @@ STAGES = ("load", "preprocess", "yield", "dag", "schedule", "results")
 BIG = 100_000  # sizes from here on run in the first round only
 
 
-def prodsched(env, *args) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "prodsched", *map(str, args)], env=env, cwd=ROOT,
+def prodsched(env, *args, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "prodsched", *map(str, args)], env=env, cwd=cwd,
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"prodsched {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
 
 
-def timed_run(env, *args) -> tuple[float, float, str]:
-    """Run ``prodsched *args``; (wall seconds, peak RSS in MB, stdout) of that one child."""
+def run_child(env, *args, cwd: Path = ROOT) -> tuple[float, Any, str]:
+    """Run ``python -m prodsched *args`` in ``cwd`` (the tree it imports first); (wall seconds,
+    the resource usage of that one child, stdout)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "prodsched", *map(str, args)], env=env, cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "prodsched", *map(str, args)], env=env, cwd=cwd,
                                 stdout=out, stderr=err, text=True)
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own resource usage
         wall = time.perf_counter() - t0
@@ -62,12 +64,19 @@ def timed_run(env, *args) -> tuple[float, float, str]:
         out.seek(0)
         err.seek(0)
         if proc.returncode != 0:
-            raise SystemExit(f"prodsched {' '.join(map(str, args))} failed ({proc.returncode}):\n{err.read()}")
-        return wall, usage.ru_maxrss / 1024, out.read()
+            raise SystemExit(f"{cwd}: prodsched {' '.join(map(str, args))} failed ({proc.returncode}):\n"
+                             f"{err.read()}")
+        return wall, usage, out.read()
 
 
-def stage_seconds(env, session_id: str) -> dict[str, float]:
-    status = json.loads(prodsched(env, "status", session_id, "--json").stdout)
+def timed_run(env, *args) -> tuple[float, float, str]:
+    """Run ``prodsched *args``; (wall seconds, peak RSS in MB, stdout) of that one child."""
+    wall, usage, out = run_child(env, *args)
+    return wall, usage.ru_maxrss / 1024, out
+
+
+def stage_seconds(env, session_id: str, cwd: Path = ROOT) -> dict[str, float]:
+    status = json.loads(prodsched(env, "status", session_id, "--json", cwd=cwd).stdout)
     return {s["name"]: float(s.get("elapsed_s") or 0.0) for s in status.get("stages", [])}
 
 

@@ -16,40 +16,22 @@ fails the benchmark.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-STAGES = ("load", "preprocess", "yield", "dag", "schedule", "results")
+from end_to_end import ROOT, STAGES, run_child, stage_seconds
+
+
+def _env(tree: Path, store: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(tree), "PRODSCHED_STORE": store}
 
 
 def run_tree(tree: Path, store: str, *args) -> tuple[float, float, str]:
     """(wall s, CPU s, stdout) of ``python -m prodsched *args`` importing prodsched from ``tree``."""
-    env = {**os.environ, "PYTHONPATH": str(tree), "PRODSCHED_STORE": store}
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "prodsched", *map(str, args)], env=env, cwd=tree,
-                                stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        out.seek(0)
-        err.seek(0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"{tree}: prodsched {' '.join(map(str, args))} failed:\n{err.read()}")
-        return wall, usage.ru_utime + usage.ru_stime, out.read()
-
-
-def stage_seconds(tree: Path, store: str, session_id: str) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(tree), "PRODSCHED_STORE": store}
-    text = subprocess.run([sys.executable, "-m", "prodsched", "status", session_id, "--json"], env=env,
-                          cwd=tree, capture_output=True, text=True, check=True).stdout
-    return {s["name"]: float(s.get("elapsed_s") or 0.0) for s in json.loads(text).get("stages", [])}
+    wall, usage, out = run_child(_env(tree, store), *args, cwd=tree)
+    return wall, usage.ru_utime + usage.ru_stime, out
 
 
 def same_outputs(a: Path, b: Path) -> list[str]:
@@ -95,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                     out = work / f"out_{n}_{tag}_{r}"
                     extra = ["--outputs", args.outputs] if args.outputs else []
                     wall, cpu, stdout = run_tree(trees[tag], store, "run", data, "--out", out, "--quiet", *extra)
-                    stages = stage_seconds(trees[tag], store, stdout.split()[1])
+                    stages = stage_seconds(_env(trees[tag], store), stdout.split()[1], cwd=trees[tag])
                     runs[tag].append({"wall": wall, "cpu": cpu, "stages": stages, "out": out})
                     print(f"{n:,} orders, round {r + 1}, {tag}: {wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)
                 differ = same_outputs(runs["base"][-1]["out"], runs["this"][-1]["out"])
