@@ -267,6 +267,7 @@ def test_sweep_and_sessions_together(swept):
     table, out, store, data = swept
     own = Session.create(Params(data=str(data), rule="edd"), store)
     own.run_all()
+    session_schedule(store, own.id)  # the own run's schedule verifies
     v = prodsched.compare(sweep=out, store=store, sessions=True)
     try:
         # every scenario once (as the sweep's row, not again as a store session), then the own run
