@@ -7,6 +7,7 @@ import copy
 import networkx as nx
 import pytest
 
+from prodsched.frozen import is_read_only
 from prodsched.session import Session, decoded
 from prodsched.store import serialize
 
@@ -60,6 +61,7 @@ def test_a_rewritten_artifact_gives_the_new_value(store):
 
 def test_a_decoded_graph_cannot_be_changed(store):
     graph = _session(store, _graph("A")).artifact("dag")
+    assert is_read_only(graph) and not is_read_only(graph.copy()) and not is_read_only(_graph("A"))
     node = graph.nodes["A-0"]
     changes = [
         lambda: graph.add_node("X"), lambda: graph.add_edge("A-0", "A-2"), lambda: graph.remove_node("A-0"),

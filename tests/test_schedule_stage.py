@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from prodsched.errors import Cancelled, ScheduleError
+from prodsched.frozen import freeze_graph, is_read_only
 from prodsched.params import Params
 from prodsched.stages import schedule as stage
 
@@ -247,3 +248,44 @@ def test_an_empty_graph_gives_an_empty_typed_frame():
     assert str(df["start"].dtype) == "int64" and str(df["length_m"].dtype) == "float64"
     assert result.summary["operations"] == 0 and result.summary["violations"] == 0
     assert stage.verify(df, g, {}) == []
+
+
+# -- stage 5 hands the operations of a read-only graph to the verifier of stage 6 -----------
+def test_the_verifier_takes_the_operations_stage_5_read_from_a_read_only_graph():
+    g, tables = freeze_graph(make_dag(JOBS)), make_tables()
+    given = stage.build_instance(g, tables, hand_over="give")
+    taken = stage.build_instance(g, tables, hand_over="take")
+    assert taken.operations is given.operations  # handed over, not read again
+    again = stage.build_instance(g, tables, hand_over="take")  # taken once: read afresh
+    assert again.operations is not given.operations and again.operations == given.operations
+    assert again.operations == stage.build_instance(make_dag(JOBS), tables).operations
+
+
+@pytest.mark.parametrize("freeze", [None, nx.freeze], ids=["plain", "nx.freeze only"])
+def test_a_graph_that_can_change_is_read_afresh_by_the_verifier(freeze):
+    g, tables = make_dag(JOBS), make_tables()
+    if freeze:
+        freeze(g)  # structure frozen, attribute dicts still changeable
+    assert not is_read_only(g)
+    stage.build_instance(g, tables, hand_over="give")
+    g.nodes["J1-01"]["durations"] = {"C01": 9}
+    taken = stage.build_instance(g, tables, hand_over="take")
+    assert taken.op("J1-01").durations == {"C01": 9}
+
+
+def test_after_a_hand_over_the_verifier_still_finds_what_is_wrong():
+    g, tables = freeze_graph(make_dag(JOBS)), make_tables()
+    df = stage.run({"dag": g, **tables}, Params()).artifacts["schedule"].copy()
+    assert stage.verify(df, g, tables) == []
+    stage.run({"dag": g, **tables}, Params())  # hands over again
+    c03 = df.index[df["machine"] == "C03"]
+    shift = int(df.at[c03[1], "start"] - df.at[c03[0], "start"])
+    df.loc[c03[1], ["start", "end"]] -= shift
+    df.loc[c03[1], ["start_time", "end_time"]] -= pd.Timedelta(minutes=SLOT * shift)
+    assert "overlap" in checks(stage.verify(df, g, tables))
+
+
+def test_hand_over_names_its_choices():
+    with pytest.raises(ValueError, match="hand_over must be None, 'give' or 'take'"):
+        stage.build_instance(freeze_graph(make_dag(JOBS)), make_tables(), hand_over="keep")
+    assert not is_read_only(7) and not is_read_only({"a": 1})

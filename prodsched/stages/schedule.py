@@ -16,7 +16,9 @@ violations (the independent verifier's count, 0 when feasible).
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +28,7 @@ import pandas as pd
 
 from prodsched import engine
 from prodsched.errors import ProdschedError
+from prodsched.frozen import is_read_only
 from prodsched.params import Params
 from prodsched.results.columns import SCHEDULE_COLUMNS
 from prodsched.results.plan import Changeovers, calendar_of, downtime_slots
@@ -46,9 +49,44 @@ def as_graph(dag: Any) -> nx.DiGraph:
     raise ProdschedError(f"the schedule needs the operation graph of stage 4, got {type(dag).__name__}")
 
 
-def build_instance(dag: Any, tables: Mapping[str, Any]) -> engine.Instance:
-    """The engine's instance from the stage-4 graph and the changeover/downtime tables."""
+def build_instance(dag: Any, tables: Mapping[str, Any], *, hand_over: str | None = None) -> engine.Instance:
+    """The engine's instance from the stage-4 graph and the changeover/downtime tables.
+
+    ``hand_over="give"`` (stage 5) keeps the operations it reads for the verifier of stage 6,
+    which takes them with ``hand_over="take"`` instead of reading the same graph again — only
+    when the graph is read-only (a stored graph as the session decodes it, see
+    :mod:`prodsched.frozen`): then nothing of it can have changed in between. Any other graph is
+    read afresh."""
     g = as_graph(dag)
+    codes, ops = _machines_and_operations(g, hand_over)
+    changeovers = Changeovers.from_tables(tables)
+    rests = downtime_slots(tables, calendar_of(dag=g))
+    machines = tuple(engine.Machine(code, rests.get(code, ()), *changeovers.width.get(code, (0, 0)))
+                     for code in codes)
+    return engine.Instance(ops, machines, dict(changeovers.class_setup))
+
+
+# read-only graph -> (machine codes, operations) that stage 5 read, until the verifier takes them
+_HANDED_OVER: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_HAND_OVER_LOCK = threading.Lock()
+
+
+def _machines_and_operations(g: nx.DiGraph, hand_over: str | None) -> tuple[list[str], tuple[engine.Operation, ...]]:
+    if hand_over not in (None, "give", "take"):
+        raise ValueError(f"hand_over must be None, 'give' or 'take', got {hand_over!r}")
+    if hand_over is None or not is_read_only(g):
+        return _read_machines_and_operations(g)
+    if hand_over == "take":
+        with _HAND_OVER_LOCK:
+            made = _HANDED_OVER.pop(g, None)
+        return _read_machines_and_operations(g) if made is None else (list(made[0]), made[1])
+    made = _read_machines_and_operations(g)
+    with _HAND_OVER_LOCK:
+        _HANDED_OVER[g] = (tuple(made[0]), made[1])
+    return made
+
+
+def _read_machines_and_operations(g: nx.DiGraph) -> tuple[list[str], tuple[engine.Operation, ...]]:
     codes = [str(m) for m in g.graph.get("machines", [])]
     seen = set(codes)
     for _, attrs in g.nodes(data=True):
@@ -56,10 +94,6 @@ def build_instance(dag: Any, tables: Mapping[str, Any]) -> engine.Instance:
             if str(code) not in seen:
                 seen.add(str(code))
                 codes.append(str(code))
-    changeovers = Changeovers.from_tables(tables)
-    rests = downtime_slots(tables, calendar_of(dag=g))
-    machines = tuple(engine.Machine(code, rests.get(code, ()), *changeovers.width.get(code, (0, 0)))
-                     for code in codes)
     ops = []
     for node, attrs in g.nodes(data=True):
         ops.append(engine.Operation(
@@ -75,7 +109,7 @@ def build_instance(dag: Any, tables: Mapping[str, Any]) -> engine.Instance:
             predecessors=tuple(str(p) for p in g.predecessors(node)),
             operation=str(attrs.get("operation", "") or ""),
         ))
-    return engine.Instance(tuple(ops), machines, dict(changeovers.class_setup))
+    return codes, tuple(ops)
 
 
 def _durations(durations: Mapping[Any, Any]) -> dict[str, int]:
@@ -121,7 +155,7 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
         raise ProdschedError("the schedule needs the operation graph (run stage 4 first)")
     started = time.perf_counter()
     dag = as_graph(inputs["dag"])
-    instance = build_instance(dag, inputs)
+    instance = build_instance(dag, inputs, hand_over="give")
     replan = None
     if replanning(params):  # now and pins (README "Re-planning")
         instance, replan = constrain(instance, dag, params)
@@ -219,7 +253,7 @@ def verify(schedule_df: pd.DataFrame, dag: Any, tables: Mapping[str, Any],
     its columns with the graph; ``[]`` = feasible. Each finding: ``{op_id, check, message}``.
     ``replan`` (stage 5's record of a re-plan) adds its ``now`` and pins to the rules."""
     g = as_graph(dag)
-    instance = with_record(build_instance(g, tables), replan)
+    instance = with_record(build_instance(g, tables, hand_over="take"), replan)
     missing = [c for c in COLUMNS if c not in schedule_df.columns]
     if any(c in missing for c in ("op_id", "machine", "start", "end")):
         return [_violation("", "columns", f"the schedule lacks column(s) {missing}")]
