@@ -19,6 +19,7 @@ goes to benchmarks/results/end_to_end.md.
 from __future__ import annotations
 
 import argparse
+import compileall
 import cProfile
 import datetime as dt
 import itertools
@@ -264,6 +265,14 @@ def profile(n: int, out_file: Path, work: Path, env) -> str:
     return text
 
 
+def compile_package() -> None:
+    """Compile prodsched's modules to bytecode first, as installing a package does: a user's runs
+    read cached bytecode, and without it (``PYTHONDONTWRITEBYTECODE`` set, as on this machine) every
+    run would compile prodsched's sources again (about 0.1 s of each run)."""
+    if not compileall.compile_dir(ROOT / "prodsched", quiet=1):
+        raise SystemExit("compiling prodsched's modules to bytecode failed")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1500, 15000, 150000])
@@ -278,6 +287,7 @@ def main(argv=None) -> int:
         work = Path(tmp)
         env = {**os.environ, "PRODSCHED_STORE": str(work / "sessions.db"), "MPLBACKEND": "Agg"}
         env.pop("PRODSCHED_REDIS_URL", None)
+        compile_package()
         if args.profile:
             target = args.profile_out or RESULT.parent / f"profile_{args.profile}.txt"
             print(profile(args.profile, target, work, env))
