@@ -266,9 +266,10 @@ def profile(n: int, out_file: Path, work: Path, env) -> str:
 
 
 def compile_package() -> None:
-    """Compile prodsched's modules to bytecode first, as installing a package does: a user's runs
-    read cached bytecode, and without it (``PYTHONDONTWRITEBYTECODE`` set, as on this machine) every
-    run would compile prodsched's sources again (about 0.1 s of each run)."""
+    """Compile prodsched's modules to bytecode first: a user's runs read cached bytecode (Python
+    writes it on a module's first import, and installing a package compiles it). With
+    ``PYTHONDONTWRITEBYTECODE`` set, as on this machine, every run would otherwise compile
+    prodsched's sources again (about 0.1 s of each run)."""
     if not compileall.compile_dir(ROOT / "prodsched", quiet=1):
         raise SystemExit("compiling prodsched's modules to bytecode failed")
 
