@@ -9,7 +9,7 @@ the objective and makes the first one not forbidden by the tabu list that improv
 schedule, else the best one not forbidden (a forbidden move is allowed when it beats the best
 schedule found). Without a new best the sample grows (``grow``); after ``stall`` iterations
 without one the search goes back to the best and perturbs it. Every ``recreate`` iterations
-(objective ``tardiness``: 20) the operations of a few related jobs are taken out and put back
+(objective ``tardiness``: 3) the operations of ``ruin`` related jobs are taken out and put back
 one job at a time (:mod:`prodsched.engine.recreate`), kept when the objective finds that better.
 
 The budget is a number of iterations: the same instance, start, objective, options, seed and
@@ -51,14 +51,18 @@ SEARCH_DEFAULTS = {
     "first": True,  # take the first allowed move that improves the current schedule (else the best)
     "grow": 8,  # without a new best, the sample grows by `candidates` every 25 iterations, to this many times
     "recreate": 0,  # every this many iterations, ruin and recreate a few related jobs (0: never; tardiness: below)
-    "ruin": 4,  # jobs taken out and put back by one ruin and recreate
+    "ruin": 2,  # jobs taken out and put back by one ruin and recreate
 }
 # For `tardiness` the sample is smaller on small and mid-sized instances: more, cheaper
 # iterations pay there (150 and 1,500 plant orders: 12 moves beat 24 and 48 at 10 s); on large
 # ones building the sample costs more than trying it, and 48 pay (5,000 orders). Measured in
 # benchmarks/results/plant.md.
 TARDINESS_OPS_PER_CANDIDATE = 100  # one move of the sample per this many operations, 12 to 48
-TARDINESS_RECREATE = 20  # iterations between two ruin-and-recreate steps
+# Ruin and recreate for `tardiness`: two jobs every 3 iterations (1,500 plant orders, 10 s, seeds
+# 0-5: 12,044 on average against 12,282 every 2 and 12,517 every 4; 3 or 4 jobs, or every 20
+# iterations, 13,400-14,000). Measured in benchmarks/results/plant.md.
+TARDINESS_RECREATE = 3  # iterations between two ruin-and-recreate steps
+TARDINESS_RUIN = 2  # jobs taken out by one
 
 
 def improve(
@@ -219,7 +223,7 @@ def _search_settings(given: Any, objective: str = "", operations: int = 0) -> di
     out = dict(SEARCH_DEFAULTS)
     if objective == "tardiness":
         out["candidates"] = min(48, max(12, operations // TARDINESS_OPS_PER_CANDIDATE))
-        out["recreate"] = TARDINESS_RECREATE
+        out["recreate"], out["ruin"] = TARDINESS_RECREATE, TARDINESS_RUIN
     if given is None:
         return out
     if not isinstance(given, Mapping):
