@@ -122,6 +122,14 @@ def test_it_runs_by_default_for_tardiness_only_and_can_be_turned_off():
     assert improve(inst, start, objective="makespan", iterations=40).info["recreated"] == [0, 0]
 
 
+def test_the_default_interval_follows_the_size():
+    from prodsched.engine.improve import TARDINESS_RECREATE_MAX_OPS, _search_settings
+
+    assert _search_settings(None, "tardiness", TARDINESS_RECREATE_MAX_OPS)["recreate"] == 3
+    assert _search_settings(None, "tardiness", TARDINESS_RECREATE_MAX_OPS + 1)["recreate"] == 0
+    assert _search_settings({"recreate": 7}, "tardiness", 10**6)["recreate"] == 7
+
+
 @pytest.mark.parametrize("setting, message", [({"recreate": -1}, "recreate"), ({"ruin": 0}, "ruin")])
 def test_bad_ruin_settings_are_named(setting, message):
     inst = Instance((Operation("a", "A", 1, "C", durations={"M1": 1}),), (Machine("M1"),))

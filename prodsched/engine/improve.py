@@ -9,8 +9,9 @@ the objective and makes the first one not forbidden by the tabu list that improv
 schedule, else the best one not forbidden (a forbidden move is allowed when it beats the best
 schedule found). Without a new best the sample grows (``grow``); after ``stall`` iterations
 without one the search goes back to the best and perturbs it. Every ``recreate`` iterations
-(objective ``tardiness``: 3) the operations of ``ruin`` related jobs are taken out and put back
-one job at a time (:mod:`prodsched.engine.recreate`), kept when the objective finds that better.
+(objective ``tardiness``: 3, up to 2,500 operations) the operations of ``ruin`` related jobs
+are taken out and put back one job at a time (:mod:`prodsched.engine.recreate`), kept when the
+objective finds that better.
 
 The budget is a number of iterations: the same instance, start, objective, options, seed and
 iterations give the identical schedule. ``time_limit_s`` only caps the wall time; the result
@@ -60,9 +61,12 @@ SEARCH_DEFAULTS = {
 TARDINESS_OPS_PER_CANDIDATE = 100  # one move of the sample per this many operations, 12 to 48
 # Ruin and recreate for `tardiness`: two jobs every 3 iterations (1,500 plant orders, 10 s, seeds
 # 0-5: 12,044 on average against 12,282 every 2 and 12,517 every 4; 3 or 4 jobs, or every 20
-# iterations, 13,400-14,000). Measured in benchmarks/results/plant.md.
+# iterations, 13,400-14,000), up to 2,500 operations: at 5,000 orders (5,806 operations) a step
+# costs about 75 ms and 10 s end 1-3 % worse with it (60 s: the same). Measured in
+# benchmarks/results/plant.md.
 TARDINESS_RECREATE = 3  # iterations between two ruin-and-recreate steps
 TARDINESS_RUIN = 2  # jobs taken out by one
+TARDINESS_RECREATE_MAX_OPS = 2500  # above this many operations: no ruin and recreate
 
 
 def improve(
@@ -223,7 +227,8 @@ def _search_settings(given: Any, objective: str = "", operations: int = 0) -> di
     out = dict(SEARCH_DEFAULTS)
     if objective == "tardiness":
         out["candidates"] = min(48, max(12, operations // TARDINESS_OPS_PER_CANDIDATE))
-        out["recreate"], out["ruin"] = TARDINESS_RECREATE, TARDINESS_RUIN
+        if operations <= TARDINESS_RECREATE_MAX_OPS:
+            out["recreate"], out["ruin"] = TARDINESS_RECREATE, TARDINESS_RUIN
     if given is None:
         return out
     if not isinstance(given, Mapping):
