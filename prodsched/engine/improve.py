@@ -8,7 +8,10 @@ neighbourhoods that suit the objective (:mod:`prodsched.engine.neighbourhoods`),
 the objective and makes the first one not forbidden by the tabu list that improves the current
 schedule, else the best one not forbidden (a forbidden move is allowed when it beats the best
 schedule found). Without a new best the sample grows (``grow``); after ``stall`` iterations
-without one the search goes back to the best and perturbs it.
+without one the search goes back to the best and perturbs it. Every ``recreate`` iterations
+(objective ``tardiness``: 3, up to 2,500 operations) the operations of ``ruin`` related jobs
+are taken out and put back one job at a time (:mod:`prodsched.engine.recreate`), kept when the
+objective finds that better.
 
 The budget is a number of iterations: the same instance, start, objective, options, seed and
 iterations give the identical schedule. ``time_limit_s`` only caps the wall time; the result
@@ -32,6 +35,7 @@ from prodsched.engine.objectives import (
     figures_of,
     get_objective,
 )
+from prodsched.engine.recreate import RuinRecreate
 from prodsched.engine.sequencing import Sequencing
 from prodsched.engine.verify import verify
 from prodsched.errors import ProdschedError
@@ -47,12 +51,22 @@ SEARCH_DEFAULTS = {
     "neighbourhoods": None,  # names to draw on (None: those that suit the objective)
     "first": True,  # take the first allowed move that improves the current schedule (else the best)
     "grow": 8,  # without a new best, the sample grows by `candidates` every 25 iterations, to this many times
+    "recreate": 0,  # every this many iterations, ruin and recreate a few related jobs (0: never; tardiness: below)
+    "ruin": 2,  # jobs taken out and put back by one ruin and recreate
 }
 # For `tardiness` the sample is smaller on small and mid-sized instances: more, cheaper
 # iterations pay there (150 and 1,500 plant orders: 12 moves beat 24 and 48 at 10 s); on large
 # ones building the sample costs more than trying it, and 48 pay (5,000 orders). Measured in
 # benchmarks/results/plant.md.
 TARDINESS_OPS_PER_CANDIDATE = 100  # one move of the sample per this many operations, 12 to 48
+# Ruin and recreate for `tardiness`: two jobs every 3 iterations (1,500 plant orders, 10 s, seeds
+# 0-5: 12,044 on average against 12,282 every 2 and 12,517 every 4; 3 or 4 jobs, or every 20
+# iterations, 13,400-14,000), up to 2,500 operations: at 5,000 orders (5,806 operations) a step
+# costs about 75 ms and 10 s end 1-3 % worse with it (60 s: the same). Measured in
+# benchmarks/results/plant.md.
+TARDINESS_RECREATE = 3  # iterations between two ruin-and-recreate steps
+TARDINESS_RUIN = 2  # jobs taken out by one
+TARDINESS_RECREATE_MAX_OPS = 2500  # above this many operations: no ruin and recreate
 
 
 def improve(
@@ -76,7 +90,8 @@ def improve(
     returns the best so far. ``info`` of the result records ``objective``, ``iterations``
     (done), ``iterations_asked``, ``capped`` (the time limit cut them), ``cancelled``,
     ``exhausted`` (stopped early: no move applied),
-    ``start_value``, ``value``, ``evaluations``, ``last_improvement`` and ``retime`` (which
+    ``start_value``, ``value``, ``evaluations``, ``last_improvement``, ``recreated`` (ruin and
+    recreate steps kept, tried) and ``retime`` (which
     re-timing ran: ``timeline``, else the one ``start`` was dispatched on, else the compiled one
     when built — both give the same schedule).
     """
@@ -109,6 +124,7 @@ def improve(
         best_value, best = current, state.snapshot()
     moves = Neighbourhoods(state, obj.name, search["candidates"], search["neighbourhoods"])
     rng = random.Random(seed)
+    recreate = RuinRecreate(state, value) if search["recreate"] else None
     tabu: dict = {}  # what a move may not restore -> the iteration it is forbidden until
     tmin, tmax = search["tenure"]
     first = bool(search["first"])
@@ -157,6 +173,8 @@ def improve(
             best = _rows(state, best)
             state = _perturbed(instance, best, moves, rng, search["perturb"], timeline)
             moves.state = state
+            if recreate is not None:
+                recreate.state = state
             tabu.clear()
             since = 0
             current = value(state.figures())
@@ -171,6 +189,11 @@ def improve(
             apply_move(state, chosen)
             state.keep()
             current = chosen_value
+        if recreate is not None and it % search["recreate"] == 0:
+            found = recreate.step(rng, search["ruin"], current)
+            if found is not None:
+                state.keep()
+                current = found
         if current < best_value:
             best_value, best = current, state.snapshot()
             last_improvement = it
@@ -191,6 +214,7 @@ def improve(
                           "cancelled": cancelled, "exhausted": exhausted, "start_value": list(start_value),
                           "value": list(best_value), "evaluations": evaluations,
                           "last_improvement": last_improvement, "improve_seed": seed,
+                          "recreated": [0, 0] if recreate is None else [recreate.kept, recreate.tried],
                           "retime": state.timeline})
     problems = verify(instance, plan)
     if problems:  # a bug, never a user error: say so loudly
@@ -203,6 +227,8 @@ def _search_settings(given: Any, objective: str = "", operations: int = 0) -> di
     out = dict(SEARCH_DEFAULTS)
     if objective == "tardiness":
         out["candidates"] = min(48, max(12, operations // TARDINESS_OPS_PER_CANDIDATE))
+        if operations <= TARDINESS_RECREATE_MAX_OPS:
+            out["recreate"], out["ruin"] = TARDINESS_RECREATE, TARDINESS_RUIN
     if given is None:
         return out
     if not isinstance(given, Mapping):
@@ -227,9 +253,9 @@ def _search_settings(given: Any, objective: str = "", operations: int = 0) -> di
         out["neighbourhoods"] = only
     if not isinstance(out["first"], bool):
         raise ValueError(f"options['search']['first'] must be True or False, got {out['first']!r}")
-    for name in ("candidates", "stall", "perturb", "grow"):
+    for name in ("candidates", "stall", "perturb", "grow", "recreate", "ruin"):
         out[name] = int(out[name])
-        if out[name] < (1 if name in ("candidates", "grow") else 0):
+        if out[name] < (1 if name in ("candidates", "grow", "ruin") else 0):
             raise ValueError(f"options['search']['{name}'] is too small: {out[name]}")
     return out
 
