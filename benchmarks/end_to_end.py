@@ -152,7 +152,8 @@ def write_table(bench: list[Size], lean: dict, path: Path, notes: str) -> str:
         ("Generated factories (`prodsched sample --orders N --seed 0`), default parameters (window rule, "
         "5-day window, 30-minute slots), SQLite session store. Wall time of the whole command "
         "(interpreter start, all six stages, every result file incl. results.xlsx and the Gantt files); "
-        "median of the runs shown; peak RSS of that process (or of the gantt.png process it waits for, "
+        "median of the runs shown (prodsched's modules compiled to bytecode first, as a user's runs read "
+        "them); peak RSS of that process (or of the gantt.png process it waits for, "
         "when larger). Stage columns: seconds of that stage in the median run (from the session's status)."),
         "",
         "| orders | operations | machines | runs | wall s | " + " | ".join(STAGES)
