@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from prodsched.errors import ProdschedError
+from prodsched.frozen import freeze_graph
 from prodsched.params import Params
+from prodsched.results.bounds import lower_bounds
 from prodsched.stages import dag
 
 MASTER = pd.DataFrame({"machine": ["M1", "M2", "M3"], "machine_index": [2, 1, 3],
@@ -43,7 +45,11 @@ def test_nodes_edges_and_attributes():
     speeds = {"J1-01": {"M3": 50, "M1": 100}, "J1-02": {"M2": 10}, "J2-01": {"M1": 100}}
     r = build(ops, speeds)
     g = r.artifacts["dag"]
-    assert g.graph == {"base_date": "2025-01-01", "slot_minutes": 30, "machines": ["M2", "M1", "M3"]}
+    bounds = g.graph["bounds"]  # stored with the graph for stage 6, equal to the summary's
+    assert {k: v for k, v in g.graph.items() if k != "bounds"} == {
+        "base_date": "2025-01-01", "slot_minutes": 30, "machines": ["M2", "M1", "M3"]}
+    assert (bounds["lb_machine"], bounds["lb_machine_code"]) == (10, "M2")  # J1-02: M2 only
+    assert bounds == {k: r.summary[k] for k in bounds}
     assert sorted(g.edges) == [("J1-01", "J1-02")]
     a = g.nodes["J1-01"]
     assert (a["job"], a["seq"], a["item"], a["operation"], a["operation_code"]) == ("J1", 1, "IT", "op1", "C1")
@@ -91,6 +97,20 @@ def test_lower_bounds_chain_with_aging_and_load():
     one = {"A-01": {"M1": 1.0}, "A-02": {"M1": 1.0}, "B-01": {"M1": 1.0}}
     s1 = build(ops, one).summary
     assert (s1["lb_load"], s1["lower_bound"]) == (12, 12)
+
+
+def test_stage_6_reads_the_bounds_of_a_read_only_graph_and_computes_those_of_any_other():
+    ops = [("A-01", "A", 1, 90, 1.0, "2025-01-05"), ("A-02", "A", 2, 120, 0.0, "2025-01-05"),
+           ("B-01", "B", 1, 150, 0.0, "2025-01-05")]
+    g = build(ops, {"A-01": {"M1": 1.0, "M2": 0.5}, "A-02": {"M2": 1.0}, "B-01": {"M1": 1.0}}).artifacts["dag"]
+    table = lower_bounds(g, 20).set_index("bound")["slots"].to_dict()
+    assert table == {"chain": 9, "load": 6, "machine": 5, "best": 9}
+    g.nodes["B-01"]["durations"] = {"M1": 30}  # changed after stage 4: its stored bounds are stale
+    assert lower_bounds(g, 40).set_index("bound")["slots"].to_dict() == {
+        "chain": 30, "load": 19, "machine": 30, "best": 30}
+    stored = freeze_graph(g.copy())  # a read-only graph: what stage 4 stored is what it has
+    stored_table = lower_bounds(stored, 40).set_index("bound")["slots"].to_dict()
+    assert stored_table == {"chain": 9, "load": 6, "machine": 5, "best": 9}  # read, not computed
 
 
 def test_operation_without_eligible_machine_is_an_error():

@@ -7,6 +7,8 @@ import math
 import networkx as nx
 import pandas as pd
 
+from prodsched.frozen import is_read_only
+
 BOUND_COLUMNS = ["bound", "slots", "gap_slots", "gap_rel", "description"]
 
 
@@ -41,6 +43,30 @@ def bounds(g: nx.DiGraph) -> dict[str, int]:
     }
 
 
+def machine_bound(g: nx.DiGraph) -> dict[str, object]:
+    """lb_machine, lb_machine_code: the work of the operations only one machine can run, on the
+    busiest such machine (0 and "" when every operation has a choice)."""
+    single: dict[str, int] = {}
+    for _, d in g.nodes(data=True):
+        dur = d.get("durations") or {}
+        if len(dur) == 1:
+            (m, v), = dur.items()
+            single[m] = single.get(m, 0) + int(v)
+    if not single:
+        return {"lb_machine": 0, "lb_machine_code": ""}
+    m, v = max(single.items(), key=lambda kv: (kv[1], kv[0]))
+    return {"lb_machine": int(v), "lb_machine_code": str(m)}
+
+
+def graph_bounds(g: nx.DiGraph) -> dict[str, object]:
+    """:func:`bounds` and :func:`machine_bound` of ``g``; stage 4 stores them as the graph's
+    attribute ``bounds``, read back (not computed again) from a read-only stored graph."""
+    stored = g.graph.get("bounds")
+    if stored is not None and is_read_only(g):  # nothing of the graph can have changed since
+        return dict(stored)
+    return {**bounds(g), **machine_bound(g)}
+
+
 def lower_bounds(dag, makespan: int) -> pd.DataFrame:
     """Makespan lower bounds and the gap of ``makespan`` to each.
 
@@ -50,18 +76,11 @@ def lower_bounds(dag, makespan: int) -> pd.DataFrame:
     """
     rows = []
     if dag is not None and dag.number_of_nodes():
-        b = bounds(dag)
-        single: dict[str, int] = {}
-        for _, d in dag.nodes(data=True):
-            dur = d.get("durations") or {}
-            if len(dur) == 1:
-                (m, v), = dur.items()
-                single[m] = single.get(m, 0) + int(v)
+        b = graph_bounds(dag)
         rows.append(("chain", b["lb_chain"], "longest routing chain of minimum durations plus aging waits"))
         rows.append(("load", b["lb_load"], f"total minimum work / {b['machines_used']} machines that can run it"))
-        if single:
-            m, v = max(single.items(), key=lambda kv: (kv[1], kv[0]))
-            rows.append(("machine", v, f"work of the operations only {m} can run"))
+        if b["lb_machine_code"]:
+            rows.append(("machine", b["lb_machine"], f"work of the operations only {b['lb_machine_code']} can run"))
     best = max((r[1] for r in rows), default=0)
     rows.append(("best", best, "the largest of the bounds above"))
     return pd.DataFrame(

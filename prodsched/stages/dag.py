@@ -20,7 +20,7 @@ from prodsched.errors import ProdschedError
 from prodsched.inputs.groups import run_starts
 from prodsched.inputs.spec import machine_order
 from prodsched.params import Params
-from prodsched.results.bounds import bounds
+from prodsched.results.bounds import graph_bounds
 from prodsched.stages import StageResult
 from prodsched.stages.preprocess import checkpoint, table
 
@@ -135,7 +135,8 @@ def run(inputs: Mapping[str, Any], params: Params, progress=None, cancel=None) -
         raise ProdschedError(f"the operation graph has a cycle: {' -> '.join(u for u, _ in cycle)}")
 
     checkpoint(progress, cancel, 0.8, "lower bounds", "dag")
+    g.graph["bounds"] = graph_bounds(g)  # stage 6 reads them from the stored graph
     summary = {"nodes": g.number_of_nodes(), "edges": g.number_of_edges(),
-               "jobs": int(ops["job_id"].nunique()), **bounds(g)}
+               "jobs": int(ops["job_id"].nunique()), **g.graph["bounds"]}
     checkpoint(progress, cancel, 1.0, "done", "dag")
     return StageResult(artifacts={"dag": g}, summary=summary)
