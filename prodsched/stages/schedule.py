@@ -71,7 +71,7 @@ _HANDED_OVER: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _HAND_OVER_LOCK = threading.Lock()
 
 
-def _machines_and_operations(g: nx.DiGraph, hand_over: str | None) -> tuple[list[str], tuple[engine.Operation, ...]]:
+def _machines_and_operations(g: nx.DiGraph, hand_over: str | None) -> tuple[tuple[str, ...], tuple[engine.Operation, ...]]:
     if hand_over not in (None, "give", "take"):
         raise ValueError(f"hand_over must be None, 'give' or 'take', got {hand_over!r}")
     if hand_over is None or not is_read_only(g):
@@ -79,14 +79,14 @@ def _machines_and_operations(g: nx.DiGraph, hand_over: str | None) -> tuple[list
     if hand_over == "take":
         with _HAND_OVER_LOCK:
             made = _HANDED_OVER.pop(g, None)
-        return _read_machines_and_operations(g) if made is None else (list(made[0]), made[1])
+        return _read_machines_and_operations(g) if made is None else made
     made = _read_machines_and_operations(g)
     with _HAND_OVER_LOCK:
-        _HANDED_OVER[g] = (tuple(made[0]), made[1])
+        _HANDED_OVER[g] = made
     return made
 
 
-def _read_machines_and_operations(g: nx.DiGraph) -> tuple[list[str], tuple[engine.Operation, ...]]:
+def _read_machines_and_operations(g: nx.DiGraph) -> tuple[tuple[str, ...], tuple[engine.Operation, ...]]:
     codes = [str(m) for m in g.graph.get("machines", [])]
     seen = set(codes)
     for _, attrs in g.nodes(data=True):
@@ -109,7 +109,7 @@ def _read_machines_and_operations(g: nx.DiGraph) -> tuple[list[str], tuple[engin
             predecessors=tuple(str(p) for p in g.predecessors(node)),
             operation=str(attrs.get("operation", "") or ""),
         ))
-    return codes, tuple(ops)
+    return tuple(codes), tuple(ops)
 
 
 def _durations(durations: Mapping[Any, Any]) -> dict[str, int]:
