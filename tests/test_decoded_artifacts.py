@@ -7,7 +7,7 @@ import copy
 import networkx as nx
 import pytest
 
-from prodsched.frozen import is_read_only
+from prodsched.frozen import ReadOnlyDict, is_read_only
 from prodsched.session import Session, decoded
 from prodsched.store import serialize
 
@@ -144,7 +144,7 @@ def test_freezing_keeps_every_value_and_order(store):
     assert all(_exactly(frozen.nodes[n], plain.nodes[n]) for n in plain)
     assert list(frozen.edges(data=True)) == list(plain.edges(data=True))
     assert all(list(frozen.pred[n]) == list(plain.pred[n]) for n in plain)
-    assert all(isinstance(v, decoded.ReadOnlyDict) for v in (frozen.nodes["b"]["speeds"], frozen.edges["a", 7]))
+    assert all(isinstance(v, ReadOnlyDict) for v in (frozen.nodes["b"]["speeds"], frozen.edges["a", 7]))
 
 
 def test_a_stage_decodes_only_the_inputs_it_reads(store):

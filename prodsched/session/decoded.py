@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prodsched.errors import StoreError
-from prodsched.frozen import ReadOnlyDict, ReadOnlyList, freeze_graph, read_only  # noqa: F401 (re-exported)
+from prodsched.frozen import freeze_graph
 from prodsched.store import serialize
 
 MAX_GRAPHS = 4
