@@ -128,15 +128,20 @@ print(json.dumps([hashlib.sha256(repr(plan.assignments).encode()).hexdigest(),
 
 @pytest.mark.parametrize("objective", ["tardiness", "setups"])
 def test_same_schedule_whatever_the_hash_seed(objective):
-    script = _HASHSEED_SCRIPT.format(bench=str(REPO / "benchmarks"))
+    outs = printed_per_hash_seed(_HASHSEED_SCRIPT.format(bench=str(REPO / "benchmarks")), objective)
+    assert outs[0] == outs[1] and outs[0][1] == 40
+
+
+def printed_per_hash_seed(script: str, *args: str) -> list:
+    """The JSON that ``python -c script *args`` prints under PYTHONHASHSEED 1 and under 4242."""
     outs = []
     for hashseed in ("1", "4242"):
         env = dict(os.environ, PYTHONHASHSEED=hashseed, PYTHONPATH=str(REPO))
-        done = subprocess.run([sys.executable, "-c", script, objective], env=env, cwd=REPO,
+        done = subprocess.run([sys.executable, "-c", script, *args], env=env, cwd=REPO,
                               capture_output=True, text=True, timeout=300, check=False)
         assert done.returncode == 0, done.stderr
         outs.append(json.loads(done.stdout))
-    assert outs[0] == outs[1] and outs[0][1] == 40
+    return outs
 
 
 # -- each neighbourhood improves a case made for it ----------------------------------------

@@ -4,19 +4,20 @@ uses it stays verified and deterministic."""
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from test_engine_pins import assert_replanned, pinned_plants
 from test_engine_properties import plants
-from test_improve import big  # 60 jobs of three operations on three machines, most of them late
+from test_improve import (  # big: 60 jobs of three operations on three machines, most of them late
+    REPO,
+    RUN,
+    TIMELINE_NAMES,
+    big,
+    printed_per_hash_seed,
+)
 
 from prodsched.engine import (
     Assignment,
@@ -34,10 +35,6 @@ from prodsched.engine.recreate import RuinRecreate
 from prodsched.engine.sequencing import Sequencing
 from prodsched.engine.timeline import _native_timeline
 
-REPO = Path(__file__).resolve().parents[1]
-RUN = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-TIMELINES = ["python", pytest.param("native", marks=pytest.mark.skipif(
-    _native_timeline() is None, reason="compiled timeline not built here"))]
 TARDINESS = get_objective("tardiness")
 EVERY = {"search": {"recreate": 1}}  # a ruin and recreate after every iteration
 
@@ -46,7 +43,7 @@ def judge(figures):
     return TARDINESS.value(figures)
 
 
-@pytest.mark.parametrize("timeline", TIMELINES)
+@pytest.mark.parametrize("timeline", TIMELINE_NAMES)
 @RUN
 @given(inst=plants(), seed=st.integers(0, 3), k=st.integers(1, 5))
 def test_a_step_keeps_only_a_better_schedule_else_changes_nothing(timeline, inst, seed, k):
@@ -152,15 +149,8 @@ print(json.dumps([[hashlib.sha256(repr(p.assignments).encode()).hexdigest(), p.i
 
 
 def test_same_schedule_whatever_the_hash_seed_and_the_re_timing():
-    script = _SCRIPT.format(tests=str(REPO / "tests"))
     names = ["python", "native"] if _native_timeline() is not None else ["python"]
-    outs = []
-    for hashseed in ("1", "4242"):
-        env = dict(os.environ, PYTHONHASHSEED=hashseed, PYTHONPATH=str(REPO))
-        done = subprocess.run([sys.executable, "-c", script, *names], env=env, cwd=REPO,
-                              capture_output=True, text=True, timeout=300, check=False)
-        assert done.returncode == 0, done.stderr
-        outs.append(json.loads(done.stdout))
+    outs = printed_per_hash_seed(_SCRIPT.format(tests=str(REPO / "tests")), *names)
     assert outs[0] == outs[1]
     assert [retime for _h, _r, retime in outs[0]] == names
     assert len({(h, tuple(r)) for h, r, _t in outs[0]}) == 1  # both re-timings: one schedule
