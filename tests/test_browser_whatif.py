@@ -23,7 +23,7 @@ from prodsched.stages.schedule import as_graph, verify
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 STAGE_TIMEOUT_MS = 120_000
-HOOK = "document.querySelector('.prodsched-gantt').prodschedGantt"
+HOOK = "document.querySelector('.prodsched-gantt')?.prodschedGantt"  # undefined while the chart is redrawn
 
 
 def the_session(lab) -> Session:
